@@ -1,0 +1,57 @@
+"""BOLD5000 event files (BIDS ``*_events.tsv``) and the choice of volumes after each onset.
+
+The real files carry eleven named columns and an unnamed last one (the reaction time), which
+pandas would call ``Unnamed: 11``; we name it ``reaction_time``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bold5000_ae.errors import InputError
+
+REQUIRED_COLUMNS = ("onset", "duration", "ImgName")
+
+
+def read_events(path: str | Path) -> pd.DataFrame:
+    """Read one events file; rows sorted by onset, with a 1-based ``Trial`` column guaranteed."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "events file not found")
+    try:
+        events = pd.read_csv(path, sep="\t")
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InputError(path, f"not a readable tab-separated events file ({exc})") from None
+    events = events.rename(columns=lambda c: "reaction_time" if str(c).startswith("Unnamed")
+                           else str(c).strip())
+    missing = [c for c in REQUIRED_COLUMNS if c not in events.columns]
+    if missing:
+        raise InputError(path, f"missing column(s) {', '.join(missing)}")
+    if events.empty:
+        raise InputError(path, "no events")
+    if not np.isfinite(events["onset"].to_numpy(dtype=float)).all():
+        raise InputError(path, "non-numeric or missing onset values")
+    events = events.sort_values("onset", kind="stable").reset_index(drop=True)
+    if "Trial" not in events.columns:
+        events["Trial"] = np.arange(1, len(events) + 1)
+    return events
+
+
+def sample_frames(onsets: np.ndarray, offsets_s: Sequence[float], tr: float,
+                  n_frames: int, source: str | Path) -> np.ndarray:
+    """Frame index of each (onset, offset): the volume acquired nearest to onset + offset.
+
+    Returns an int array (trials, offsets). Raises InputError when a wanted volume lies beyond
+    the run, which means the events do not belong to this run (or the run is truncated).
+    """
+    times = np.asarray(onsets, dtype=float)[:, None] + np.asarray(offsets_s, dtype=float)[None]
+    frames = np.rint(times / tr).astype(int)
+    if frames.min() < 0 or frames.max() >= n_frames:
+        raise InputError(source, f"events need volume {frames.max()} at {times.max():.1f} s but "
+                                 f"the run has {n_frames} volumes (TR {tr} s): events do not "
+                                 "fit the run")
+    return frames

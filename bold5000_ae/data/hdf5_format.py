@@ -1,0 +1,154 @@
+"""The one HDF5 layout every source is prepared into (documented in docs/data_format.md).
+
+Why one module: writers and readers agree on names, dtypes and the version check in one place,
+so nothing downstream re-reads raw files or guesses at a layout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from bold5000_ae import __version__
+from bold5000_ae.errors import InputError
+from bold5000_ae.io_utils import atomic_path
+
+FORMAT_NAME = "bold5000_ae"
+FORMAT_VERSION = 1
+# Per-sample metadata columns, stored under /trials/<name>, one row per sample.
+TRIAL_COLUMNS: dict[str, str] = {
+    "image_index": "i4",  # row of /images (-1: no image)
+    "label": "i1",  # 1 living, 0 non-living, -1 unknown
+    "subject": "i2",
+    "session": "i2",
+    "run": "i2",
+    "trial": "i2",  # 1-based trial number within the run
+    "offset_s": "f4",  # volume time after onset; NaN for a mean over the window
+    "repeat_index": "i2",  # 0 for the first presentation of an image, 1 for the next...
+}
+REQUIRED_DATASETS = ("bold", "mask", "affine", "images", "image_names", "image_present")
+
+
+@dataclass
+class PreparedData:
+    """Everything one HDF5 file holds, in memory (used for writing and for small files)."""
+
+    bold: np.ndarray  # (N, V) in-mask voxels
+    mask: np.ndarray  # (X, Y, Z) bool
+    affine: np.ndarray  # (4, 4)
+    trials: pd.DataFrame  # TRIAL_COLUMNS, N rows
+    images: np.ndarray  # (M, H, W, 3) uint8
+    image_names: list[str]
+    image_present: np.ndarray  # (M,) bool: False where the stimulus file was not found
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def write_prepared(path: str | Path, data: PreparedData, *, bold_dtype: str = "float32") -> None:
+    """Write ``data`` to ``path`` atomically (temporary name, flush, rename)."""
+    n, v = data.bold.shape
+    if int(data.mask.sum()) != v:
+        raise ValueError(f"bold has {v} voxels but the mask holds {int(data.mask.sum())}")
+    if len(data.trials) != n:
+        raise ValueError(f"bold has {n} rows but trials has {len(data.trials)}")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        # One sample per chunk, no compression: random access for training, nothing to inflate.
+        h5.create_dataset("bold", data=data.bold.astype(bold_dtype), chunks=(1, v))
+        h5.create_dataset("mask", data=data.mask.astype(bool))
+        h5.create_dataset("affine", data=np.asarray(data.affine, dtype="f8"))
+        h5.create_dataset("images", data=data.images.astype(np.uint8),
+                          chunks=(1, *data.images.shape[1:]) if len(data.images) else None)
+        h5.create_dataset("image_names", data=np.array(data.image_names, dtype=object),
+                          dtype=h5py.string_dtype())
+        h5.create_dataset("image_present", data=data.image_present.astype(bool))
+        grp = h5.create_group("trials")
+        for name, dtype in TRIAL_COLUMNS.items():
+            grp.create_dataset(name, data=data.trials[name].to_numpy().astype(dtype))
+        h5.attrs["format"] = FORMAT_NAME
+        h5.attrs["format_version"] = FORMAT_VERSION
+        h5.attrs["package_version"] = __version__
+        for key, value in data.attrs.items():
+            h5.attrs[key] = value if isinstance(value, str | int | float) else json.dumps(value)
+
+
+def check_format(h5: h5py.File, path: str | Path) -> None:
+    """Refuse files of another format or version, or missing a dataset, in one line."""
+    if h5.attrs.get("format") != FORMAT_NAME:
+        raise InputError(path, f"not a {FORMAT_NAME} HDF5 file (attribute 'format' is "
+                               f"{h5.attrs.get('format')!r})")
+    version = int(h5.attrs.get("format_version", -1))
+    if version != FORMAT_VERSION:
+        raise InputError(path, f"format version {version}, this package reads version "
+                               f"{FORMAT_VERSION}; prepare the data again")
+    missing = [k for k in REQUIRED_DATASETS if k not in h5]
+    missing += [f"trials/{k}" for k in TRIAL_COLUMNS if f"trials/{k}" not in h5]
+    if missing:
+        raise InputError(path, f"missing dataset(s): {', '.join(missing)}")
+
+
+def open_prepared(path: str | Path) -> h5py.File:
+    """Open a prepared file read-only after checking its format."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found (run bold5000-ae-prepare first)")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        raise InputError(path, f"not a readable HDF5 file ({exc})") from None
+    try:
+        check_format(h5, path)
+    except InputError:
+        h5.close()
+        raise
+    return h5
+
+
+def read_trials(h5: h5py.File) -> pd.DataFrame:
+    return pd.DataFrame({name: h5["trials"][name][()] for name in TRIAL_COLUMNS})
+
+
+def read_attrs(h5: h5py.File) -> dict[str, Any]:
+    """Attributes with JSON-encoded values decoded."""
+    out: dict[str, Any] = {}
+    for key, value in h5.attrs.items():
+        if isinstance(value, str) and value[:1] in "{[":
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        out[key] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+def read_prepared(path: str | Path) -> PreparedData:
+    """Load a whole prepared file into memory (tests, small datasets, evaluation)."""
+    with open_prepared(path) as h5:
+        return PreparedData(
+            bold=h5["bold"][()], mask=h5["mask"][()], affine=h5["affine"][()],
+            trials=read_trials(h5), images=h5["images"][()],
+            image_names=[n.decode() if isinstance(n, bytes) else n for n in h5["image_names"][()]],
+            image_present=h5["image_present"][()], attrs=read_attrs(h5))
+
+
+def summarize(data: PreparedData | Mapping[str, Any]) -> dict[str, Any]:
+    """Counts a user wants to see after preparation."""
+    trials = data.trials
+    return {
+        "samples": int(len(trials)),
+        "voxels": int(data.bold.shape[1]),
+        "grid": list(data.mask.shape),
+        "labels": {name: int((trials.label == value).sum())
+                   for name, value in (("living", 1), ("non_living", 0), ("unknown", -1))},
+        "subjects": sorted(int(s) for s in trials.subject.unique()),
+        "sessions": int(trials.groupby(["subject", "session"]).ngroups),
+        "runs": int(trials.groupby(["subject", "session", "run"]).ngroups),
+        "images": len(data.image_names),
+        "images_missing": int((~data.image_present).sum()),
+        "bold_mib": round(data.bold.nbytes / 2**20, 1),
+    }

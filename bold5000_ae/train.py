@@ -1,0 +1,82 @@
+"""``bold5000-ae-train``: compose the config, fit, test, and write everything to one folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from bold5000_ae.cli import reports_input_errors
+from bold5000_ae.config import CONFIG_DIR
+from bold5000_ae.figures import log_figure
+from bold5000_ae.instantiate import build_model, instantiate_callbacks, instantiate_loggers
+from bold5000_ae.plots import orthogonal_slices
+
+
+def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items()
+            if isinstance(v, int | float) or (torch.is_tensor(v) and v.numel() == 1)}
+
+
+@reports_input_errors
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit and test the configured model; return the metrics (also written to metrics.json)."""
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    out_dir = Path(cfg.paths.output_dir)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup()
+    model = build_model(cfg.model, datamodule)
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    hparams = OmegaConf.to_container(cfg, resolve=True)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(hparams)
+    if trainer.is_global_zero:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        datamodule.split_table().to_csv(out_dir / "split.csv", index=False)
+
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = _scalar_metrics(trainer.callback_metrics)
+    if cfg.get("test"):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        metrics.update(_scalar_metrics(trainer.callback_metrics))
+        if trainer.is_global_zero and hasattr(model, "example_volumes") and model.example:
+            true, recon = model.example_volumes()
+            fig = orthogonal_slices(true, recon, out_dir / "figures" / "reconstruction.png",
+                                    title=f"test R² {metrics.get('test/r2', float('nan')):.3f}")
+            log_figure(trainer.loggers, "test/reconstruction", fig, trainer.global_step)
+    metrics.update({f"ground_truth/{k}": v for k, v in datamodule.ground_truth.items()
+                    if isinstance(v, int | float)})
+    if trainer.is_global_zero:
+        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+        _print_summary(metrics, out_dir)
+    return metrics
+
+
+def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
+    shown = [k for k in ("test/r2", "test/pearson_r", "test/mse", "val/r2") if k in metrics]
+    print(f"\noutputs: {out_dir}")
+    for key in shown:
+        print(f"  {key:<16} {metrics[key]:.4f}")
+    if "ground_truth/noise_ceiling_r2" in metrics:
+        print(f"  {'noise ceiling R²':<16} {metrics['ground_truth/noise_ceiling_r2']:.4f} "
+              "(best R² the planted signal allows)")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    return metrics.get(cfg.get("optimized_metric", "")) if cfg.get("optimized_metric") else None
+
+
+if __name__ == "__main__":
+    main()
