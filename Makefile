@@ -1,0 +1,54 @@
+# bold5000_ae: `make train` and `make test` set everything up on first use.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch is installed first so pip never pulls a multi-GB CUDA build.
+# With a GPU, choose your build: make TORCH_SPEC="torch==2.13.0" TORCH_INDEX="--index-url ..."
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+STAMP := $(VENV)/.installed
+SYNTH_DIR := data/synthetic
+PREPARED := data/processed/synthetic.h5
+ARGS ?=
+
+.PHONY: help install train data test lint format clean dashboard
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python >= 3.11 needed; set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_INDEX)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the package (done automatically by the targets)
+
+$(SYNTH_DIR)/ground_truth.json: | $(STAMP)
+	$(BIN)/bold5000-ae-synth
+
+$(PREPARED): $(SYNTH_DIR)/ground_truth.json
+	$(BIN)/bold5000-ae-prepare overwrite=true
+
+data: $(PREPARED) ## generate the synthetic BOLD5000 and prepare it into HDF5
+
+train: $(STAMP) $(PREPARED) ## generate + prepare the synthetic data, train the conv autoencoder (ARGS=overrides)
+	$(BIN)/bold5000-ae-train $(ARGS)
+
+test: $(STAMP) ## run the test suite
+	$(BIN)/python -m pytest -q $(ARGS)
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check bold5000_ae tests experiments
+
+format: $(STAMP) ## ruff format
+	$(BIN)/ruff format bold5000_ae tests experiments
+
+dashboard: $(STAMP) ## TensorBoard over logs/ on http://localhost:6006
+	$(BIN)/tensorboard --logdir logs --host localhost --port 6006
+
+clean: ## remove generated data and logs (keeps .venv)
+	rm -rf data logs multirun outputs
