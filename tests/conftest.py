@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -44,9 +45,11 @@ def prepare_synthetic(raw: Path, output: Path, **source_kwargs) -> dict:
     source = BidsSource(raw / "bids", mask=str(raw / "bids/derivatives/masks/"
                                                "sub-CSI{subject}_brainmask.nii.gz"),
                         **source_kwargs)
+    truth = json.loads((raw / "ground_truth.json").read_text())
     return prepare_dataset(source, output,
                            stimuli_root=raw / "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli",
-                           image_size=16, labels={"table": str(raw / "labels.tsv")})
+                           image_size=16, labels={"table": str(raw / "labels.tsv")},
+                           extra_attrs={"ground_truth": truth})
 
 
 @pytest.fixture(scope="session")

@@ -276,7 +276,7 @@ def _ground_truth(spec: SyntheticSpec, signal: np.ndarray, noise: np.ndarray,
     var_sig = signal.var(axis=0)
     ceiling = float(np.mean(var_sig / total.var(axis=0)))
     # Woodbury: (σ²I + a² FᵀF)⁻¹ c without forming a V×V matrix.
-    a2, s2 = spec.image_effect ** 2, spec.noise_std ** 2
+    a2, s2 = max(spec.image_effect ** 2, 1e-12), max(spec.noise_std ** 2, 1e-6)
     inner = np.linalg.inv(np.eye(features.shape[0]) / a2 + features @ features.T / s2)
     w = category / s2 - features.T @ (inner @ (features @ category)) / s2 ** 2
     score = total @ w
