@@ -3,12 +3,18 @@
 Cleaning is nilearn's: ``NiftiMasker`` masks, optionally smooths and resamples, then detrends,
 high-passes and z-scores each run (and regresses confounds when given). We then keep the volumes
 at onset + ``offsets_s`` (default 4, 6, 8 s), each as a sample or their mean per trial.
+
+One mask and one grid serve every run, because the HDF5 file stores (N, V) rows of one mask.
+Several subjects (or sessions on different grids) are refused unless they share a grid (e.g.
+fMRIPrep ``space-MNI152NLin2009cAsym`` outputs, chosen with ``space``) or ``target_shape`` /
+``target_voxel_size_mm`` resample them onto one; per-subject mask files (``{subject}`` in
+``mask``) are then intersected. Native-space runs resampled to one grid line up as arrays, not
+anatomically: cross-subject analyses want a template space.
 """
 
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,34 +29,15 @@ from nilearn.masking import compute_multi_epi_mask
 
 from bold5000_ae.data.events import read_events, sample_frames
 from bold5000_ae.data.sources.base import UnitSamples
+from bold5000_ae.data.sources.nifti_io import check_finite, header_grid, load_nifti, same_grid
+from bold5000_ae.data.sources.trial_layout import find_events
 from bold5000_ae.errors import InputError
 
-RUN_PATTERN = re.compile(r"sub-CSI(\d+)_ses-(\d+)_task-(\w+?)_run-(\d+)_bold\.nii(\.gz)?$")
+# Raw (``..._run-01_bold``) and fMRIPrep (``..._run-01_space-T1w_desc-preproc_bold``) names.
+RUN_PATTERN = re.compile(r"sub-CSI(\d+)_ses-(\d+)_task-([a-zA-Z0-9]+)_run-(\d+)"
+                         r"((?:_[a-zA-Z]+-[a-zA-Z0-9]+)*)_bold\.nii(\.gz)?$")
+EVENTS_NAME = re.compile(r"sub-CSI(\d+)_ses-(\d+)_task-([a-zA-Z0-9]+)_run-(\d+)_events\.tsv$")
 DEFAULT_CONFOUNDS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
-
-
-def load_nifti(path: str | Path, ndim: int | None = None) -> nib.Nifti1Image:
-    """Load a NIfTI fully (so truncation shows now, not mid-training) and check its rank."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    try:
-        img = nib.load(path)
-        data = np.asanyarray(img.dataobj)
-    except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError) as exc:
-        raise InputError(path, f"truncated or unreadable NIfTI ({exc})") from None
-    if ndim is not None and data.ndim != ndim:
-        raise InputError(path, f"expected a {ndim}D image, got shape {data.shape}")
-    return nib.Nifti1Image(data, img.affine, img.header)
-
-
-def check_finite(img: nib.Nifti1Image, path: str | Path, mask: np.ndarray | None = None) -> None:
-    data = np.asanyarray(img.dataobj)
-    values = data[mask] if mask is not None else data
-    bad = int((~np.isfinite(values)).sum())
-    if bad:
-        raise InputError(path, f"{bad} NaN or Inf voxel values" +
-                         (" inside the mask" if mask is not None else ""))
 
 
 @dataclass(frozen=True)
@@ -77,7 +64,8 @@ class BidsSource:
                  target_shape: Sequence[int] | None = None,
                  target_voxel_size_mm: Sequence[float] | None = None,
                  offsets_s: Sequence[float] = (4.0, 6.0, 8.0),
-                 mode: Literal["each", "mean"] = "each", tr: float | None = None) -> None:
+                 mode: Literal["each", "mean"] = "each", tr: float | None = None,
+                 events_root: str | Path | None = None, space: str | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "BIDS root folder not found")
@@ -92,29 +80,53 @@ class BidsSource:
         self.target_shape = tuple(target_shape) if target_shape else None
         self.target_voxel_size = tuple(target_voxel_size_mm) if target_voxel_size_mm else None
         self.offsets_s, self.tr = tuple(offsets_s), tr
+        self.events_root = Path(events_root) if events_root else None
+        self.space = space
         self._runs = {r.unit: r for r in self._find_runs()}
         if not self._runs:
             raise InputError(self.root, f"no sub-*/ses-*/func/*_task-{task}_run-*_bold.nii.gz "
                                         "files found")
         self._mask_img: nib.Nifti1Image | None = None
 
+    def _events_for(self, bold: Path, sub: int, ses: int, run: int) -> Path:
+        """Events beside the run (raw BIDS) or under ``events_root`` (fMRIPrep outputs)."""
+        name = f"sub-CSI{sub}_ses-{ses:02d}_task-{self.task}_run-{run:02d}_events.tsv"
+        if (bold.parent / name).is_file():
+            return bold.parent / name
+        found = find_events(self.events_root, sub, ses, run, self.task) if (
+            self.events_root) else None
+        if found is None:
+            raise InputError(bold, f"no matching events file {name}")
+        return found
+
+    def _selected(self, sub: int, ses: int) -> bool:
+        return not ((self.subjects and sub not in self.subjects)
+                    or (self.sessions and ses not in self.sessions))
+
     def _find_runs(self) -> list[BidsRun]:
-        runs = []
+        runs: dict[tuple[int, int, int], BidsRun] = {}
         for path in sorted(self.root.glob("sub-*/ses-*/func/*_bold.nii*")):
             match = RUN_PATTERN.search(path.name)
             if not match or match.group(3) != self.task:
                 continue
-            sub, ses, run = int(match.group(1)), int(match.group(2)), int(match.group(4))
-            if (self.subjects and sub not in self.subjects) or (
-                    self.sessions and ses not in self.sessions):
+            if self.space and f"_space-{self.space}_" not in match.group(5) + "_":
                 continue
-            events = path.with_name(RUN_PATTERN.sub(
-                f"sub-CSI{match.group(1)}_ses-{match.group(2)}_task-{self.task}_"
-                f"run-{match.group(4)}_events.tsv", path.name))
-            if not events.is_file():
-                raise InputError(path, f"no matching events file {events.name}")
-            runs.append(BidsRun(sub, ses, run, path, events))
-        return runs
+            sub, ses, run = int(match.group(1)), int(match.group(2)), int(match.group(4))
+            if not self._selected(sub, ses):
+                continue
+            if (sub, ses, run) in runs:
+                raise InputError(path, f"second BOLD file for the run of "
+                                       f"{runs[sub, ses, run].bold.name}; choose one with space=")
+            runs[sub, ses, run] = BidsRun(sub, ses, run, path,
+                                          self._events_for(path, sub, ses, run))
+        for path in sorted(self.root.glob("sub-*/ses-*/func/*_events.tsv")):
+            match = EVENTS_NAME.search(path.name)
+            if match and match.group(3) == self.task:
+                key = tuple(int(match.group(i)) for i in (1, 2, 4))
+                if self._selected(key[0], key[1]) and key not in runs:
+                    raise InputError(path, "events without a matching run (no "
+                                           f"..._run-{match.group(4)}_bold.nii.gz beside it)")
+        return list(runs.values())
 
     def units(self) -> list[str]:
         return list(self._runs)
@@ -127,30 +139,60 @@ class BidsSource:
         affine[:3, :3] = affine[:3, :3] * scale
         return affine
 
+    def _check_common_grid(self) -> None:
+        """All runs must share one grid unless resampling puts them on one (headers only)."""
+        runs = list(self._runs.values())
+        shape, affine = header_grid(runs[0].bold)
+        for run in runs[1:]:
+            other_shape, other_affine = header_grid(run.bold)
+            if not same_grid(shape, affine, other_shape, other_affine):
+                raise InputError(run.bold, f"grid {other_shape[:3]} differs from "
+                                 f"{shape[:3]} of {runs[0].bold.name}: runs (and subjects) "
+                                 "need a common grid; use MNI-space fMRIPrep outputs, or set "
+                                 "target_shape / target_voxel_size_mm to resample")
+
+    def _file_mask(self, target: nib.Nifti1Image | None,
+                   reference: nib.Nifti1Image) -> nib.Nifti1Image:
+        """Per-subject mask files (``{subject}``) are intersected: one voxel set for all."""
+        masks = []
+        for sub in dict.fromkeys(r.subject for r in self._runs.values()):
+            path = Path(self.mask_spec.format(subject=sub, root=self.root))
+            img = load_nifti(path, ndim=3)
+            if target is None:
+                if not same_grid(img.shape, img.affine, reference.shape, reference.affine):
+                    raise InputError(path, f"mask grid {img.shape} does not match the run grid "
+                                           f"{reference.shape[:3]} (shapes or affines differ)")
+            else:
+                img = resample_to_img(img, target, interpolation="nearest",
+                                      force_resample=True, copy_header=True)
+            masks.append(np.asanyarray(img.dataobj) > 0)
+            if "{subject}" not in self.mask_spec:
+                break
+        return nib.Nifti1Image(np.logical_and.reduce(masks).astype(np.uint8), img.affine)
+
     def mask_and_affine(self) -> tuple[np.ndarray, np.ndarray]:
         """The common mask on the output grid (resampled with nearest neighbour if needed)."""
         if self._mask_img is None:
+            resampling = self.target_shape is not None or self.target_voxel_size is not None
+            if not resampling:
+                self._check_common_grid()
             first = next(iter(self._runs.values()))
             reference = load_nifti(first.bold, ndim=4)
+            target = None
+            if resampling:
+                target_affine = self._target_affine(reference)
+                target = nib.Nifti1Image(np.zeros(self.target_shape or reference.shape[:3]),
+                                         reference.affine if target_affine is None
+                                         else target_affine)
             if self.mask_spec == "compute":
                 means = [mean_img(load_nifti(r.bold, ndim=4), copy_header=True)
                          for r in self._runs.values()]
+                if target is not None:
+                    means = [resample_to_img(m, target, force_resample=True, copy_header=True)
+                             for m in means]
                 mask_img = compute_multi_epi_mask(means)
             else:
-                path = Path(self.mask_spec.format(subject=first.subject, root=self.root))
-                mask_img = load_nifti(path, ndim=3)
-                if self.target_shape is None and self.target_voxel_size is None and (
-                        mask_img.shape != reference.shape[:3]
-                        or not np.allclose(mask_img.affine, reference.affine, atol=1e-3)):
-                    raise InputError(path, f"mask grid {mask_img.shape} does not match the run "
-                                           f"grid {reference.shape[:3]} of {first.bold.name}")
-            target_affine = self._target_affine(reference)
-            if target_affine is not None or self.target_shape is not None:
-                target = nib.Nifti1Image(np.zeros(self.target_shape or reference.shape[:3]),
-                                         target_affine if target_affine is not None
-                                         else reference.affine)
-                mask_img = resample_to_img(mask_img, target, interpolation="nearest",
-                                           force_resample=True, copy_header=True)
+                mask_img = self._file_mask(target, reference)
             data = np.asanyarray(mask_img.dataobj) > 0
             if not data.any():
                 raise InputError(self.mask_spec, "mask is empty")
@@ -160,15 +202,16 @@ class BidsSource:
     def _confounds(self, run: BidsRun) -> pd.DataFrame | None:
         if not self.confounds:
             return None
-        path = run.bold.with_name(run.bold.name.split("_bold")[0] +
-                                  "_desc-confounds_timeseries.tsv")
+        stem = RUN_PATTERN.search(run.bold.name)
+        path = run.bold.with_name(f"sub-CSI{stem.group(1)}_ses-{stem.group(2)}_task-"
+                                  f"{self.task}_run-{stem.group(4)}_desc-confounds_timeseries.tsv")
         if not path.is_file():
             raise InputError(path, "confounds file not found")
         table = pd.read_csv(path, sep="\t")
         missing = [c for c in self.confounds if c not in table.columns]
         if missing:
             raise InputError(path, f"missing confound column(s) {', '.join(missing)}")
-        return table[self.confounds].fillna(0.0)
+        return table[self.confounds].fillna(0.0)  # fMRIPrep leaves the first derivative empty
 
     def load(self, unit: str) -> UnitSamples:
         run = self._runs[unit]
@@ -178,17 +221,21 @@ class BidsSource:
             if img.shape[:3] != mask.shape:
                 raise InputError(run.bold, f"grid {img.shape[:3]} does not match the mask grid "
                                            f"{mask.shape}")
-            check_finite(img, run.bold, mask)
+            check_finite(np.asanyarray(img.dataobj), run.bold, mask)
         else:
-            check_finite(img, run.bold)
+            check_finite(np.asanyarray(img.dataobj), run.bold)
         tr = self.tr or float(img.header.get_zooms()[3]) or 2.0
         events = read_events(run.events)
         frames = sample_frames(events["onset"].to_numpy(), self.offsets_s, tr, img.shape[3],
                                run.events)
+        confounds = self._confounds(run)
+        if confounds is not None and len(confounds) != img.shape[3]:
+            raise InputError(run.bold, f"{img.shape[3]} volumes but the confounds file has "
+                                       f"{len(confounds)} rows")
         masker = NiftiMasker(mask_img=self._mask_img, t_r=tr,
                              target_affine=self._mask_img.affine, target_shape=mask.shape,
                              **self.clean_kwargs)
-        cleaned = masker.fit_transform(img, confounds=self._confounds(run)).astype(np.float32)
+        cleaned = masker.fit_transform(img, confounds=confounds).astype(np.float32)
         if self.mode == "mean":
             bold = cleaned[frames].mean(axis=1)
             offsets = np.full(len(events), np.nan)
@@ -212,4 +259,6 @@ class BidsSource:
                 "mask": self.mask_spec, "mode": self.mode, "offsets_s": list(self.offsets_s),
                 "runs": len(self._runs), **{k: v for k, v in self.clean_kwargs.items()},
                 "confounds": self.confounds, "target_shape": self.target_shape,
-                "target_voxel_size_mm": self.target_voxel_size}
+                "target_voxel_size_mm": self.target_voxel_size, "space": self.space,
+                "events_root": str(self.events_root) if self.events_root else None,
+                "grid_kind": "volume"}

@@ -1,0 +1,70 @@
+"""NIfTI reading shared by the volume sources, with bad input reported as one InputError line.
+
+Why a module: every NIfTI source must load eagerly (a truncated .gz should fail at prepare time,
+naming the file), refuse NaN/Inf inside the mask, and refuse a mask on another grid; doing it in
+one place keeps the messages identical.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from bold5000_ae.errors import InputError
+
+GRID_ATOL_MM = 1e-3
+
+
+def load_nifti(path: str | Path, ndim: int | None = None) -> nib.Nifti1Image:
+    """Load a NIfTI fully (so truncation shows now, not mid-training) and check its rank."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    try:
+        img = nib.load(path)
+        data = np.asanyarray(img.dataobj)
+    except (OSError, EOFError, zlib.error, ValueError, nib.filebasedimages.ImageFileError) as exc:
+        raise InputError(path, f"truncated or unreadable NIfTI ({exc})") from None
+    if ndim is not None and data.ndim != ndim:
+        raise InputError(path, f"expected a {ndim}D image, got shape {data.shape}")
+    return nib.Nifti1Image(data, img.affine, img.header)
+
+
+def header_grid(path: str | Path) -> tuple[tuple[int, ...], np.ndarray]:
+    """Shape and affine from the header only (cheap: no voxel data is read)."""
+    try:
+        img = nib.load(path)
+    except (OSError, EOFError, ValueError, nib.filebasedimages.ImageFileError) as exc:
+        raise InputError(path, f"unreadable NIfTI header ({exc})") from None
+    return tuple(int(n) for n in img.shape), img.affine
+
+
+def same_grid(shape_a: tuple[int, ...], affine_a: np.ndarray, shape_b: tuple[int, ...],
+              affine_b: np.ndarray) -> bool:
+    return tuple(shape_a[:3]) == tuple(shape_b[:3]) and np.allclose(affine_a, affine_b,
+                                                                    atol=GRID_ATOL_MM)
+
+
+def check_finite(data: np.ndarray, path: str | Path, mask: np.ndarray | None = None) -> None:
+    """Refuse NaN/Inf (inside ``mask`` when given: outside-brain NaNs are harmless)."""
+    values = data[mask] if mask is not None else data
+    bad = int((~np.isfinite(values)).sum())
+    if bad:
+        raise InputError(path, f"{bad} NaN or Inf voxel values" +
+                         (" inside the mask" if mask is not None else ""))
+
+
+def load_mask(path: str | Path, shape: tuple[int, ...], affine: np.ndarray,
+              what: str) -> np.ndarray:
+    """A boolean mask that must lie on the data grid (``what`` names the data in the error)."""
+    img = load_nifti(path, ndim=3)
+    if not same_grid(img.shape, img.affine, shape, affine):
+        raise InputError(path, f"mask grid {img.shape} does not match the grid {shape[:3]} of "
+                               f"{what} (shapes or affines differ)")
+    mask = np.asanyarray(img.dataobj) > 0
+    if not mask.any():
+        raise InputError(path, "mask is empty")
+    return mask
