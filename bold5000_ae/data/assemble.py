@@ -23,6 +23,7 @@ from bold5000_ae.data.stimuli import (
     parse_image_name,
     repeat_indices,
 )
+from bold5000_ae.errors import InputError
 
 
 def image_refs(samples: pd.DataFrame) -> list[ImageRef]:
@@ -38,6 +39,8 @@ def attach_images_and_labels(samples: pd.DataFrame, *, stimuli_root: str | Path 
 
     ``samples`` must be in presentation order within each subject (as sources yield them).
     """
+    labels = dict(labels)
+    fail_on_unlabeled = bool(labels.pop("fail_on_unlabeled", False))
     refs = image_refs(samples)
     names = [r.image_name for r in refs]
     unique = list(dict.fromkeys(names))
@@ -45,6 +48,13 @@ def attach_images_and_labels(samples: pd.DataFrame, *, stimuli_root: str | Path 
     labeler = build_labeler(dict(labels))
     by_name = {r.image_name: r for r in refs}
     label_of = {name: labeler.label(by_name[name]) for name in unique}
+    if fail_on_unlabeled:
+        unlabeled = [name for name in unique if label_of[name] == UNKNOWN]
+        if unlabeled:
+            raise InputError(by_name[unlabeled[0]].presented_name,
+                             f"cannot label this image ({by_name[unlabeled[0]].source}; "
+                             f"{len(unlabeled)} image(s) unlabelled in all) and "
+                             "labels.fail_on_unlabeled is true")
 
     images = np.zeros((len(unique), image_size, image_size, 3), np.uint8)
     present = np.zeros(len(unique), bool)
@@ -67,4 +77,5 @@ def attach_images_and_labels(samples: pd.DataFrame, *, stimuli_root: str | Path 
     trials["repeat_index"] = repeats.groupby(key).transform("first")
     rule = labeler.describe()
     rule["unknown_label"] = UNKNOWN
+    rule["fail_on_unlabeled"] = fail_on_unlabeled
     return trials.reset_index(drop=True), images, unique, present, rule

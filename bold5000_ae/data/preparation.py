@@ -21,7 +21,7 @@ from rich.progress import Progress
 
 from bold5000_ae.data.assemble import attach_images_and_labels
 from bold5000_ae.data.hdf5_format import PreparedData, summarize, write_prepared
-from bold5000_ae.data.sources.base import Source
+from bold5000_ae.data.sources.base import SAMPLE_COLUMNS, Source, UnitSamples
 from bold5000_ae.errors import InputError
 from bold5000_ae.io_utils import atomic_path
 
@@ -40,6 +40,24 @@ def _parts_dir(output: Path, fingerprint: str) -> Path:
     return parts
 
 
+def check_unit(unit: str, loaded: UnitSamples, n_voxels: int) -> None:
+    """Backstop for every source: rows, columns, voxel count and finite values agree, so a
+    reader's slip fails here, naming the unit, and never reaches the HDF5 file."""
+    bold, samples = loaded.bold, loaded.samples
+    missing = [c for c in SAMPLE_COLUMNS if c not in samples]
+    if missing:
+        raise InputError(unit, f"source gave no column(s) {', '.join(missing)}")
+    if bold.ndim != 2 or bold.shape[1] != n_voxels:
+        raise InputError(unit, f"BOLD rows have shape {bold.shape[1:]}, the mask holds "
+                               f"{n_voxels} voxels")
+    if len(bold) != len(samples) or not len(bold):
+        raise InputError(unit, f"{len(bold)} BOLD rows for {len(samples)} samples")
+    bad = int((~np.isfinite(bold)).sum())
+    if bad:
+        raise InputError(unit, f"{bad} NaN or Inf values after cleaning (constant voxels in "
+                               "the mask?)")
+
+
 def prepare_dataset(source: Source, output: str | Path, *, stimuli_root: str | Path | None,
                     image_size: int, labels: Mapping[str, Any], drop_unlabeled: bool = False,
                     bold_dtype: str = "float32", overwrite: bool = False,
@@ -53,12 +71,15 @@ def prepare_dataset(source: Source, output: str | Path, *, stimuli_root: str | P
     parts = _parts_dir(output, fingerprint)
     mask, affine = source.mask_and_affine()
     units = source.units()
+    if len(set(units)) != len(units):
+        raise InputError(str(source.describe().get("root")), "two inputs map to one unit name")
     with Progress(transient=False) as progress:
         task = progress.add_task("preparing", total=len(units))
         for unit in units:
             part = parts / f"{unit}.npz"
             if not part.is_file():
                 loaded = source.load(unit)
+                check_unit(unit, loaded, int(mask.sum()))
                 with atomic_path(part) as tmp:
                     with open(tmp, "wb") as handle:
                         table = json.dumps(loaded.samples.to_dict(orient="list"), default=str)
@@ -79,6 +100,7 @@ def prepare_dataset(source: Source, output: str | Path, *, stimuli_root: str | P
     data = PreparedData(bold=bold, mask=mask, affine=affine, trials=trials, images=images,
                         image_names=names, image_present=present,
                         attrs={"source": source.describe(), "label_rule": rule,
+                               "grid_kind": source.describe().get("grid_kind", "volume"),
                                "prepare_config": config or {}, **(extra_attrs or {})})
     write_prepared(output, data, bold_dtype=bold_dtype)
     shutil.rmtree(parts)
