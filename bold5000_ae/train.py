@@ -8,6 +8,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -15,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from bold5000_ae.cli import reports_input_errors
 from bold5000_ae.config import CONFIG_DIR
 from bold5000_ae.figures import log_figure
+from bold5000_ae.hydra_callbacks import record_failures
 from bold5000_ae.instantiate import build_model, instantiate_callbacks, instantiate_loggers
 from bold5000_ae.plots import orthogonal_slices
 
@@ -51,6 +53,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update(_scalar_metrics(trainer.callback_metrics))
         if trainer.is_global_zero and hasattr(model, "example_volumes") and model.example:
             true, recon = model.example_volumes()
+            (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+            # the sweep report's slice montage reads every run's example volume
+            np.savez_compressed(out_dir / "figures" / "example.npz", true=true, recon=recon)
             fig = orthogonal_slices(true, recon, out_dir / "figures" / "reconstruction.png",
                                     title=f"test R² {metrics.get('test/r2', float('nan')):.3f}")
             log_figure(trainer.loggers, "test/reconstruction", fig, trainer.global_step)
@@ -73,6 +78,7 @@ def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@record_failures  # in a multirun a failed job writes failed.json; the others go on
 def main(cfg: DictConfig) -> float | None:
     metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric", "")) if cfg.get("optimized_metric") else None
