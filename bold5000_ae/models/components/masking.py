@@ -1,7 +1,9 @@
 """Between masked voxel vectors (how data is stored and served) and volumes (what convs see).
 
 Scattering on the device keeps host memory and transfers at the in-mask size (about half the
-grid for real brains) while the network still works on the full grid.
+grid for real brains) while the network still works on the full grid. The scatter and gather
+use the mask's flat indices (a non-persistent buffer, so checkpoints are unchanged): indexing
+with the boolean mask itself runs ``nonzero`` every call, a host synchronisation per step on CUDA.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ class VolumeMask(nn.Module):
     def __init__(self, mask: np.ndarray | torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("mask", torch.as_tensor(np.asarray(mask), dtype=torch.bool))
+        self.register_buffer("index", self.mask.flatten().nonzero().squeeze(1), persistent=False)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self.index = self.mask.flatten().nonzero().squeeze(1)  # follow a loaded mask
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -29,10 +36,10 @@ class VolumeMask(nn.Module):
 
     def to_volume(self, vectors: torch.Tensor) -> torch.Tensor:
         """(B, V) → (B, 1, X, Y, Z), zeros outside the mask."""
-        volume = vectors.new_zeros((vectors.shape[0], *self.mask.shape))
-        volume[:, self.mask] = vectors
-        return volume.unsqueeze(1)
+        flat = vectors.new_zeros((vectors.shape[0], self.mask.numel()))
+        flat = flat.index_copy(1, self.index, vectors)
+        return flat.view(vectors.shape[0], 1, *self.mask.shape)
 
     def to_vector(self, volumes: torch.Tensor) -> torch.Tensor:
         """(B, 1, X, Y, Z) → (B, V)."""
-        return volumes[:, 0][:, self.mask]
+        return volumes[:, 0].reshape(volumes.shape[0], -1).index_select(1, self.index)
