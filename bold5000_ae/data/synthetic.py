@@ -178,7 +178,7 @@ def _generate_into(root: Path, spec: SyntheticSpec) -> dict:
         order = _presentation_order(rng, spec.unique_images, n_trials)
         seen: set[int] = set()
         presented = []
-        for k, j in enumerate(order):
+        for j in order:
             presented.append(("rep_" if j in seen else "") + names[j])
             seen.add(j)
         stim_lists[sub] = presented
