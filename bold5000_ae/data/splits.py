@@ -2,27 +2,42 @@
 
 Why groups: neighbouring volumes of one trial, and trials of one run, share slow noise and
 drift; a split by volume lets that shared noise leak into validation (the seed project's
-mistake). ``image_disjoint`` additionally drops from val/test every sample whose image was also
-shown in training, which image tasks need because BOLD5000 repeats images across runs.
+mistake). Every split here assigns whole groups of at least a run, so a trial's volumes and a
+run never straddle sides. ``image_disjoint`` additionally gives every image one side: a val
+sample whose image is in train, and a test sample whose image is in train or val, become
+``excluded``, which image tasks need because BOLD5000 repeats images across runs.
+
+Every split has ``assign(trials) -> array of 'train'/'val'/'test'/'excluded'`` (one per sample)
+and ``describe()`` (written into the run's outputs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupShuffleSplit
+from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 
 from bold5000_ae.errors import InputError
 
 SPLIT_NAMES = ("train", "val", "test")
 
 
+class Split(Protocol):
+    def assign(self, trials: pd.DataFrame) -> np.ndarray: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
 def group_keys(trials: pd.DataFrame, group_by: Sequence[str]) -> np.ndarray:
     """One string key per sample naming its group, e.g. ``subject=1/session=2/run=3``."""
-    return trials[list(group_by)].astype(int).astype(str).apply(
-        lambda row: "/".join(f"{k}={v}" for k, v in row.items()), axis=1).to_numpy()
+    cols = trials[list(group_by)].astype(int).astype(str)
+    keys = pd.Series("", index=trials.index)
+    for i, name in enumerate(group_by):
+        keys = keys + ("/" if i else "") + f"{name}=" + cols[name]
+    return keys.to_numpy()
 
 
 def _holdout(groups: np.ndarray, size: int | float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -31,8 +46,42 @@ def _holdout(groups: np.ndarray, size: int | float, seed: int) -> tuple[np.ndarr
     return keep, held
 
 
+def _check_groups(groups: np.ndarray, needed: int, group_by: Sequence[str]) -> None:
+    n = len(set(groups))
+    if n <= needed:
+        raise InputError("split", f"{n} groups by {'/'.join(group_by)} cannot give {needed} "
+                                  "held-out group(s) and a training set")
+
+
+def _hold_val(out: np.ndarray, trials: pd.DataFrame, group_by: Sequence[str],
+              val_groups: int | float, seed: int) -> None:
+    """Move ``val_groups`` whole groups of the current training rows to val."""
+    if not val_groups:
+        return
+    rest = np.flatnonzero(out == "train")
+    groups = group_keys(trials.iloc[rest], group_by)
+    _check_groups(groups, val_groups if isinstance(val_groups, int) else 1, group_by)
+    _, val = _holdout(groups, val_groups, seed)
+    out[rest[val]] = "val"
+
+
+def image_disjoint(out: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """Give each image one side (train first, then val): later sides lose shared images."""
+    out = out.copy()
+    seen: set[int] = set()
+    for side in SPLIT_NAMES:
+        rows = out == side
+        out[rows & np.isin(images, list(seen))] = "excluded"
+        seen.update(images[out == side].tolist())
+    return out
+
+
+def _finish(out: np.ndarray, trials: pd.DataFrame, disjoint: bool) -> np.ndarray:
+    return image_disjoint(out, trials.image_index.to_numpy()) if disjoint else out
+
+
 class GroupHoldoutSplit:
-    """Hold out ``val_groups`` and ``test_groups`` whole groups (counts or fractions)."""
+    """Hold out ``val_groups`` and ``test_groups`` random whole groups (counts or fractions)."""
 
     def __init__(self, group_by: Sequence[str] = ("subject", "session", "run"),
                  val_groups: int | float = 1, test_groups: int | float = 1, seed: int = 0,
@@ -46,22 +95,129 @@ class GroupHoldoutSplit:
         groups = group_keys(trials, self.group_by)
         needed = (self.test_groups if isinstance(self.test_groups, int) else 1) + (
             self.val_groups if isinstance(self.val_groups, int) else 1)
-        if len(set(groups)) <= needed:
-            raise InputError("split", f"{len(set(groups))} groups by {'/'.join(self.group_by)}"
-                                      f" cannot give {needed} held-out groups and a training set")
+        _check_groups(groups, needed, self.group_by)
         out = np.full(len(trials), "train", dtype=object)
-        rest, test = _holdout(groups, self.test_groups, self.seed)
+        _, test = _holdout(groups, self.test_groups, self.seed)
         out[test] = "test"
-        if self.val_groups:
-            keep, val = _holdout(groups[rest], self.val_groups, self.seed + 1)
-            out[rest[val]] = "val"
-        if self.image_disjoint:
-            train_images = set(trials.image_index.to_numpy()[out == "train"])
-            shared = np.isin(trials.image_index.to_numpy(), list(train_images)) & (out != "train")
-            out[shared] = "excluded"
-        return out
+        _hold_val(out, trials, self.group_by, self.val_groups, self.seed + 1)
+        return _finish(out, trials, self.image_disjoint)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"kind": "group_holdout", "group_by": list(self.group_by),
                 "val_groups": self.val_groups, "test_groups": self.test_groups,
                 "seed": self.seed, "image_disjoint": self.image_disjoint}
+
+
+class ExplicitHoldoutSplit:
+    """Named sessions (``by=session``) or runs (``by=run``, ``[session, run]`` pairs) of one
+    subject go to val and test; the rest of that subject trains, other subjects are excluded."""
+
+    def __init__(self, subject: int, by: str = "session",
+                 val: Sequence[Any] = (), test: Sequence[Any] = (),
+                 image_disjoint: bool = False) -> None:
+        if by not in ("session", "run"):
+            raise InputError("split.by", f"unknown {by!r}; valid: session, run")
+        self.subject, self.by, self.image_disjoint = int(subject), by, image_disjoint
+        self.val, self.test = self._keys(val), self._keys(test)
+        if not self.test:
+            raise InputError("split.test", "name at least one held-out session or run")
+        if set(self.val) & set(self.test):
+            raise InputError("split", f"{sorted(set(self.val) & set(self.test))} is in val "
+                                      "and test")
+
+    def _keys(self, values: Sequence[Any]) -> list[tuple[int, ...]]:
+        keys = [tuple(int(x) for x in np.atleast_1d(v)) for v in values]
+        width = 1 if self.by == "session" else 2
+        if any(len(k) != width for k in keys):
+            want = "session numbers" if width == 1 else "[session, run] pairs"
+            raise InputError(f"split.{self.by}", f"want {want}, got {list(values)}")
+        return keys
+
+    def assign(self, trials: pd.DataFrame) -> np.ndarray:
+        cols = ["session"] if self.by == "session" else ["session", "run"]
+        keys = list(map(tuple, trials[cols].astype(int).to_numpy()))
+        mine = trials.subject.to_numpy() == self.subject
+        present = set(k for k, m in zip(keys, mine) if m)
+        missing = [k for k in self.val + self.test if k not in present]
+        if missing:
+            raise InputError("split", f"subject {self.subject} has no {self.by}(s) {missing}")
+        out = np.where(mine, "train", "excluded").astype(object)
+        for side, chosen in (("val", self.val), ("test", self.test)):
+            out[mine & np.array([k in set(chosen) for k in keys])] = side
+        if not (out == "train").any():
+            raise InputError("split", "nothing left to train on")
+        return _finish(out, trials, self.image_disjoint)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "explicit_holdout", "subject": self.subject, "by": self.by,
+                "val": self.val, "test": self.test, "image_disjoint": self.image_disjoint}
+
+
+class GroupKFoldSplit:
+    """Fold ``fold`` of a grouped K-fold (sklearn ``GroupKFold``): its groups are the test set,
+    and ``val_groups`` random groups of the remaining ones are validation."""
+
+    def __init__(self, n_splits: int = 5, fold: int = 0,
+                 group_by: Sequence[str] = ("subject", "session"),
+                 val_groups: int | float = 1, seed: int = 0,
+                 image_disjoint: bool = False) -> None:
+        if not 0 <= fold < n_splits:
+            raise InputError("split.fold", f"fold {fold} is outside 0..{n_splits - 1}")
+        self.n_splits, self.fold, self.group_by = n_splits, fold, tuple(group_by)
+        self.val_groups, self.seed, self.image_disjoint = val_groups, seed, image_disjoint
+
+    def assign(self, trials: pd.DataFrame) -> np.ndarray:
+        groups = group_keys(trials, self.group_by)
+        _check_groups(groups, self.n_splits - 1, self.group_by)
+        folds = GroupKFold(n_splits=self.n_splits).split(np.zeros(len(groups)), groups=groups)
+        _, test = list(folds)[self.fold]
+        out = np.full(len(trials), "train", dtype=object)
+        out[test] = "test"
+        _hold_val(out, trials, self.group_by, self.val_groups, self.seed + self.fold)
+        return _finish(out, trials, self.image_disjoint)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "group_kfold", "n_splits": self.n_splits, "fold": self.fold,
+                "group_by": list(self.group_by), "val_groups": self.val_groups,
+                "seed": self.seed, "image_disjoint": self.image_disjoint}
+
+
+def iter_folds(split: GroupKFoldSplit) -> Iterator[GroupKFoldSplit]:
+    """Every fold of a K-fold split, for cross-validation loops (same settings, fold 0..K-1)."""
+    for fold in range(split.n_splits):
+        yield GroupKFoldSplit(split.n_splits, fold, split.group_by, split.val_groups,
+                              split.seed, split.image_disjoint)
+
+
+class CrossSubjectSplit:
+    """Train on ``train_subjects``, test on ``test_subjects``; val is ``val_groups`` whole groups
+    (``val_group_by``, default sessions) of the training subjects. Other subjects: excluded."""
+
+    def __init__(self, train_subjects: Sequence[int] = (1, 2, 3),
+                 test_subjects: Sequence[int] = (4,), val_groups: int | float = 1,
+                 val_group_by: Sequence[str] = ("subject", "session"), seed: int = 0,
+                 image_disjoint: bool = False) -> None:
+        self.train_subjects = [int(s) for s in train_subjects]
+        self.test_subjects = [int(s) for s in test_subjects]
+        if set(self.train_subjects) & set(self.test_subjects):
+            raise InputError("split", "a subject cannot both train and test")
+        self.val_groups, self.val_group_by = val_groups, tuple(val_group_by)
+        self.seed, self.image_disjoint = seed, image_disjoint
+
+    def assign(self, trials: pd.DataFrame) -> np.ndarray:
+        subjects = trials.subject.to_numpy()
+        missing = sorted(set(self.train_subjects + self.test_subjects) - set(subjects.tolist()))
+        if missing:
+            raise InputError("split", f"no samples of subject(s) {missing} in the file")
+        out = np.full(len(trials), "excluded", dtype=object)
+        out[np.isin(subjects, self.train_subjects)] = "train"
+        out[np.isin(subjects, self.test_subjects)] = "test"
+        _hold_val(out, trials, self.val_group_by, self.val_groups, self.seed)
+        return _finish(out, trials, self.image_disjoint)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "cross_subject", "train_subjects": self.train_subjects,
+                "test_subjects": self.test_subjects, "val_groups": self.val_groups,
+                "val_group_by": list(self.val_group_by), "seed": self.seed,
+                "image_disjoint": self.image_disjoint}
+
