@@ -1,0 +1,144 @@
+"""Hydra callbacks and a task-function wrapper that make multiruns safe to leave running.
+
+- ``record_failures``: Hydra's basic sweeper re-raises the first failed job's exception after the
+  batch, so ``on_multirun_end`` (and the report) never runs, and a ``SystemExit`` from a bad input
+  ends the sweep at once. In a multirun the wrapper writes ``failed.json`` in the job folder and
+  returns NaN (Optuna records a failed trial); a single run still raises and exits non-zero.
+- ``MultirunReport``: writes the comparison report when a sweep ends, and makes the folder of a
+  SQLite Optuna storage before the sweeper opens it.
+- ``WandbFinish``: ``wandb.finish()`` after every job, so the next job gets its own run.
+- ``PinDdpChildren``: Lightning's ``strategy=ddp`` re-runs ``sys.argv`` for ranks > 0; in a
+  multirun that argv is the whole sweep. It narrows argv to this job's overrides and pins the
+  child's run folder to the job's folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict, read_write
+
+log = logging.getLogger(__name__)
+FAILED_FILE = "failed.json"
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """A ``SystemExit`` from cli.reports_input_errors hides the InputError in ``__context__``."""
+    while isinstance(exc, SystemExit) and exc.__context__ is not None:
+        exc = exc.__context__
+    return exc
+
+
+def write_failure(job_dir: Path, exc: BaseException) -> Path:
+    cause = _root_cause(exc)
+    record = {"error": f"{type(cause).__name__}: {cause}",
+              "traceback": "".join(traceback.format_exception(cause)),
+              "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized()
+              else []}
+    job_dir.mkdir(parents=True, exist_ok=True)
+    path = job_dir / FAILED_FILE
+    path.write_text(json.dumps(record, indent=2))
+    return path
+
+
+def record_failures(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Wrap a Hydra task function: in a multirun a failing job is recorded, not raised."""
+
+    @functools.wraps(task)
+    def wrapper(cfg: DictConfig) -> Any:
+        try:
+            return task(cfg)
+        except (Exception, SystemExit) as exc:
+            if not in_multirun():
+                raise
+            path = write_failure(Path(HydraConfig.get().runtime.output_dir), exc)
+            log.error("job %s failed (%s): %s", HydraConfig.get().job.num, path,
+                      _root_cause(exc))
+            return math.nan
+
+    return wrapper
+
+
+class MultirunReport(Callback):
+    """Write ``<sweep dir>/report`` when a multirun ends; never let the report fail the sweep."""
+
+    def __init__(self, enabled: bool = True, rank_by: str | None = None,
+                 metrics: list[str] | None = None) -> None:
+        self.enabled, self.rank_by, self.metrics = enabled, rank_by, metrics
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        storage = config.hydra.sweeper.get("storage")
+        if isinstance(storage, str) and storage.startswith("sqlite:///"):
+            Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if not self.enabled:
+            return
+        from bold5000_ae.report import ReportSettings, build_report
+
+        try:
+            settings = ReportSettings.load(rank_by=self.rank_by,
+                                           metrics=list(self.metrics) if self.metrics else None)
+            report = build_report(config.hydra.sweep.dir, settings)
+            log.info("report: %d jobs (%d failed) → %s", report.n_runs, report.n_failed,
+                     report.files["report.html"])
+        except Exception as exc:  # noqa: BLE001 - the sweep's results stand without a report
+            log.error("report not written: %s: %s (rerun: bold5000-ae-report %s)",
+                      type(exc).__name__, exc, config.hydra.sweep.dir)
+
+
+class WandbFinish(Callback):
+    """Close the job's wandb run (if any) so each job of a sweep is its own run."""
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        wandb = sys.modules.get("wandb")
+        if wandb is not None and getattr(wandb, "run", None) is not None:
+            wandb.finish(exit_code=0 if job_return.status.name == "COMPLETED" else 1)
+
+
+_CONFIG_FLAGS = ("-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir")
+
+
+def _config_flags(argv: list[str]) -> list[str]:
+    """The flags that choose the primary config, kept so a child composes the same config."""
+    kept: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg in _CONFIG_FLAGS and i + 1 < len(argv):
+            kept += [arg, argv[i + 1]]
+        elif arg.split("=", 1)[0] in _CONFIG_FLAGS and "=" in arg:
+            kept.append(arg)
+    return kept
+
+
+class PinDdpChildren(Callback):
+    """In a multirun, make Lightning's DDP child processes re-run this job and only this job."""
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        self._argv = list(sys.argv)
+        sys.argv = [sys.argv[0], *_config_flags(sys.argv[1:]), *config.hydra.overrides.task,
+                    "hydra.mode=RUN"]
+        hydra_cfg = HydraConfig.instance().cfg
+        with read_write(hydra_cfg), open_dict(hydra_cfg):
+            hydra_cfg.hydra.run.dir = hydra_cfg.hydra.runtime.output_dir
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if getattr(self, "_argv", None) is not None:
+            sys.argv, self._argv = self._argv, None

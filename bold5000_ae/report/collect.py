@@ -1,0 +1,86 @@
+"""Read a Hydra multirun folder into one table of runs: overrides, status, error, metrics.
+
+Each job folder (``<sweep dir>/<n>``) holds ``.hydra/overrides.yaml`` and either ``metrics.json``
+(finished), ``failed.json`` (the task recorded its exception) or neither (the job died without a
+word: killed, out of memory). Nothing here raises on a malformed job; it becomes a failed row, so a
+report is always written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+OK, FAILED = "ok", "failed"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_overrides(job_dir: Path) -> list[str]:
+    try:
+        overrides = yaml.safe_load((job_dir / ".hydra" / "overrides.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return []
+    return [str(o) for o in overrides or []]
+
+
+def job_dirs(multirun_dir: str | Path) -> list[Path]:
+    """Job folders of a sweep, in job order (Hydra names them 0, 1, 2, ...)."""
+    root = Path(multirun_dir)
+    found = [p for p in root.iterdir() if p.is_dir() and (p / ".hydra").is_dir()]
+    return sorted(found, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit()
+                                        else 0, p.name))
+
+
+def read_job(job_dir: Path) -> dict[str, Any]:
+    """One row: ``job``, ``dir``, ``overrides`` (list), ``status``, ``error`` and every scalar of
+    ``metrics.json``."""
+    row: dict[str, Any] = {"job": job_dir.name, "dir": str(job_dir),
+                           "overrides": _read_overrides(job_dir), "status": OK, "error": ""}
+    failure = _read_json(job_dir / "failed.json")
+    metrics = _read_json(job_dir / "metrics.json")
+    if failure is not None:
+        row.update(status=FAILED, error=str(failure.get("error", "unknown error")))
+    elif metrics is None:
+        reason = ("metrics.json unreadable" if (job_dir / "metrics.json").exists()
+                  else "no metrics.json: the job stopped before finishing (killed or crashed)")
+        row.update(status=FAILED, error=reason)
+    else:
+        row.update({k: float(v) for k, v in metrics.items() if isinstance(v, int | float)})
+    return row
+
+
+def split_override(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
+def collect_runs(multirun_dir: str | Path, seed_keys: tuple[str, ...] = ("seed",)
+                 ) -> tuple[pd.DataFrame, list[str]]:
+    """All jobs of a sweep as a DataFrame, and the overrides every job shared.
+
+    ``label`` is a run's overrides that differ between jobs, without the seed (so seeds of one
+    configuration share a label and are averaged); ``seed`` is the seed override's value.
+    """
+    rows = [read_job(d) for d in job_dirs(multirun_dir)]
+    if not rows:
+        return pd.DataFrame(columns=["job", "dir", "overrides", "status", "error", "label",
+                                     "seed"]), []
+    per_job = [dict(split_override(o) for o in row["overrides"]) for row in rows]
+    keys = list(dict.fromkeys(k for job in per_job for k in job))
+    varying = [k for k in keys if len({job.get(k) for job in per_job}) > 1]
+    common = [f"{k}={per_job[0][k]}" for k in keys if k not in varying]
+    for row, job in zip(rows, per_job, strict=True):
+        row["label"] = " ".join(f"{k}={job[k]}" for k in varying
+                                if k in job and k not in seed_keys) or "(all runs)"
+        row["seed"] = next((job[k] for k in seed_keys if k in job), "")
+    return pd.DataFrame(rows), common
