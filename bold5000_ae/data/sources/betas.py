@@ -29,7 +29,11 @@ from bold5000_ae.data.sources.nifti_io import (
     load_nifti,
     same_grid,
 )
-from bold5000_ae.data.sources.trial_layout import TRIALS_PER_RUN, check_list_length
+from bold5000_ae.data.sources.trial_layout import (
+    TRIALS_PER_RUN,
+    check_list_length,
+    stim_list_path,
+)
 from bold5000_ae.data.stimuli import read_stimulus_list
 from bold5000_ae.errors import InputError
 
@@ -80,7 +84,7 @@ class BetasSource:
         self._mask: tuple[np.ndarray, np.ndarray] | None = None
 
     def _list_path(self, subject: int) -> Path:
-        return Path(self.stim_list.format(subject=subject, root=self.root))
+        return stim_list_path(self.stim_list, subject, self.root)
 
     def _check_list(self, subject: int, n_trials: int) -> None:
         """Fail before any work when the list cannot cover the trials (longer is fine: the

@@ -32,6 +32,8 @@ from bold5000_ae.data.sources.trial_layout import (
     check_list_length,
     layout_table,
     runs_per_session_from_events,
+    stim_list_path,
+    subject_path,
 )
 from bold5000_ae.data.stimuli import read_stimulus_list
 from bold5000_ae.errors import InputError
@@ -89,7 +91,9 @@ class RoiSource:
             raise InputError("rois", f"unknown or repeated ROI(s) {unknown or list(self.rois)}; "
                                      f"valid: {', '.join(ROI_ORDER)}")
         self.subjects, self.stim_list = [int(s) for s in subjects], stim_list
-        self.runs_per_session, self.events_root = runs_per_session, events_root
+        self.runs_per_session = ([int(r) for r in runs_per_session] if runs_per_session
+                                 else None)
+        self.events_root = events_root
         self.trials_per_run, self.roi_masks, self.task = trials_per_run, roi_masks, task
         self._files = {f"sub-CSI{s}": roi_file(self.root, s, self.tr, format)
                        for s in self.subjects}
@@ -109,13 +113,13 @@ class RoiSource:
             raise InputError(path, f"not a readable MATLAB or HDF5 file ({exc})") from None
 
     def _list_path(self, unit: str) -> Path:
-        return Path(self.stim_list.format(subject=int(unit.removeprefix("sub-CSI")),
-                                          root=self.root))
+        return stim_list_path(self.stim_list, int(unit.removeprefix("sub-CSI")), self.root)
 
     def _check_masks(self, subject: int, widths: dict[str, int]) -> None:
         """ROI widths must equal the voxel counts of the subject's ROI masks, when given."""
         for roi, width in widths.items():
-            path = self.roi_masks.format(subject=subject, roi=roi, root=self.root)
+            path = subject_path(self.roi_masks, subject, "sub-CSI{subject}_mask-{roi}.nii.gz",
+                                roi=roi, root=self.root)
             count = int((np.asanyarray(load_nifti(path, ndim=3).dataobj) > 0).sum())
             if count != width:
                 raise InputError(path, f"{roi} mask holds {count} voxels but the ROI file has "

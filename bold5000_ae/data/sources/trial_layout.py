@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,19 @@ from bold5000_ae.errors import InputError
 TRIALS_PER_RUN = 37
 UNKNOWN_SESSION = 0
 EVENTS_PATTERN = re.compile(r"sub-CSI(\d+)_ses-(\d+)_task-(\w+?)_run-(\d+)_events\.tsv$")
+
+
+def subject_path(spec: str | Path, subject: int, default_name: str, **fields: Any) -> Path:
+    """A per-subject file from a config value: a folder (``default_name`` inside it) or a path
+    with ``{subject}`` (and other ``fields``) to fill in. Folders spare users quoting braces
+    for Hydra on the command line."""
+    path = Path(str(spec).format(subject=subject, **fields))
+    return path / default_name.format(subject=subject, **fields) if path.is_dir() else path
+
+
+def stim_list_path(spec: str | Path, subject: int, root: Path) -> Path:
+    """``CSI{n}_stim_lists.txt`` in a folder, or a path pattern."""
+    return subject_path(spec, subject, "CSI{subject}_stim_lists.txt", root=root)
 
 
 def find_events(root: str | Path, subject: int, session: int, run: int,

@@ -29,6 +29,7 @@ from bold5000_ae.data.sources.trial_layout import (
     TRIALS_PER_RUN,
     find_events,
     layout_table,
+    stim_list_path,
 )
 from bold5000_ae.data.stimuli import read_stimulus_list
 from bold5000_ae.errors import InputError
@@ -55,7 +56,9 @@ class VolumesSource:
             raise InputError("source.reader", "give events_root or stim_list to map volumes to "
                                               "trials and images")
         self.events_root = Path(events_root) if events_root else None
-        self.stim_list, self.runs_per_session = stim_list, runs_per_session
+        self.stim_list = stim_list
+        self.runs_per_session = ([int(r) for r in runs_per_session] if runs_per_session
+                                 else None)
         self.trials_per_run, self.mask_spec, self.mask_runs = trials_per_run, mask, mask_runs
         self.offsets_s, self.mode, self.standardize = tuple(offsets_s), mode, standardize
         self.task = task
@@ -121,7 +124,7 @@ class VolumesSource:
             types = events["ImgType"].astype(str).tolist() if "ImgType" in events else None
             return (events["ImgName"].astype(str).tolist()[:n_trials],
                     (types or [None] * len(events))[:n_trials])
-        path = Path(self.stim_list.format(subject=sub, root=self.root))
+        path = stim_list_path(self.stim_list, sub, self.root)
         names = read_stimulus_list(path)
         layout = layout_table(len(names), self.runs_per_session, self.trials_per_run)
         if self.runs_per_session is None:
