@@ -12,6 +12,7 @@ masked (nilearn ``compute_multi_epi_mask`` over the first runs' mean volumes, or
 from __future__ import annotations
 
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from nilearn.exceptions import MaskWarning
 from nilearn.image import mean_img
 from nilearn.masking import compute_multi_epi_mask
 
@@ -101,7 +103,12 @@ class VolumesSource:
             if self.mask_spec == "compute":
                 means = [mean_img([str(p) for p in self._volume_paths(u)], copy_header=True)
                          for u in self.units()[: self.mask_runs]]
-                mask = np.asanyarray(compute_multi_epi_mask(means).dataobj) > 0
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", MaskWarning)
+                    mask = np.asanyarray(compute_multi_epi_mask(means).dataobj) > 0
+                if not mask.any():
+                    raise InputError(self.root, "the computed mask is empty (volumes not "
+                                                "EPI-like?); give a mask file")
             else:
                 sub = self._runs[self.units()[0]][0]
                 path = self.mask_spec.format(subject=sub, root=self.root)
