@@ -82,13 +82,17 @@ def test_volume_errors(tmp_path: Path, shared_bold5000: Path) -> None:
     shutil.copy(shared_bold5000 / "events/sub-CSI1_ses-01_task-5000scenes_run-01_events.tsv",
                 events)
     _fake_volumes(tmp_path / "vols", 114)  # 38 trials: the run has 37
-    source = VolumesSource(tmp_path / "vols", events_root=events, mask_runs=1)
+    with pytest.raises(InputError, match="the computed mask is empty"):
+        VolumesSource(tmp_path / "vols", events_root=events, mask_runs=1).mask_and_affine()
+    mask = str(tmp_path / "mask.nii.gz")
+    nib.save(nib.Nifti1Image(np.ones((4, 5, 3), np.uint8), np.eye(4)), mask)
+    source = VolumesSource(tmp_path / "vols", events_root=events, mask=mask)
     with pytest.raises(InputError, match="volume count does not match the events: 114 volumes "
                                          "are 38 trials, the events list 37"):
         source.load(source.units()[0])
     (tmp_path / "vols/CSI1_session1_run1_volume114.nii.gz").unlink()
     with pytest.raises(InputError, match="113 volumes is not a whole number of trials"):
-        VolumesSource(tmp_path / "vols", events_root=events).mask_and_affine()
+        VolumesSource(tmp_path / "vols", events_root=events, mask=mask).mask_and_affine()
     shutil.rmtree(tmp_path / "vols")
     _fake_volumes(tmp_path / "vols", 6)
     nib.save(nib.Nifti1Image(np.ones((4, 5, 4), np.uint8), np.eye(4)), tmp_path / "mask.nii.gz")
