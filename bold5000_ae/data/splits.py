@@ -77,7 +77,14 @@ def image_disjoint(out: np.ndarray, images: np.ndarray) -> np.ndarray:
 
 
 def _finish(out: np.ndarray, trials: pd.DataFrame, disjoint: bool) -> np.ndarray:
-    return image_disjoint(out, trials.image_index.to_numpy()) if disjoint else out
+    if not disjoint:
+        return out
+    kept = image_disjoint(out, trials.image_index.to_numpy())
+    for side in ("val", "test"):
+        if (out == side).any() and not (kept == side).any():
+            raise InputError("split.image_disjoint", f"image_disjoint leaves no {side} samples: "
+                             f"every {side} image is also shown on an earlier side")
+    return kept
 
 
 class GroupHoldoutSplit:
