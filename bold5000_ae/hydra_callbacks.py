@@ -63,14 +63,19 @@ def record_failures(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
     @functools.wraps(task)
     def wrapper(cfg: DictConfig) -> Any:
         try:
-            return task(cfg)
+            result = task(cfg)
         except (Exception, SystemExit) as exc:
             if not in_multirun():
                 raise
             path = write_failure(Path(HydraConfig.get().runtime.output_dir), exc)
             log.error("job %s failed (%s): %s", HydraConfig.get().job.num, path,
                       _root_cause(exc))
-            return math.nan
+            return None
+        if in_multirun() and isinstance(result, float) and math.isnan(result):
+            log.warning("job %s: objective is NaN; reported to the sweeper as a failed trial",
+                        HydraConfig.get().job.num)
+            return None
+        return result
 
     return wrapper
 
