@@ -75,7 +75,7 @@ class BidsSource:
         self.subjects, self.sessions = subjects, sessions
         self.clean_kwargs = dict(smoothing_fwhm=smoothing_fwhm, detrend=detrend,
                                  high_pass=high_pass,
-                                 standardize="zscore_sample" if standardize else False)
+                                 standardize="zscore_sample" if standardize else None)
         self.confounds = list(confounds) if confounds else None
         self.target_shape = tuple(target_shape) if target_shape else None
         self.target_voxel_size = tuple(target_voxel_size_mm) if target_voxel_size_mm else None
