@@ -1,0 +1,125 @@
+"""The sweep report on a hand-made multirun folder: numbers, ranking, failures, files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from bold5000_ae.report import ReportSettings, build_report, collect_runs
+from bold5000_ae.report.cli import main as report_main
+
+SETTINGS = ReportSettings(metrics=["test/r2", "test/pearson_r", "test/auc", "test/loss"],
+                          rank_by="test/r2", curve_metrics=["val/r2", "val/loss"])
+
+
+def make_job(root: Path, num: int, overrides: list[str], metrics: dict | None = None,
+             failure: str | None = None, curve: list[float] | None = None,
+             volume_scale: float = 1.0) -> Path:
+    job = root / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    if metrics is not None:
+        (job / "metrics.json").write_text(json.dumps(metrics))
+    if failure is not None:
+        (job / "failed.json").write_text(json.dumps({"error": failure, "traceback": "..."}))
+    if curve is not None:
+        (job / "csv").mkdir()
+        rows = [{"epoch": e, "step": e, "val/r2": v, "val/loss": 1 - v} for e, v in
+                enumerate(curve)] + [{"epoch": 0, "step": 0, "train/loss": 9.0}]
+        pd.DataFrame(rows).to_csv(job / "csv" / "metrics.csv", index=False)
+    if metrics is not None:
+        true = np.linspace(-1, 1, 6 * 7 * 5).reshape(6, 7, 5)
+        (job / "figures").mkdir()
+        np.savez_compressed(job / "figures" / "example.npz", true=true, recon=true * volume_scale)
+    return job
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    root = tmp_path / "multiruns" / "2024-01-01_00-00-00"
+    common = ["trainer.max_epochs=3"]
+    make_job(root, 0, ["model/loss=mse", "seed=1", *common],
+             {"test/r2": 0.30, "test/pearson_r": 0.60, "test/loss": 5.0}, curve=[0.1, 0.2, 0.3])
+    make_job(root, 1, ["model/loss=mse", "seed=2", *common],
+             {"test/r2": 0.40, "test/pearson_r": 0.70, "test/loss": 4.0}, curve=[0.1, 0.3, 0.4])
+    make_job(root, 2, ["model/loss=l1", "seed=1", *common],
+             {"test/r2": 0.50, "test/pearson_r": 0.55, "test/loss": 0.1}, curve=[0.2, 0.5],
+             volume_scale=0.5)
+    make_job(root, 3, ["model/loss=l1", "seed=2", *common],
+             failure="ValueError: Invalid learning rate: -1.0")
+    make_job(root, 4, ["model/loss=ssim", "seed=1", *common])  # died without a word
+    (root / "multirun.yaml").write_text("hydra: {}\n")
+    return root
+
+
+def test_collect_labels_runs_by_overrides_without_seed(sweep: Path) -> None:
+    runs, common = collect_runs(sweep)
+    assert list(runs["job"]) == ["0", "1", "2", "3", "4"]
+    assert common == ["trainer.max_epochs=3"]
+    assert list(runs["label"]) == ["model/loss=mse"] * 2 + ["model/loss=l1"] * 2 + [
+        "model/loss=ssim"]
+    assert list(runs["seed"]) == ["1", "2", "1", "2", "1"]
+    assert list(runs["status"]) == ["ok", "ok", "ok", "failed", "failed"]
+    assert runs.loc[3, "error"] == "ValueError: Invalid learning rate: -1.0"
+    assert "no metrics.json" in runs.loc[4, "error"]
+
+
+def test_report_numbers_ranking_and_files(sweep: Path) -> None:
+    report = build_report(sweep, SETTINGS)
+    assert report.folder == sweep / "report"
+    assert (report.n_runs, report.n_failed) == (5, 2)
+    summary = pd.read_csv(report.files["summary.csv"])
+    # ranked by mean test/r2: l1 (0.50, 1 seed) before mse (0.35 over 2 seeds)
+    assert list(summary["label"]) == ["model/loss=l1", "model/loss=mse"]
+    assert list(summary["rank"]) == [1, 2]
+    mse = summary.set_index("label").loc["model/loss=mse"]
+    assert mse["n"] == 2
+    assert mse["test/r2 mean"] == pytest.approx(0.35)
+    assert mse["test/r2 std"] == pytest.approx(np.std([0.3, 0.4], ddof=1))
+    assert mse["test/pearson_r mean"] == pytest.approx(0.65)
+    assert summary.set_index("label").loc["model/loss=l1", "test/r2 std"] == 0.0
+    # a run's own loss is never compared; a metric no run reported is left out
+    assert not any("loss" in c for c in summary.columns)
+    assert not any("auc" in c for c in summary.columns)
+    markdown = report.files["summary.md"].read_text()
+    assert "| 1 | `model/loss=l1` | 1 | 0.5000 ± 0.0000 |" in markdown
+    assert "0.3500 ± 0.0707" in markdown
+    runs_md = report.files["runs.md"].read_text()
+    assert "ValueError: Invalid learning rate: -1.0" in runs_md
+    for name in ("metrics.png", "learning_curves.png", "montage.png"):
+        assert report.files[name].stat().st_size > 5_000, name
+
+
+def test_html_is_self_contained_and_lists_failures(sweep: Path) -> None:
+    page = build_report(sweep, SETTINGS).files["report.html"].read_text()
+    assert len(re.findall(r"src='data:image/png;base64,", page)) == 3
+    assert "src='http" not in page and "href=" not in page
+    assert page.count("class='failed'") == 2
+    assert "Invalid learning rate" in page and "no metrics.json" in page
+
+
+def test_report_of_an_all_failed_or_empty_sweep_still_writes(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    report = build_report(empty, SETTINGS)
+    assert report.n_runs == 0 and report.files["report.html"].is_file()
+    failed = tmp_path / "failed"
+    make_job(failed, 0, ["seed=1"], failure="RuntimeError: boom")
+    report = build_report(failed, SETTINGS)
+    assert report.n_failed == 1 and "boom" in report.files["report.html"].read_text()
+    assert "montage.png" not in report.files
+
+
+def test_console_entry(sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert report_main([str(sweep), "--out", str(tmp_path / "r"), "--metrics", "test/pearson_r",
+                        "--rank-by", "test/pearson_r"]) == 0
+    assert "5 jobs (2 failed)" in capsys.readouterr().out
+    summary = pd.read_csv(tmp_path / "r" / "summary.csv")
+    assert list(summary["label"]) == ["model/loss=mse", "model/loss=l1"]  # by Pearson r now
+    assert report_main([str(tmp_path / "missing")]) == 2
