@@ -1,7 +1,7 @@
-"""One error type for bad input, so every entry point can print one line and exit non-zero.
+"""Errors the entry points report in one line (see ``cli.py``) instead of a traceback.
 
-Readers raise ``InputError(path, problem)``; the entry points (see ``cli.py``) catch it and print
-``error: <path>: <problem>`` without a traceback unless ``HYDRA_FULL_ERROR=1``.
+``InputError(path, problem)``: bad user input, naming the file (or config key) and the problem.
+``TrainingDiverged``: the loss became NaN or Inf; names the step and the last good checkpoint.
 """
 
 from __future__ import annotations
@@ -9,10 +9,24 @@ from __future__ import annotations
 from os import PathLike
 
 
-class InputError(Exception):
+class ReportedError(Exception):
+    """Base of the errors printed as ``error: <message>`` with a non-zero exit status."""
+
+    exit_code = 1
+
+
+class InputError(ReportedError):
     """Bad user input: names the file (or config key) and the problem in one line."""
+
+    exit_code = 2
 
     def __init__(self, source: str | PathLike[str], problem: str) -> None:
         self.source = str(source)
         self.problem = problem
         super().__init__(f"{self.source}: {problem}")
+
+
+class TrainingDiverged(ReportedError):
+    """The training loss stopped being finite; carrying on would train on garbage."""
+
+    exit_code = 3

@@ -13,12 +13,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from bold5000_ae.checkpoints import load_into, load_state_dict
 from bold5000_ae.cli import reports_input_errors
 from bold5000_ae.config import CONFIG_DIR
 from bold5000_ae.figures import log_figure
 from bold5000_ae.hydra_callbacks import record_failures
 from bold5000_ae.instantiate import build_model, instantiate_callbacks, instantiate_loggers
 from bold5000_ae.plots import orthogonal_slices
+from bold5000_ae.training.resume import resolve_ckpt_path
 
 
 def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -45,11 +47,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         out_dir.mkdir(parents=True, exist_ok=True)
         datamodule.split_table().to_csv(out_dir / "split.csv", index=False)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, cfg.get("auto_resume", False))
+    if ckpt_path:  # refuse pickled code and other architectures before Lightning loads it
+        load_into(model, load_state_dict(ckpt_path), ckpt_path)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = _scalar_metrics(trainer.callback_metrics)
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update(_scalar_metrics(trainer.callback_metrics))
         if trainer.is_global_zero and hasattr(model, "example_volumes") and model.example:
             true, recon = model.example_volumes()

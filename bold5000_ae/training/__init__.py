@@ -1,0 +1,1 @@
+"""Training-loop safety: Lightning callbacks and plugins that keep long runs recoverable."""
