@@ -7,6 +7,7 @@
 - ``MultirunReport``: writes the comparison report when a sweep ends, and makes the folder of a
   SQLite Optuna storage before the sweeper opens it.
 - ``WandbFinish``: ``wandb.finish()`` after every job, so the next job gets its own run.
+- ``SweepProgress``: a Rich rule per job, ``job k/N · overrides``, and its outcome and time.
 - ``PinDdpChildren``: Lightning's ``strategy=ddp`` re-runs ``sys.argv`` for ranks > 0; in a
   multirun that argv is the whole sweep. It narrows argv to this job's overrides and pins the
   child's run folder to the job's folder.
@@ -19,6 +20,7 @@ import json
 import logging
 import math
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -115,6 +117,59 @@ class WandbFinish(Callback):
         wandb = sys.modules.get("wandb")
         if wandb is not None and getattr(wandb, "run", None) is not None:
             wandb.finish(exit_code=0 if job_return.status.name == "COMPLETED" else 1)
+
+
+def count_jobs(config: DictConfig) -> int | None:
+    """Jobs in the sweep: the product of the sweep overrides' lengths (basic sweeper), or
+    ``n_trials`` (Optuna); None when it cannot be known up front."""
+    sweeper = config.hydra.sweeper
+    if sweeper.get("n_trials") is not None:
+        return int(sweeper.n_trials)
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
+    try:
+        parsed = OverridesParser.create().parse_overrides([*params,
+                                                           *config.hydra.overrides.task])
+    except Exception:  # noqa: BLE001 - a count is a nicety
+        return None
+    sizes: dict[str, int] = {}
+    for override in parsed:  # a command-line override replaces the config's for the same key
+        sizes[override.key_or_group] = (len(list(override.sweep_iterator()))
+                                        if override.is_sweep_override() else 1)
+    return math.prod(sizes.values())
+
+
+class SweepProgress(Callback):
+    """Where a sweep is: Lightning's Rich bar shows one job's epochs, this shows the jobs."""
+
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.started = 0.0
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.total = count_jobs(config)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        from rich.console import Console
+
+        self.started = time.monotonic()
+        of = f"/{self.total}" if self.total else ""
+        Console(stderr=True).rule(f"job {config.hydra.job.num + 1}{of} · "
+                                  f"{' '.join(config.hydra.overrides.task)}")
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        from rich.console import Console
+
+        failed = (Path(config.hydra.runtime.output_dir) / FAILED_FILE).exists() or (
+            job_return.status.name != "COMPLETED")
+        Console(stderr=True).print(
+            f"job {config.hydra.job.num + 1} {'[red]failed' if failed else '[green]done'}"
+            f"[/] in {time.monotonic() - self.started:.0f} s")
 
 
 _CONFIG_FLAGS = ("-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir")
