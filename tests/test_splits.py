@@ -121,3 +121,15 @@ def test_too_few_groups_is_an_input_error(trials: pd.DataFrame) -> None:
     one_run = trials[(trials.subject == 1) & (trials.session == 1)]
     with pytest.raises(InputError, match="2 groups by subject/session/run cannot give 2"):
         GroupHoldoutSplit().assign(one_run)
+
+
+@pytest.mark.parametrize("name", ["holdout_runs", "holdout_sessions", "explicit",
+                                  "kfold_sessions", "cross_subject"])
+def test_split_configs_build_their_split(name: str) -> None:
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from bold5000_ae.config import CONFIG_DIR
+
+    split = instantiate(OmegaConf.load(f"{CONFIG_DIR}/data/split/{name}.yaml"))
+    assert hasattr(split, "assign") and split.describe()["image_disjoint"] is False
