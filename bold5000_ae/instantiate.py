@@ -27,9 +27,8 @@ def instantiate_loggers(group: DictConfig | None) -> list[Logger]:
 
 
 def build_model(model_cfg: DictConfig, datamodule: Any) -> LightningModule:
-    """Instantiate ``model`` with what only the data knows: the network is built for the data's
-    volume shape, and the module gets the brain mask."""
-    kwargs: dict[str, Any] = {"mask": datamodule.mask}
-    if "net" in model_cfg:
-        kwargs["net"] = instantiate(model_cfg.net, volume_shape=datamodule.volume_shape)
-    return instantiate(model_cfg, **kwargs)
+    """Instantiate ``model`` with what only the data knows (see ``models/build.py``: the network
+    built for the data's grid or voxel count, the brain mask, ``compile``, ``pretrain``)."""
+    from bold5000_ae.models.build import build_model as build
+
+    return build(model_cfg, datamodule)

@@ -1,4 +1,4 @@
-"""Squared error summed over in-mask voxels, averaged over the batch."""
+"""Squared error summed over in-mask voxels, averaged over the batch (the default loss)."""
 
 from __future__ import annotations
 

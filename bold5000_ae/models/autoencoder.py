@@ -1,13 +1,15 @@
-"""Phase 1: a convolutional autoencoder of BOLD volumes as a LightningModule.
+"""Phase 1: an autoencoder of BOLD volumes (or vectors) as a LightningModule.
 
-The module receives a built network (encoder + decoder), a loss and a partial optimizer from the
-config, and the brain mask from the data; it works on masked voxel vectors and scatters them to
-volumes on the device.
+The module receives a built network (encoder + decoder), a loss, optional regularizers and a
+partial optimizer from the config, and the brain mask from the data; it works on masked voxel
+vectors and scatters them to volumes on the device (unless the net declares
+``input_kind = "vector"``, as the MLP does). The VAE (``vae.py``) reuses everything here and
+changes only how a latent is drawn and which terms join the loss.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -15,45 +17,90 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import nn
 
+from bold5000_ae.losses import bind_mask
 from bold5000_ae.metrics import ReconstructionMetrics
 from bold5000_ae.models.components.masking import VolumeMask
+from bold5000_ae.regularizers import Regularizer, Regularizers
 
 
 class AutoencoderModule(LightningModule):
+    # True where a step's decoder input is a random draw (the VAE): metrics then use the mean
+    stochastic = False
+
     def __init__(self, net: nn.Module, loss: nn.Module, mask: np.ndarray | torch.Tensor,
                  optimizer: Callable[..., torch.optim.Optimizer],
-                 scheduler: Callable[..., Any] | None = None) -> None:
+                 scheduler: Callable[..., Any] | None = None,
+                 regularizer: Mapping[str, Regularizer] | None = None) -> None:
         super().__init__()
         # No save_hyperparameters: the composed config is saved beside the checkpoint, and
         # checkpoints then hold only tensors and plain values (loadable with weights_only=True).
         self.net, self.loss_fn = net, loss
         self.volume_mask = VolumeMask(mask)
+        bind_mask(self.loss_fn, mask)
+        self.regularizers = Regularizers(dict(regularizer or {}))
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        n_vox = self.volume_mask.n_voxels
-        self.val_metrics = ReconstructionMetrics(n_vox)
-        self.test_metrics = ReconstructionMetrics(n_vox)
+        self.val_metrics = ReconstructionMetrics(self.volume_mask.n_voxels, mask=mask)
+        self.test_metrics = ReconstructionMetrics(self.volume_mask.n_voxels, mask=mask)
         self.example: dict[str, torch.Tensor] = {}
 
+    @property
+    def takes_vectors(self) -> bool:
+        return getattr(self.net, "input_kind", "volume") == "vector"
+
+    def _net_input(self, bold: torch.Tensor) -> torch.Tensor:
+        return bold if self.takes_vectors else self.volume_mask.to_volume(bold)
+
     def encode(self, bold: torch.Tensor) -> torch.Tensor:
-        return self.net.encoder(self.volume_mask.to_volume(bold))
+        """The encoder's raw output: the latent code (AE) or [mean, log-variance] (VAE)."""
+        return self.net.encoder(self._net_input(bold))
+
+    def latent_mean(self, bold: torch.Tensor) -> torch.Tensor:
+        """The deterministic code used as features downstream (the mean, for a VAE)."""
+        return self.encode(bold)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        out = self.net.decoder(latent)
+        return out if self.takes_vectors else self.volume_mask.to_vector(out)
 
     def forward(self, bold: torch.Tensor) -> torch.Tensor:
-        """Masked vectors in, reconstructed masked vectors out."""
-        return self.volume_mask.to_vector(self.net.decoder(self.encode(bold)))
+        """Masked vectors in, reconstructed masked vectors out (deterministic)."""
+        return self.decode(self.latent_mean(bold))
+
+    def sample_latent(self, bold: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The code the decoder sees in a training/validation step, and extra loss terms."""
+        return self.encode(bold), {}
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, dict]:
-        recon = self(batch["bold"])
-        terms = self.loss_fn(recon, batch["bold"])
+        target = batch["bold"]
+        bold = self.regularizers.corrupt_input(target) if stage == "train" else target
+        latent, extra = self.sample_latent(bold)
+        if stage == "train":
+            latent = self.regularizers.transform_latent(latent)
+        recon = self.decode(latent)
+        terms = self.combine_terms(self.loss_fn(recon, target), extra)
+        if stage == "train":
+            penalties = self.regularizers.penalties(latent, self.net)
+            if penalties:
+                terms["loss"] = terms["loss"] + sum(penalties.values())
+                terms.update(penalties)
         self.log_dict({f"{stage}/{k}": v for k, v in terms.items()}, on_step=False,
                       on_epoch=True, batch_size=len(recon), prog_bar=stage != "train")
         return recon, terms
 
+    def combine_terms(self, recon_terms: dict[str, torch.Tensor],
+                      extra: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The AE optimises the reconstruction loss alone; the VAE adds β·KL here."""
+        return dict(recon_terms)
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self._step(batch, "train")[1]["loss"]
 
+    def _eval_recon(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        recon, _ = self._step(batch, stage)
+        return self(batch["bold"]) if self.stochastic else recon
+
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        recon, _ = self._step(batch, "val")
-        self.val_metrics.update(recon, batch["bold"])
+        self.val_metrics.update(self._eval_recon(batch, "val"), batch["bold"])
 
     def on_validation_epoch_end(self) -> None:
         self.log_dict({f"val/{k}": v for k, v in self.val_metrics.compute().items()},
@@ -61,7 +108,7 @@ class AutoencoderModule(LightningModule):
         self.val_metrics.reset()
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        recon, _ = self._step(batch, "test")
+        recon = self._eval_recon(batch, "test")
         self.test_metrics.update(recon, batch["bold"])
         if batch_idx == 0:
             self.example = {"true": batch["bold"][:1].detach().cpu(),
@@ -76,6 +123,16 @@ class AutoencoderModule(LightningModule):
         mask = VolumeMask(self.volume_mask.mask.cpu())
         return (mask.to_volume(self.example["true"])[0, 0].numpy(),
                 mask.to_volume(self.example["recon"])[0, 0].numpy())
+
+    def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer,
+                                    gradient_clip_val: float | None = None,
+                                    gradient_clip_algorithm: str | None = None) -> None:
+        """A ``GradientClipping`` regularizer wins over the trainer's setting."""
+        clip = self.regularizers.clip()
+        if clip is not None:
+            gradient_clip_val, gradient_clip_algorithm = clip
+        self.clip_gradients(optimizer, gradient_clip_val=gradient_clip_val,
+                            gradient_clip_algorithm=gradient_clip_algorithm)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())

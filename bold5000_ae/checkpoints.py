@@ -1,0 +1,76 @@
+"""Loading weights from Lightning checkpoints: tensors only, compiled or not, shapes checked.
+
+Why these rules: ``torch.load(weights_only=True)`` never unpickles code (modules here do not
+call ``save_hyperparameters``, so a checkpoint holds only tensors and plain values);
+``torch.compile`` stores weights under ``_orig_mod.``, which is stripped wherever it appears, so a
+compiled run's checkpoint loads into a plain module and back; and a checkpoint for another
+architecture is refused with one line naming the first mismatch instead of a page of
+``load_state_dict`` errors or, worse, a silent partial load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from bold5000_ae.errors import InputError
+
+COMPILED_PREFIX = "_orig_mod."
+
+
+def clean_key(key: str) -> str:
+    """Drop every ``_orig_mod.`` a compiled module (or submodule) put into a key."""
+    return key.replace(COMPILED_PREFIX, "")
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The model weights of a Lightning checkpoint (or a bare state dict), keys cleaned."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling refused, truncated file, not a torch file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(path, f"cannot load as a weights-only checkpoint: {first}") from exc
+    state = payload.get("state_dict", payload) if isinstance(payload, Mapping) else None
+    if not isinstance(state, Mapping):
+        raise InputError(path, "holds no state_dict")
+    return {clean_key(k): v for k, v in state.items() if torch.is_tensor(v)}
+
+
+def select(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Entries under ``prefix`` (e.g. ``net.encoder.``) with the prefix removed."""
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], source: str | Path,
+              what: str = "model") -> None:
+    """Copy ``state`` into ``module`` exactly, or raise a one-line InputError naming the first
+    missing, unexpected or differently shaped tensor."""
+    own = {clean_key(k): v for k, v in module.state_dict().items()}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if not state:
+        raise InputError(source, f"architecture mismatch: the checkpoint holds no {what} weights")
+    if missing:
+        raise InputError(source, f"architecture mismatch: {what} needs {missing[0]!r}, which the "
+                                 f"checkpoint lacks ({len(missing)} missing)")
+    if unexpected:
+        raise InputError(source, f"architecture mismatch: the checkpoint's {unexpected[0]!r} has "
+                                 f"no place in the {what} ({len(unexpected)} unexpected)")
+    for key, value in own.items():
+        if tuple(value.shape) != tuple(state[key].shape):
+            raise InputError(source, f"architecture mismatch: {what} {key!r} is "
+                                     f"{tuple(value.shape)} but {tuple(state[key].shape)} in the "
+                                     "checkpoint")
+    target = module._orig_mod if hasattr(module, "_orig_mod") else module
+    target.load_state_dict({clean_key(k): v for k, v in state.items()}, strict=True)
+
+
+def load_submodule(module: nn.Module, path: str | Path, prefix: str) -> None:
+    """Load the checkpoint's ``prefix`` entries (e.g. ``net.encoder.``) into ``module``."""
+    load_into(module, select(load_state_dict(path), prefix), path, what=prefix.rstrip("."))

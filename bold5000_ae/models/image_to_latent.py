@@ -1,0 +1,116 @@
+"""Phase 4: a CNN from the stimulus image to the frozen BOLD encoder's latent.
+
+The BOLD autoencoder (encoder and decoder, from an AE/VAE checkpoint) is frozen and in eval
+mode; it turns each BOLD sample into its target latent and turns a predicted latent back into a
+predicted BOLD volume. The image CNN is trained on the latent MSE (summed over latent units,
+batch mean). Metrics: latent cosine similarity, 2-way and 50-way identification of the true
+latent among the test set's latents (chance 1/2 and 1/50), and R² / r of the decoded volume
+against the measured one, beside the AE's own reconstruction of it (the ceiling a perfect
+latent prediction would reach). Use image-disjoint splits (``data.split.image_disjoint``), or
+identification rewards memorised images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningModule
+from torch import nn
+from torchmetrics import CatMetric, CosineSimilarity
+
+from bold5000_ae.checkpoints import load_submodule
+from bold5000_ae.metrics import (
+    ReconstructionMetrics,
+    n_way_identification,
+    pairwise_identification,
+    similarity_matrix,
+)
+from bold5000_ae.models.components.masking import VolumeMask
+
+
+class ImageToLatentModule(LightningModule):
+    def __init__(self, image_net: nn.Module, bold_net: nn.Module,
+                 mask: np.ndarray | torch.Tensor,
+                 optimizer: Callable[..., torch.optim.Optimizer],
+                 pretrained: str | None = None, n_way: int = 50) -> None:
+        super().__init__()
+        self.image_net, self.bold_net = image_net, bold_net
+        if pretrained:
+            load_submodule(self.bold_net, pretrained, "net.")
+        self.bold_net.requires_grad_(False)
+        self.latent_dim = int(bold_net.latent_dim)
+        self.takes_vectors = getattr(bold_net, "input_kind", "volume") == "vector"
+        self.volume_mask = VolumeMask(mask)
+        self.optimizer_factory, self.n_way = optimizer, n_way
+        n_vox = self.volume_mask.n_voxels
+        self.test_cosine = CosineSimilarity(reduction="mean")
+        self.test_pred, self.test_true = CatMetric(), CatMetric()
+        self.predicted_bold = ReconstructionMetrics(n_vox)
+        self.autoencoded_bold = ReconstructionMetrics(n_vox)
+        self.val_cosine = CosineSimilarity(reduction="mean")
+
+    def train(self, mode: bool = True) -> ImageToLatentModule:
+        super().train(mode)
+        self.bold_net.eval()  # frozen: batch-norm statistics stay the AE's
+        return self
+
+    @torch.no_grad()
+    def target_latent(self, bold: torch.Tensor) -> torch.Tensor:
+        x = bold if self.takes_vectors else self.volume_mask.to_volume(bold)
+        return self.bold_net.encoder(x)[:, :self.latent_dim]
+
+    @torch.no_grad()
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        out = self.bold_net.decoder(latent)
+        return out if self.takes_vectors else self.volume_mask.to_vector(out)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.image_net(image)
+
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, ...]:
+        pred, true = self(batch["image"]), self.target_latent(batch["bold"])
+        loss = F.mse_loss(pred, true, reduction="none").sum(dim=1).mean()
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(pred),
+                 prog_bar=stage != "train")
+        return loss, pred, true
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")[0]
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        _, pred, true = self._step(batch, "val")
+        self.val_cosine.update(pred, true)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log("val/cosine", self.val_cosine.compute(), prog_bar=True)
+        self.val_cosine.reset()
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        _, pred, true = self._step(batch, "test")
+        self.test_cosine.update(pred, true)
+        self.test_pred.update(pred)
+        self.test_true.update(true)
+        self.predicted_bold.update(self.decode(pred), batch["bold"])
+        self.autoencoded_bold.update(self.decode(true), batch["bold"])
+
+    def on_test_epoch_end(self) -> None:
+        sim = similarity_matrix(self.test_pred.compute(), self.test_true.compute(), "cosine")
+        out: dict[str, Any] = {
+            "test/cosine": self.test_cosine.compute(),
+            "test/identification_2way": pairwise_identification(sim),
+            f"test/identification_{self.n_way}way": n_way_identification(sim, self.n_way)}
+        out.update({f"test/predicted_bold/{k}": v
+                    for k, v in self.predicted_bold.compute().items()})
+        out.update({f"test/autoencoded_bold/{k}": v
+                    for k, v in self.autoencoded_bold.compute().items()})
+        self.log_dict(out)
+        for metric in (self.test_cosine, self.test_pred, self.test_true, self.predicted_bold,
+                       self.autoencoded_bold):
+            metric.reset()
+
+    def configure_optimizers(self) -> Any:
+        return self.optimizer_factory(params=self.image_net.parameters())

@@ -1,0 +1,130 @@
+"""Phase 3: living vs non-living from a pretrained encoder plus a classification head.
+
+"Restore weights only, fresh trainer": the encoder's weights come from an AE or VAE checkpoint
+(``net.encoder.*``, loaded exactly or refused, see ``checkpoints.py``); the decoder is dropped.
+``finetune`` picks what trains: ``frozen`` (the head only; the encoder stays in eval mode so its
+batch-norm statistics do not drift), ``partial`` (the head and the last ``trainable_layers``
+parameterised layers of the encoder) or ``full``. Class imbalance: with
+``class_weight: balanced`` the positive class is weighted by n_negative / n_positive of the
+training split (BCE's ``pos_weight``), which equalises the two classes' total weight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch import LightningModule
+from torch import nn
+from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy
+
+from bold5000_ae.checkpoints import load_submodule
+from bold5000_ae.models.components.masking import VolumeMask
+
+FINETUNE_MODES = ("frozen", "partial", "full")
+
+
+def parameterised_layers(module: nn.Module) -> list[nn.Module]:
+    """Leaf-most modules that own parameters, in registration (forward) order."""
+    return [m for m in module.modules() if any(True for _ in m.parameters(recurse=False))]
+
+
+class TransferClassifier(LightningModule):
+    def __init__(self, net: nn.Module, mask: np.ndarray | torch.Tensor,
+                 optimizer: Callable[..., torch.optim.Optimizer],
+                 pretrained: str | None = None, finetune: str = "frozen",
+                 trainable_layers: int = 1, head_hidden: int = 0, dropout: float = 0.0,
+                 class_weight: str | None = "balanced",
+                 encoder_prefix: str = "net.encoder.") -> None:
+        super().__init__()
+        if finetune not in FINETUNE_MODES:
+            raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {finetune!r}")
+        self.encoder = net.encoder  # the decoder is not kept
+        self.takes_vectors = getattr(net, "input_kind", "volume") == "vector"
+        self.latent_dim = int(net.latent_dim)
+        self.volume_mask = VolumeMask(mask)
+        self.pretrained = pretrained
+        if pretrained:
+            load_submodule(self.encoder, pretrained, encoder_prefix)
+        self.finetune, self.trainable_layers = finetune, trainable_layers
+        self._set_trainable()
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        if head_hidden:
+            layers += [nn.Linear(self.latent_dim, head_hidden), nn.GELU(), nn.Dropout(dropout)]
+        layers.append(nn.Linear(head_hidden or self.latent_dim, 1))
+        self.head = nn.Sequential(*layers)
+        self.class_weight, self.optimizer_factory = class_weight, optimizer
+        self.register_buffer("pos_weight", torch.ones(()))
+        self.metrics = nn.ModuleDict({
+            f"{stage}_{name}": metric for stage in ("val", "test") for name, metric in (
+                ("auc", BinaryAUROC()), ("balanced_accuracy",
+                                         MulticlassAccuracy(num_classes=2, average="macro")))})
+
+    def _set_trainable(self) -> None:
+        layers = parameterised_layers(self.encoder)
+        keep = {"frozen": 0, "partial": self.trainable_layers, "full": len(layers)}[self.finetune]
+        self.frozen_layers = layers[:len(layers) - keep]
+        for layer in self.frozen_layers:
+            layer.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> TransferClassifier:
+        """Frozen layers stay in eval mode (batch-norm statistics and dropout fixed)."""
+        super().train(mode)
+        for layer in getattr(self, "frozen_layers", []):
+            layer.eval()
+        return self
+
+    def features(self, bold: torch.Tensor) -> torch.Tensor:
+        """The latent code (the mean, when the encoder has a VAE's two heads)."""
+        out = self.encoder(bold if self.takes_vectors else self.volume_mask.to_volume(bold))
+        return out[:, :self.latent_dim]
+
+    def forward(self, bold: torch.Tensor) -> torch.Tensor:
+        """Logit of 'living'."""
+        return self.head(self.features(bold))[:, 0]
+
+    def on_fit_start(self) -> None:
+        if self.class_weight == "balanced":
+            labels = self.trainer.datamodule.datasets["train"].meta["label"]
+            labels = labels[labels >= 0]
+            n_pos = int((labels == 1).sum())
+            self.pos_weight.fill_((len(labels) - n_pos) / max(n_pos, 1))
+
+    def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        keep = batch["label"] >= 0
+        logits, labels = self(batch["bold"][keep]), batch["label"][keep]
+        loss = F.binary_cross_entropy_with_logits(logits, labels.float(),
+                                                  pos_weight=self.pos_weight)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(labels),
+                 prog_bar=stage != "train")
+        if stage != "train" and len(labels):
+            self.metrics[f"{stage}_auc"].update(logits, labels)
+            self.metrics[f"{stage}_balanced_accuracy"].update((logits > 0).long(), labels)
+        return loss
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def _log_metrics(self, stage: str) -> None:
+        for name in ("auc", "balanced_accuracy"):
+            metric = self.metrics[f"{stage}_{name}"]
+            self.log(f"{stage}/{name}", metric.compute(), prog_bar=name == "auc")
+            metric.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test")
+
+    def configure_optimizers(self) -> Any:
+        return self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
