@@ -15,6 +15,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 from bold5000_ae import __version__
 from bold5000_ae.errors import InputError
@@ -50,6 +51,15 @@ class PreparedData:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
+def _jsonable(value: Any) -> Any:
+    """Attributes may hold Hydra configs, numpy values or paths: store them as plain JSON."""
+    if OmegaConf.is_config(value):
+        return OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
 def write_prepared(path: str | Path, data: PreparedData, *, bold_dtype: str = "float32") -> None:
     """Write ``data`` to ``path`` atomically (temporary name, flush, rename)."""
     n, v = data.bold.shape
@@ -74,7 +84,8 @@ def write_prepared(path: str | Path, data: PreparedData, *, bold_dtype: str = "f
         h5.attrs["format_version"] = FORMAT_VERSION
         h5.attrs["package_version"] = __version__
         for key, value in data.attrs.items():
-            h5.attrs[key] = value if isinstance(value, str | int | float) else json.dumps(value)
+            h5.attrs[key] = value if isinstance(value, str | int | float) else json.dumps(
+                value, default=_jsonable)
 
 
 def check_format(h5: h5py.File, path: str | Path) -> None:
