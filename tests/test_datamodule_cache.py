@@ -14,6 +14,7 @@ from bold5000_ae.data.gpu_cache import DeviceBatches, DeviceSplit
 from bold5000_ae.data.hdf5_format import read_prepared, write_prepared
 from bold5000_ae.errors import InputError
 from bold5000_ae.train import train
+from tests.conftest import TINY_TRAIN, compose_config
 
 MODES = ("none", "ram", "gpu")
 
@@ -100,7 +101,15 @@ def test_bad_cache_mode_and_pin_memory_are_refused(prepared_h5: Path) -> None:
     assert dm.train_dataloader().pin_memory is (dm._device().type == "cuda")
 
 
-def test_training_runs_with_the_device_cache(train_cfg) -> None:
-    metrics = train(train_cfg(["debug=fast_dev_run", "data.cache=gpu"]))
+def test_fast_gpu_experiment_trains_on_cpu(prepared_h5: Path, tmp_path: Path) -> None:
+    """experiment=fast_gpu composes every fast switch; on a CPU (accelerator overridden, compile
+    off to stay fast) it trains through the device cache with bf16 autocast."""
+    tiny = [o for o in TINY_TRAIN if not o.startswith("trainer=")]
+    cfg = compose_config("train", [f"data.path={prepared_h5}", *tiny, "debug=fast_dev_run",
+                                   "experiment=fast_gpu", "trainer.accelerator=cpu",
+                                   "model.compile=false"], tmp_path)
+    assert cfg.data.cache == "gpu" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.trainer.benchmark is True
+    metrics = train(cfg)
     assert np.isfinite(metrics["test/r2"])
     GlobalHydra.instance().clear()
