@@ -12,7 +12,7 @@ SYNTH_DIR := data/synthetic
 PREPARED := data/processed/synthetic.h5
 ARGS ?=
 
-.PHONY: help install train data test lint format clean dashboard
+.PHONY: help install train data test lint format clean dashboard bench
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -52,3 +52,11 @@ dashboard: $(STAMP) ## TensorBoard over logs/ on http://localhost:6006
 
 clean: ## remove generated data and logs (keeps .venv)
 	rm -rf data logs multirun outputs
+
+BENCH := $(BIN)/python -m experiments.benchmarks
+bench: $(STAMP) ## benchmarks: data path vs the seed's, train step, default-path A/B (JSON in experiments/benchmarks/results/; GPU: experiments/benchmarks/gpu_check.sh)
+	$(BENCH).bench_data --grid 88 88 66 --n 192 --batch 32
+	$(BENCH).bench_data --grid 24 28 24 --n 666 --batch 32
+	$(BENCH).bench_train --grid 24 28 24 --n 256 --batch 32 --precision 32-true --no-compile --steps 30 --variants eager_fp32 lightning_default lightning_fast
+	$(BENCH).bench_train --grid 88 88 66 --n 8 --batch 2 --variants
+	$(BENCH).bench_default_path --grid 24 28 24 --n 666 --batch 32

@@ -5,7 +5,7 @@ datamodule's masked rows are copied there (non-blocking) and scattered by ``Volu
 seed's volumes are copied there as they are. Same volumes, same batch size, one process, no
 workers on either side. Cache loading is timed separately (``setup_s``).
 
-    python -m experiments.benchmarks.bench_data --source real --n 192 --grid 88 88 66
+    python -m experiments.benchmarks.bench_data --n 192 --grid 88 88 66
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from bold5000_ae.models.components.masking import VolumeMask
 from experiments.benchmarks.common import (
     Log,
     TrainOnly,
+    default_out,
     load,
     machine_info,
     sync,
@@ -30,6 +31,7 @@ from experiments.benchmarks.common import (
     write_json,
 )
 from experiments.benchmarks.volumes import (
+    SAMPLE_VOLUMES,
     real_volumes,
     synthetic_volumes,
     write_hdf5,
@@ -80,6 +82,8 @@ def bench_seed(paths: list[Path], batch: int, device: torch.device,
 def run(source: str, n: int, grid: tuple[int, int, int], batch: int, device: torch.device,
         dtypes: list[str], caches: list[str], min_seconds: float, log: Log,
         seed: bool = True) -> dict[str, Any]:
+    if source == "auto":
+        source = "real" if tuple(grid) == (88, 88, 66) and SAMPLE_VOLUMES.is_dir() else "synthetic"
     if source == "real":
         volumes, affine = real_volumes(n)
     else:
@@ -117,7 +121,8 @@ def run(source: str, n: int, grid: tuple[int, int, int], batch: int, device: tor
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", choices=["real", "synthetic"], default="real")
+    parser.add_argument("--source", choices=["auto", "real", "synthetic"], default="auto",
+                        help="auto: the real sample volumes tiled at 88x88x66 when present")
     parser.add_argument("--n", type=int, default=192)
     parser.add_argument("--grid", type=int, nargs=3, default=[88, 88, 66])
     parser.add_argument("--batch", type=int, default=32)
@@ -126,8 +131,9 @@ def main() -> None:
     parser.add_argument("--caches", nargs="+", default=["none", "ram", "gpu"])
     parser.add_argument("--min-seconds", type=float, default=3.0)
     parser.add_argument("--no-seed", action="store_true")
-    parser.add_argument("--out", default="experiments/benchmarks/results/data_path.json")
+    parser.add_argument("--out", default=None, help="default: results/data_path_<grid>_<dev>")
     args = parser.parse_args()
+    args.out = args.out or default_out("data_path", args.grid, args.device)
     log = Log()
     result = run(args.source, args.n, tuple(args.grid), args.batch, torch.device(args.device),
                  args.dtypes, args.caches, args.min_seconds, log, seed=not args.no_seed)

@@ -31,6 +31,7 @@ from bold5000_ae.data.datamodule import BoldDataModule
 from experiments.benchmarks.common import (
     Log,
     TrainOnly,
+    default_out,
     load,
     machine_info,
     peak_mib,
@@ -251,9 +252,11 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(parser)
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS[:4]), choices=VARIANTS)
-    parser.add_argument("--out", default="experiments/benchmarks/results/train_step.json")
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS[:4]), choices=VARIANTS,
+                        help="none: count FLOPs only")
+    parser.add_argument("--out", default=None, help="default: results/train_step_<grid>_<dev>")
     args = parser.parse_args()
+    args.out = args.out or default_out("train_step", args.grid, args.device)
     log = Log()
     result = run(tuple(args.grid), args.batch, args.n, torch.device(args.device),
                  parse_fast(args), args.variants, args.warmup, args.steps, log)

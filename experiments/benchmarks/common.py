@@ -97,6 +97,14 @@ def time_until(step: Callable[[], int], device: torch.device | str, min_seconds:
     return done, time.perf_counter() - start
 
 
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def default_out(name: str, grid: list[int] | tuple[int, ...], device: str) -> Path:
+    """``results/<name>_<X>x<Y>x<Z>_<cpu|cuda>.json``: one file per benchmark, size and device."""
+    return RESULTS / f"{name}_{'x'.join(str(g) for g in grid)}_{torch.device(device).type}.json"
+
+
 def write_json(path: str | Path, payload: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
