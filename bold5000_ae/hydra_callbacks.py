@@ -10,7 +10,8 @@
 - ``SweepProgress``: a Rich rule per job, ``job k/N · overrides``, and its outcome and time.
 - ``PinDdpChildren``: Lightning's ``strategy=ddp`` re-runs ``sys.argv`` for ranks > 0; in a
   multirun that argv is the whole sweep. It narrows argv to this job's overrides and pins the
-  child's run folder to the job's folder.
+  child's run folder to the job's folder; after the job it closes rank 0's process group and
+  clears the DDP variables Lightning exported, so the next job launches its own ranks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import functools
 import json
 import logging
 import math
+import os
 import sys
 import time
 import traceback
@@ -172,6 +174,7 @@ class SweepProgress(Callback):
             f"[/] in {time.monotonic() - self.started:.0f} s")
 
 
+_DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
 _CONFIG_FLAGS = ("-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir")
 
 
@@ -193,12 +196,26 @@ class PinDdpChildren(Callback):
         if config.hydra.mode != RunMode.MULTIRUN:
             return
         self._argv = list(sys.argv)
+        self._env = {k: os.environ.get(k) for k in _DDP_ENV}
         sys.argv = [sys.argv[0], *_config_flags(sys.argv[1:]), *config.hydra.overrides.task,
                     "hydra.mode=RUN"]
         hydra_cfg = HydraConfig.instance().cfg
-        with read_write(hydra_cfg), open_dict(hydra_cfg):
+        with read_write(hydra_cfg.hydra.run), open_dict(hydra_cfg.hydra.run):
             hydra_cfg.hydra.run.dir = hydra_cfg.hydra.runtime.output_dir
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if getattr(self, "_argv", None) is not None:
-            sys.argv, self._argv = self._argv, None
+        if getattr(self, "_argv", None) is None:
+            return
+        sys.argv, self._argv = self._argv, None
+        # Lightning's launcher exports LOCAL_RANK & co. in rank 0's own environment; left there,
+        # the next job would think an outside launcher started its processes and wait forever.
+        for key, value in self._env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        # Lightning leaves rank 0's process group open; the next job of this process would
+        # otherwise reuse it, talking to the previous job's exited children.
+        distributed = sys.modules.get("torch.distributed")
+        if distributed is not None and distributed.is_available() and distributed.is_initialized():
+            distributed.destroy_process_group()
