@@ -1,0 +1,46 @@
+"""Optuna search: 3 trials land in a SQLite study, and rerunning the command adds to it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tests.test_multirun import run_train, sweep_dirs
+
+SEARCH = ["hparams_search=autoencoder_optuna", "test=false"]
+
+
+def load(root: Path) -> optuna.Study:
+    return optuna.load_study(study_name="autoencoder",
+                             storage=f"sqlite:///{root / 'logs/optuna/autoencoder.db'}")
+
+
+def test_study_persists_and_a_rerun_adds_trials(prepared_h5: Path, tmp_path: Path) -> None:
+    first = run_train([*SEARCH, "hydra.sweeper.n_trials=3"], tmp_path, prepared_h5)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert (tmp_path / "logs/optuna/autoencoder.db").is_file()
+    study = load(tmp_path)
+    assert [t.number for t in study.trials] == [0, 1, 2]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    lrs = [t.params["model.optimizer.lr"] for t in study.trials]
+    assert all(3e-4 <= lr <= 1e-2 for lr in lrs) and len(set(lrs)) == 3
+    # a searched parameter given on the command line (TINY_CLI's latent_dim) is held fixed
+    assert all("model.net.latent_dim" not in t.params for t in study.trials)
+    # the objective is each trial's val/r2, as its job folder recorded it
+    [sweep] = sweep_dirs(tmp_path)
+    recorded = [json.loads((sweep / str(i) / "metrics.json").read_text())["val/r2"]
+                for i in range(3)]
+    assert [t.value for t in study.trials] == pytest.approx(recorded)
+
+    second = run_train([*SEARCH, "hydra.sweeper.n_trials=2"], tmp_path, prepared_h5)
+    assert second.returncode == 0, second.stderr[-3000:]
+    study = load(tmp_path)
+    assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    assert [t.params["model.optimizer.lr"] for t in study.trials[:3]] == lrs
+    # each invocation is its own multirun folder with its own report
+    sweeps = sweep_dirs(tmp_path)
+    assert len(sweeps) == 2
+    assert all((s / "report" / "report.html").is_file() for s in sweeps)
