@@ -71,16 +71,16 @@ def permute_within(y: np.ndarray, groups: np.ndarray, rng: np.random.Generator) 
     return out
 
 
-def _classifier(c: float) -> object:
-    return make_pipeline(StandardScaler(), LogisticRegression(
-        C=c, class_weight="balanced", max_iter=5000))
+def _classifier(c: float, scale: bool) -> object:
+    logistic = LogisticRegression(C=c, class_weight="balanced", max_iter=5000)
+    return make_pipeline(StandardScaler(), logistic) if scale else logistic
 
 
 def _fold_scores(feats: list[np.ndarray], folds: list[tuple[np.ndarray, np.ndarray]],
-                 y: np.ndarray, c: float) -> tuple[list[float], list[float]]:
+                 y: np.ndarray, c: float, scale: bool) -> tuple[list[float], list[float]]:
     aucs, baccs = [], []
     for f, (train, test) in zip(feats, folds):
-        clf = _classifier(c).fit(f[train], y[train])
+        clf = _classifier(c, scale).fit(f[train], y[train])
         score = clf.decision_function(f[test])
         aucs.append(roc_auc_score(y[test], score))
         baccs.append(balanced_accuracy_score(y[test], (score > 0).astype(int)))
@@ -89,10 +89,11 @@ def _fold_scores(feats: list[np.ndarray], folds: list[tuple[np.ndarray, np.ndarr
 
 def grouped_cv(feature_map: FeatureMap, y: np.ndarray, groups: np.ndarray,
                n_splits: int | None = None, n_permutations: int = 100, c: float = 1.0,
-               seed: int = 0) -> CVResult:
+               seed: int = 0, scale: bool = True) -> CVResult:
     """AUC and balanced accuracy of a balanced-class-weight logistic regression on
     ``feature_map``'s features, GroupKFold over ``groups`` (one fold per group by default),
-    with the within-group permutation p-value."""
+    with the within-group permutation p-value. ``scale``: standardise the features with the
+    training rows first (off for ``raw_voxel_map``, whose rotation must stay a rotation)."""
     y, groups = np.asarray(y).astype(int), np.asarray(groups)
     n_groups = len(np.unique(groups))
     n_splits = min(n_splits or n_groups, n_groups)
@@ -100,11 +101,11 @@ def grouped_cv(feature_map: FeatureMap, y: np.ndarray, groups: np.ndarray,
         raise ValueError(f"grouped CV needs at least 2 groups, got {n_groups}")
     folds = list(GroupKFold(n_splits=n_splits).split(y, y, groups))
     feats = [feature_map(train) for train, _ in folds]
-    aucs, baccs = _fold_scores(feats, folds, y, c)
+    aucs, baccs = _fold_scores(feats, folds, y, c, scale)
     score = float(np.mean(aucs))
     rng = np.random.default_rng(seed)
-    permuted = [float(np.mean(_fold_scores(feats, folds, permute_within(y, groups, rng), c)[0]))
-                for _ in range(n_permutations)]
+    permuted = [float(np.mean(_fold_scores(feats, folds, permute_within(y, groups, rng), c,
+                                         scale)[0])) for _ in range(n_permutations)]
     p = (1 + sum(s >= score for s in permuted)) / (1 + n_permutations)
     return CVResult(auc=score, balanced_accuracy=float(np.mean(baccs)), p_value=float(p),
                     fold_auc=[float(a) for a in aucs], permuted_auc=permuted)

@@ -122,8 +122,9 @@ def classify_file(model: torch.nn.Module, model_mask: np.ndarray, path: str | Pa
                      data["labels"], data["groups"], c=float(cfg.c_features),
                      **common).as_metrics(f"{prefix}/encoder")
     if cfg.get("raw_baseline", True):
-        out.update(grouped_cv(raw_voxel_map(data["bold"]), data["labels"], data["groups"],
-                              c=float(cfg.c_raw), **common).as_metrics(f"{prefix}/raw_voxels"))
+        raw = grouped_cv(raw_voxel_map(data["bold"]), data["labels"], data["groups"],
+                         c=float(cfg.c_raw), scale=False, **common)
+        out.update(raw.as_metrics(f"{prefix}/raw_voxels"))
     for key in ("oracle_auc_volume", "oracle_auc_trial_mean", "noise_ceiling_r2"):
         if key in data["truth"]:
             out[f"{prefix}/{key}"] = float(data["truth"][key])

@@ -51,7 +51,9 @@ class TransferClassifier(LightningModule):
             load_submodule(self.encoder, pretrained, encoder_prefix)
         self.finetune, self.trainable_layers = finetune, trainable_layers
         self._set_trainable()
-        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        # The latent has no fixed scale: batch norm (no affine) standardises it for the head.
+        layers: list[nn.Module] = [nn.BatchNorm1d(self.latent_dim, affine=False),
+                                   nn.Dropout(dropout)]
         if head_hidden:
             layers += [nn.Linear(self.latent_dim, head_hidden), nn.GELU(), nn.Dropout(dropout)]
         layers.append(nn.Linear(head_hidden or self.latent_dim, 1))
