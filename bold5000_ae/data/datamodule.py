@@ -36,15 +36,26 @@ CACHE_MODES = ("none", "ram", "gpu")
 SPLITS = ("train", "val", "test")  # the names splits.SPLIT_NAMES assigns
 
 
-def _read_rows(h5_bold: Any, rows: np.ndarray, block: int = 256,
-               dtype: Any = np.float32) -> np.ndarray:
-    """Read rows in sorted blocks (h5py fancy indexing needs increasing indices)."""
-    order = np.argsort(rows)
-    out = np.empty((len(rows), h5_bold.shape[1]), dtype)
+def _read_rows(h5_bold: Any, rows: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+    """``h5_bold[rows]`` for rows in any order, as ``dtype``.
+
+    Reads runs of consecutive rows with ``read_direct`` in the stored dtype, then casts and
+    reorders in one numpy pass. Why not ``h5_bold[sorted_rows]``: h5py's fancy indexing builds a
+    selection point by point; a 32-row batch at 88 x 88 x 66 took 800 ms that way and 25 ms as
+    row reads. Why not let HDF5 cast: its float16 conversion was 5 times slower than numpy's.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
     sorted_rows = rows[order]
-    for start in range(0, len(rows), block):
-        chunk = sorted_rows[start:start + block]
-        out[order[start:start + block]] = h5_bold[chunk]
+    buf = np.empty((len(rows), h5_bold.shape[1]), h5_bold.dtype)
+    if len(rows):
+        breaks = np.flatnonzero(np.diff(sorted_rows) != 1) + 1
+        for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(rows)], strict=True):
+            h5_bold.read_direct(buf, np.s_[sorted_rows[a]:sorted_rows[b - 1] + 1], np.s_[a:b])
+    if np.array_equal(order, np.arange(len(rows))):
+        return buf.astype(dtype, copy=False)
+    out = np.empty(buf.shape, dtype)
+    out[order] = buf
     return out
 
 
@@ -204,7 +215,7 @@ class BoldDataModule(LightningDataModule):
         total = np.zeros(n_vox, np.float64)
         total_sq = np.zeros(n_vox, np.float64)
         for start in range(0, len(rows), 512):
-            block = _read_rows(bold, rows[start:start + 512]).astype(np.float64)
+            block = _read_rows(bold, rows[start:start + 512], np.float64)
             total += block.sum(0)
             total_sq += (block ** 2).sum(0)
         mean = total / len(rows)

@@ -47,8 +47,8 @@ class DeviceSplit:
 
     def batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
         """The samples at ``index`` (a device tensor) as the dict every loader serves."""
-        bold = self.bold.index_select(0, index).float()
-        out = {"bold": (bold - self.mean) * self.inv_std, "index": self.rows[index]}
+        bold = self.bold.index_select(0, index).float()  # a fresh tensor: safe to modify
+        out = {"bold": bold.sub_(self.mean).mul_(self.inv_std), "index": self.rows[index]}
         out.update({k: v[index] for k, v in self.meta.items()})
         if self.images is not None:
             # -1 (no image) wraps to the last row, as the per-item dataset's indexing does.

@@ -1,9 +1,10 @@
 """Benchmark 1: volumes/s delivered to the training step, datamodule cache modes vs the seed.
 
-"Delivered" means a batch of full (B, 1, X, Y, Z) float32 volumes on the training device: the
-datamodule's masked rows are copied there (non-blocking) and scattered by ``VolumeMask``; the
-seed's volumes are copied there as they are. Same volumes, same batch size, one process, no
-workers on either side. Cache loading is timed separately (``setup_s``).
+"Delivered" means a batch on the training device, ready for the step: the datamodule's
+normalised masked rows (which the model scatters to volumes on the device, timed as well:
+``*_with_scatter``) and the seed's full float32 volumes. Same volumes, same batch size, one
+process, no workers on either side, one torch thread by default (a per-core figure, as the
+seed's 29 volumes/s was). Cache loading is timed separately (``setup_s``).
 
     python -m experiments.benchmarks.bench_data --n 192 --grid 88 88 66
 """
@@ -26,6 +27,7 @@ from experiments.benchmarks.common import (
     default_out,
     load,
     machine_info,
+    set_threads,
     sync,
     time_until,
     write_json,
@@ -53,6 +55,9 @@ def _deliver(loader: Any, device: torch.device, scatter: VolumeMask | None) -> i
 
 def bench_datamodule(path: Path, cache: str, batch: int, device: torch.device,
                      min_seconds: float) -> dict[str, Any]:
+    """``vol_per_s``: normalised masked batches on ``device``, what the training step receives;
+    ``vol_per_s_with_scatter``: plus ``VolumeMask.to_volume`` there (the first op of the model's
+    forward; on a GPU it is a few microseconds, on a CPU it writes the full grid)."""
     start = time.perf_counter()
     dm = BoldDataModule(path, split=TrainOnly(), batch_size=batch, cache=cache,
                         normalize="voxel")
@@ -64,9 +69,12 @@ def bench_datamodule(path: Path, cache: str, batch: int, device: torch.device,
     setup_s = time.perf_counter() - start
     scatter = VolumeMask(dm.mask).to(device)
     _deliver(loader, device, scatter)  # warm-up epoch (page cache, allocator)
-    volumes, seconds = time_until(lambda: _deliver(loader, device, scatter), device, min_seconds)
+    volumes, seconds = time_until(lambda: _deliver(loader, device, None), device, min_seconds)
+    with_scatter = time_until(lambda: _deliver(loader, device, scatter), device, min_seconds)
     return {"volumes": volumes, "seconds": round(seconds, 3),
-            "vol_per_s": round(volumes / seconds, 1), "setup_s": round(setup_s, 3)}
+            "vol_per_s": round(volumes / seconds, 1),
+            "vol_per_s_with_scatter": round(with_scatter[0] / with_scatter[1], 1),
+            "setup_s": round(setup_s, 3)}
 
 
 def bench_seed(paths: list[Path], batch: int, device: torch.device,
@@ -108,12 +116,16 @@ def run(source: str, n: int, grid: tuple[int, int, int], batch: int, device: tor
             for cache in caches:
                 res = bench_datamodule(path, cache, batch, device, min_seconds)
                 result["modes"][f"{cache}_{dtype}"] = res
-                log(f"datamodule cache={cache} {dtype}: {res['vol_per_s']} vol/s "
+                log(f"datamodule cache={cache} {dtype}: {res['vol_per_s']} vol/s, "
+                    f"{res['vol_per_s_with_scatter']} with the scatter to volumes "
                     f"(setup {res['setup_s']} s)")
     base = result["modes"].get("seed_nibabel", {}).get("vol_per_s")
     if base:
         result["ratio_vs_seed"] = {k: round(v["vol_per_s"] / base, 1)
                                    for k, v in result["modes"].items() if k != "seed_nibabel"}
+        result["ratio_vs_seed_with_scatter"] = {
+            k: round(v["vol_per_s_with_scatter"] / base, 1)
+            for k, v in result["modes"].items() if k != "seed_nibabel"}
         log(f"ratio vs seed: {result['ratio_vs_seed']}")
     result["load_after"] = load()
     return result
@@ -131,8 +143,11 @@ def main() -> None:
     parser.add_argument("--caches", nargs="+", default=["none", "ram", "gpu"])
     parser.add_argument("--min-seconds", type=float, default=3.0)
     parser.add_argument("--no-seed", action="store_true")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: per core, as the seed's figure; 0: default)")
     parser.add_argument("--out", default=None, help="default: results/data_path_<grid>_<dev>")
     args = parser.parse_args()
+    set_threads(args.threads)
     args.out = args.out or default_out("data_path", args.grid, args.device)
     log = Log()
     result = run(args.source, args.n, tuple(args.grid), args.batch, torch.device(args.device),

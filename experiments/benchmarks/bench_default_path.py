@@ -31,6 +31,7 @@ from experiments.benchmarks.common import (
     TrainOnly,
     load,
     machine_info,
+    set_threads,
     write_json,
 )
 from experiments.benchmarks.volumes import synthetic_volumes, write_hdf5
@@ -95,8 +96,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=666, help="the built-in dataset's samples")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: a per-core figure; 0: torch's default)")
     parser.add_argument("--out", default=str(RESULTS / "default_path_ab_cpu.json"))
     args = parser.parse_args()
+    set_threads(args.threads)
     log = Log()
     result = run(tuple(args.grid), args.n, args.batch, args.rounds, log)
     result["machine"] = machine_info()

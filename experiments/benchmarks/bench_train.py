@@ -36,6 +36,7 @@ from experiments.benchmarks.common import (
     machine_info,
     peak_mib,
     reset_peak,
+    set_threads,
     sync,
     write_json,
 )
@@ -254,8 +255,11 @@ def main() -> None:
     add_common_args(parser)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS[:4]), choices=VARIANTS,
                         help="none: count FLOPs only")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (0: torch's default)")
     parser.add_argument("--out", default=None, help="default: results/train_step_<grid>_<dev>")
     args = parser.parse_args()
+    set_threads(args.threads)
     args.out = args.out or default_out("train_step", args.grid, args.device)
     log = Log()
     result = run(tuple(args.grid), args.batch, args.n, torch.device(args.device),

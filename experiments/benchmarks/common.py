@@ -66,6 +66,15 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def set_threads(n: int) -> None:
+    """Pin torch's intra-op threads (0 leaves torch's default). On a shared, oversubscribed CPU,
+    multi-threaded torch ops stall waiting for descheduled threads (measured here: a 31 MB row
+    gather took 500 ms with 2 threads under load 5, 5 ms with 1), so per-core figures are the
+    stable ones."""
+    if n > 0:
+        torch.set_num_threads(n)
+
+
 def sync(device: torch.device | str) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()

@@ -37,7 +37,7 @@ class VolumeMask(nn.Module):
     def to_volume(self, vectors: torch.Tensor) -> torch.Tensor:
         """(B, V) → (B, 1, X, Y, Z), zeros outside the mask."""
         flat = vectors.new_zeros((vectors.shape[0], self.mask.numel()))
-        flat = flat.index_copy(1, self.index, vectors)
+        flat.index_copy_(1, self.index, vectors)  # in place: no second full-grid buffer
         return flat.view(vectors.shape[0], 1, *self.mask.shape)
 
     def to_vector(self, volumes: torch.Tensor) -> torch.Tensor:
