@@ -15,7 +15,6 @@ from typing import Any
 import h5py
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
 
 from bold5000_ae import __version__
 from bold5000_ae.errors import InputError
@@ -53,7 +52,9 @@ class PreparedData:
 
 def _jsonable(value: Any) -> Any:
     """Attributes may hold Hydra configs, numpy values or paths: store them as plain JSON."""
-    if OmegaConf.is_config(value):
+    if type(value).__module__.startswith("omegaconf"):  # imported only then: readers and the
+        from omegaconf import OmegaConf  # GPU benchmark run where OmegaConf is not installed
+
         return OmegaConf.to_container(value, resolve=True)
     if isinstance(value, np.generic | np.ndarray):
         return value.tolist()
