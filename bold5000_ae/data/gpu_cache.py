@@ -83,14 +83,14 @@ class DeviceBatches:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _order(self) -> torch.Tensor:
-        n = len(self.split)
+        """This rank's sample order for the epoch, drawn on the device (no host copy)."""
+        n, device = len(self.split), self.split.device
         if self.shuffle:
-            gen = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(n, generator=gen)
+            gen = torch.Generator(device=device).manual_seed(self.seed + self.epoch)
+            order = torch.randperm(n, generator=gen, device=device)
         else:
-            order = torch.arange(n)
-        order = order[self.rank::self.world_size][:self._n_samples()]
-        return order.to(self.split.device, non_blocking=True)
+            order = torch.arange(n, device=device)
+        return order[self.rank::self.world_size][:self._n_samples()]
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         order = self._order()

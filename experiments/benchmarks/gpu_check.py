@@ -12,6 +12,7 @@ run cut short still leaves its figures. ``--smoke`` shrinks everything to second
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import os
 import tempfile
@@ -113,7 +114,18 @@ def main() -> int:
         except Exception:
             report["train"]["variants"][name] = {"error": traceback.format_exc()}
             log(report["train"]["variants"][name]["error"])
-            continue
+            if not fast.compile or name == "eager_fp32":
+                continue
+            # e.g. no C compiler for Triton's launcher: keep the other fast switches
+            report["compile_failed"] = True
+            fast = dataclasses.replace(fast, compile=False)
+            log(f"retrying {name} and the rest without torch.compile")
+            try:
+                res = bench_train.run(grid, batch, size["n"], device, fast, [name],
+                                      size["warmup"], steps, log, data=data)
+            except Exception:
+                log(traceback.format_exc())
+                continue
         report["train"]["flops"] = res["flops"]
         report["train"]["variants"].update(res["variants"])
         report["train"]["summary"] = bench_train.summarize(
