@@ -115,8 +115,9 @@ class BoldSamples(Dataset):
         else:
             if self._h5 is None:
                 self._h5 = open_prepared(self.path)
-            rows = _read_rows(self._h5["bold"], self.rows[idx.numpy()])
-            bold = torch.from_numpy((rows - self.mean) / self.std)
+            rows = _read_rows(self._h5["bold"], self.rows[idx.numpy()])  # a fresh array
+            np.subtract(rows, self.mean, out=rows)  # in place: no batch-sized temporaries
+            bold = torch.from_numpy(np.divide(rows, self.std, out=rows))
         batch = {"bold": bold, "index": torch.from_numpy(self.rows[idx.numpy()])}
         batch.update({k: v[idx] for k, v in self.meta.items()})
         if self.images is not None:
