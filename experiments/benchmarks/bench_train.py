@@ -81,9 +81,17 @@ class _SyncCounter:
         if self.on:
             torch.cuda.set_sync_debug_mode(1)
 
+    def disarm(self) -> None:
+        """Stop counting (before teardown, which moves the model off the device)."""
+        if self.on:
+            torch.cuda.set_sync_debug_mode(0)
+            self.frozen = self.count()
+
     def count(self) -> int | None:
         if not self.on:
             return None
+        if getattr(self, "frozen", None) is not None:
+            return self.frozen
         return sum("synchroniz" in str(w.message) for w in self.caught)
 
 
@@ -139,6 +147,8 @@ class _StepTimer(Callback):
             sync(self.device)
             self.t1 = time.perf_counter()
             self.counter.arm()
+        elif self.calls == self.warmup + self.steps + SYNC_STEPS:
+            self.counter.disarm()
 
 
 def lightning_fit(module: Any, datamodule: BoldDataModule, fast: FastPath,
