@@ -52,11 +52,15 @@ def standardize(train_rows: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def row_space(train_rows: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Coordinates of every (standardised) row in the span of the centred training rows."""
+    """Coordinates of every (standardised) row in the span of the centred training rows.
+
+    Through the training rows' Gram matrix (n × n, n ≪ V): with Z_t = U S Vᵀ, the coordinates
+    Z Vᵀᵀ = Z Z_tᵀ U S⁻¹, so no V × V or n × V decomposition is needed."""
     z = standardize(train_rows, x)
-    _, s, vt = np.linalg.svd(z[train_rows], full_matrices=False)
-    keep = s > s.max() * 1e-10
-    return z @ vt[keep].T
+    gram = z[train_rows] @ z[train_rows].T
+    eigval, u = np.linalg.eigh(gram)
+    keep = eigval > eigval.max() * 1e-10
+    return (z @ z[train_rows].T) @ (u[:, keep] / np.sqrt(eigval[keep]))
 
 
 def raw_voxel_map(x: np.ndarray) -> FeatureMap:

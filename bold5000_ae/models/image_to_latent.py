@@ -58,6 +58,10 @@ class ImageToLatentModule(LightningModule):
         self.bold_net.eval()  # frozen: batch-norm statistics stay the AE's
         return self
 
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning restores each submodule's mode itself after validation, bypassing train()
+        self.bold_net.eval()
+
     @torch.no_grad()
     def target_latent(self, bold: torch.Tensor) -> torch.Tensor:
         x = bold if self.takes_vectors else self.volume_mask.to_volume(bold)

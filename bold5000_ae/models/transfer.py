@@ -79,6 +79,11 @@ class TransferClassifier(LightningModule):
             layer.eval()
         return self
 
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning restores each submodule's mode itself after validation, bypassing train()
+        for layer in self.frozen_layers:
+            layer.eval()
+
     def features(self, bold: torch.Tensor) -> torch.Tensor:
         """The latent code (the mean, when the encoder has a VAE's two heads)."""
         out = self.encoder(bold if self.takes_vectors else self.volume_mask.to_volume(bold))

@@ -14,10 +14,16 @@ validation and test sets so collapse is visible in the logs.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
 import torch
+from torch import nn
 
 from bold5000_ae.metrics import ActiveUnits
 from bold5000_ae.models.autoencoder import AutoencoderModule
+from bold5000_ae.regularizers import Regularizer
 
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -28,9 +34,13 @@ def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class VAEModule(AutoencoderModule):
     stochastic = True
 
-    def __init__(self, *args, beta: float = 1.0, kl_warmup_epochs: float = 0.0,
-                 free_bits: float = 0.0, active_threshold: float = 0.01, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, net: nn.Module, loss: nn.Module, mask: np.ndarray | torch.Tensor,
+                 optimizer: Callable[..., torch.optim.Optimizer],
+                 scheduler: Callable[..., Any] | None = None,
+                 regularizer: Mapping[str, Regularizer] | None = None, beta: float = 1.0,
+                 kl_warmup_epochs: float = 0.0, free_bits: float = 0.0,
+                 active_threshold: float = 0.01) -> None:
+        super().__init__(net, loss, mask, optimizer, scheduler, regularizer)
         self.beta, self.kl_warmup_epochs, self.free_bits = beta, kl_warmup_epochs, free_bits
         latent_dim = int(self.net.latent_dim)
         self.val_active = ActiveUnits(latent_dim, active_threshold)
@@ -56,7 +66,7 @@ class VAEModule(AutoencoderModule):
     def sample_latent(self, bold: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         mean, logvar = self.posterior(bold)
         z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-        return z, {"kl_per_unit": gaussian_kl(mean, logvar).mean(dim=0), "mean": mean}
+        return z, {"kl_per_unit": gaussian_kl(mean, logvar).mean(dim=0)}
 
     def combine_terms(self, recon_terms: dict[str, torch.Tensor],
                       extra: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -1,0 +1,62 @@
+"""Phase 4 end to end on the tiny data: the AE is trained first, the BOLD net stays frozen
+(bit-exact equal to the AE checkpoint after training), and the test reports latent cosine,
+2-way and n-way identification and the decoded BOLD's R² beside the AE's own."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bold5000_ae.checkpoints import load_state_dict
+from bold5000_ae.metrics import n_way_identification, pairwise_identification
+from bold5000_ae.train import train
+
+TINY_PHASE4 = ["experiment=phase4_image_to_latent", "model.bold_net.channels=[4,8]",
+               "model.bold_net.latent_dim=8", "model.image_net.channels=[4,8]",
+               "model.pretrain.max_epochs=2", "trainer.max_epochs=2", "model.n_way=4"]
+
+
+def test_phase4_runs_end_to_end_with_a_frozen_bold_net(prepared_h5: Path, tmp_path: Path,
+                                                       monkeypatch) -> None:
+    from tests.conftest import TINY_TRAIN, compose_config
+
+    base = [o for o in TINY_TRAIN if not o.startswith("model.net.")]
+    cfg = compose_config("train", [f"data.path={prepared_h5}", *base, *TINY_PHASE4], tmp_path)
+    captured = {}
+    import bold5000_ae.models.build as build
+
+    original = build.instantiate
+
+    def keep(*args, **kwargs):
+        module = original(*args, **kwargs)
+        captured["module"] = module
+        return module
+
+    monkeypatch.setattr(build, "instantiate", keep)
+    metrics = train(cfg)
+    for key in ("test/cosine", "test/identification_2way", "test/identification_4way",
+                "test/predicted_bold/r2", "test/autoencoded_bold/r2"):
+        assert key in metrics and math.isfinite(metrics[key]), key
+    assert -1 <= metrics["test/cosine"] <= 1
+    assert 0 <= metrics["test/identification_2way"] <= 1
+    ckpt = Path(cfg.paths.output_dir) / "pretrain" / "checkpoints" / "best.ckpt"
+    ae = {k.removeprefix("net."): v for k, v in load_state_dict(ckpt).items()
+          if k.startswith("net.")}
+    bold_net = captured["module"].bold_net.state_dict()
+    differ = [k for k in bold_net if not torch.equal(bold_net[k], ae[k])]
+    assert not differ, differ[:5]
+
+
+def test_identification_scores() -> None:
+    perfect = torch.eye(6) + 0.01
+    assert pairwise_identification(perfect).item() == 1.0
+    assert n_way_identification(perfect, 5).item() == 1.0
+    rng = np.random.default_rng(0)
+    noise = torch.tensor(rng.standard_normal((200, 200)))
+    assert pairwise_identification(noise).item() == pytest.approx(0.5, abs=0.03)
+    assert n_way_identification(noise, 50, trials=5).item() == pytest.approx(1 / 50, abs=0.02)
+    assert math.isnan(n_way_identification(perfect, 50).item())  # too few samples for 50-way
