@@ -81,3 +81,31 @@ sweep-losses: $(STAMP) $(PREPARED) ## loss comparison (7 losses x 3 seeds) on th
 
 report: $(STAMP) ## rebuild a sweep's report: make report SWEEP=logs/<task>/multiruns/<time>
 	$(BIN)/bold5000-ae-report $(SWEEP)
+
+# Issue 4: the four research phases and the generalization check, each one experiment config
+# (conf/experiment/); results notes in experiments/<phase>/README.md.
+SECOND_SYNTH := data/synthetic_second
+SECOND := data/processed/synthetic_second.h5
+.PHONY: phase1 phase2 phase3 phase4 generalization
+phase1: $(STAMP) $(PREPARED) ## phase 1: conv 3D autoencoder (R² beside the noise ceiling)
+	$(BIN)/bold5000-ae-train experiment=phase1_autoencoder $(ARGS)
+
+phase2: $(STAMP) $(PREPARED) ## phase 2: VAE (recon/KL, ELBO, active units, linear-probe AUC)
+	$(BIN)/bold5000-ae-train experiment=phase2_vae $(ARGS)
+
+phase3: $(STAMP) $(PREPARED) ## phase 3: transfer classifier (trains the AE first; CV AUC vs oracle and raw voxels)
+	$(BIN)/bold5000-ae-train experiment=phase3_transfer $(ARGS)
+
+phase4: $(STAMP) $(PREPARED) ## phase 4: image -> frozen BOLD latent (cosine, 2-/50-way identification)
+	$(BIN)/bold5000-ae-train experiment=phase4_image_to_latent $(ARGS)
+
+# A synthetic "second experiment": another seed (anatomy, maps, noise), more noise, other
+# stimuli and a different grid, which the evaluation resamples onto the training grid.
+$(SECOND): | $(STAMP)
+	$(BIN)/bold5000-ae-synth output_dir=$(SECOND_SYNTH) overwrite=true spec.seed=1 \
+	  'spec.grid=[22,26,22]' 'spec.voxel_size_mm=[6.5,6.5,6.5]' spec.noise_std=1.25 \
+	  spec.unique_images=180
+	$(BIN)/bold5000-ae-prepare source.root=$(SECOND_SYNTH) output=$(SECOND) overwrite=true
+
+generalization: $(STAMP) $(PREPARED) $(SECOND) ## the phase-1 encoder as fixed features on a second synthetic experiment
+	$(BIN)/bold5000-ae-train experiment=generalization $(ARGS)
