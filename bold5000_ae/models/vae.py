@@ -14,6 +14,7 @@ validation and test sets so collapse is visible in the logs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -59,7 +60,8 @@ class VAEModule(AutoencoderModule):
     def current_beta(self) -> float:
         if self.kl_warmup_epochs <= 0 or self._trainer is None:
             return self.beta
-        batches = max(1, int(self.trainer.num_training_batches or 1))
+        n = self.trainer.num_training_batches  # inf before the first training epoch starts
+        batches = int(n) if math.isfinite(n) and n > 0 else 1
         progress = (self.trainer.current_epoch + self.trainer.fit_loop.batch_idx / batches)
         return self.beta * min(1.0, progress / self.kl_warmup_epochs)
 
