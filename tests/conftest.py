@@ -26,7 +26,7 @@ TINY_SPEC = SyntheticSpec(grid=(12, 14, 12), voxel_size_mm=(8.0, 8.0, 8.0), sess
                           unique_images=24, image_size=16, seed=3)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_bold5000() -> Path:
     if not SHARED_BOLD5000.is_dir():
         pytest.skip(f"real BOLD5000 files not found at {SHARED_BOLD5000}")

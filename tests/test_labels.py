@@ -23,7 +23,6 @@ from bold5000_ae.data.labels import (
 from bold5000_ae.data.stimuli import parse_image_name, read_stimulus_list
 from bold5000_ae.errors import InputError
 
-SHARED = Path(__file__).parents[1].parent / "shared" / "bold5000"
 # Where the WordNet rule and the third-party supercategory file disagree (9 of 895 synsets).
 DISAGREEMENTS = {
     "n04296562": ("person", NON_LIVING),  # stage: a platform, the third party's error
@@ -39,26 +38,21 @@ DISAGREEMENTS = {
 
 
 @pytest.fixture(scope="module")
-def bold5000() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"real BOLD5000 files not found at {SHARED}")
-    return SHARED
+def wordnet(shared_bold5000: Path) -> WordNetLabeler:
+    return WordNetLabeler(shared_bold5000 / "labels" / "wordnet.is_a.txt")
 
 
 @pytest.fixture(scope="module")
-def wordnet(bold5000: Path) -> WordNetLabeler:
-    return WordNetLabeler(bold5000 / "labels" / "wordnet.is_a.txt")
-
-
-@pytest.fixture(scope="module")
-def supercategories(bold5000: Path) -> dict[str, str]:
-    table = pd.read_csv(bold5000 / "labels" / "imagenet_super_categories.txt", sep=" ", header=None)
+def supercategories(shared_bold5000: Path) -> dict[str, str]:
+    table = pd.read_csv(
+        shared_bold5000 / "labels" / "imagenet_super_categories.txt", sep=" ", header=None
+    )
     return dict(zip(table[0], table[1]))
 
 
-def test_first_trial_is_a_living_nematode(bold5000: Path, wordnet: WordNetLabeler) -> None:
+def test_first_trial_is_a_living_nematode(shared_bold5000: Path, wordnet: WordNetLabeler) -> None:
     events = pd.read_csv(
-        bold5000 / "events" / "sub-CSI1_ses-01_task-5000scenes_run-01_events.tsv", sep="\t"
+        shared_bold5000 / "events" / "sub-CSI1_ses-01_task-5000scenes_run-01_events.tsv", sep="\t"
     )
     first = events[events["Trial"] == 1].iloc[0]
     ref = parse_image_name(first["ImgName"], first["ImgType"])
@@ -84,8 +78,8 @@ def test_wordnet_counts_on_bold5000_synsets(
     assert {labels[s] for s, c in supercategories.items() if c in ("food", "scene")} == {UNKNOWN}
 
 
-def test_wordnet_counts_on_csi1_images(bold5000: Path, wordnet: WordNetLabeler) -> None:
-    names = read_stimulus_list(bold5000 / "stim_lists" / "CSI1_stim_lists.txt")
+def test_wordnet_counts_on_csi1_images(shared_bold5000: Path, wordnet: WordNetLabeler) -> None:
+    names = read_stimulus_list(shared_bold5000 / "stim_lists" / "CSI1_stim_lists.txt")
     refs = {parse_image_name(n).image_name: parse_image_name(n) for n in names}
     imagenet = [r for r in refs.values() if r.source == "imagenet"]
     assert len(imagenet) == 1916
@@ -93,19 +87,23 @@ def test_wordnet_counts_on_csi1_images(bold5000: Path, wordnet: WordNetLabeler) 
     assert counts == {LIVING: 760, NON_LIVING: 1020, UNKNOWN: 136}
 
 
-def test_unresolved_policy_non_living(bold5000: Path, supercategories: dict[str, str]) -> None:
+def test_unresolved_policy_non_living(
+    shared_bold5000: Path, supercategories: dict[str, str]
+) -> None:
     labeler = WordNetLabeler(
-        bold5000 / "labels" / "wordnet.is_a.txt", unresolved_policy="non_living"
+        shared_bold5000 / "labels" / "wordnet.is_a.txt", unresolved_policy="non_living"
     )
     counts = Counter(labeler.label_synset(s) for s in supercategories)
     assert counts == {LIVING: 380, NON_LIVING: 578}
 
 
-def test_wordnet_strictness_and_wrong_source(bold5000: Path, wordnet: WordNetLabeler) -> None:
+def test_wordnet_strictness_and_wrong_source(
+    shared_bold5000: Path, wordnet: WordNetLabeler
+) -> None:
     ghost = parse_image_name("n99999999_1.JPEG")
     with pytest.raises(InputError, match="cannot label image n99999999_1.JPEG: synset not in"):
         wordnet.label_image(ghost)
-    lenient = WordNetLabeler(bold5000 / "labels" / "wordnet.is_a.txt", strict=False)
+    lenient = WordNetLabeler(shared_bold5000 / "labels" / "wordnet.is_a.txt", strict=False)
     assert lenient.label_image(ghost) == UNKNOWN
     with pytest.raises(InputError, match="ImageNet only"):
         wordnet.label_image(parse_image_name("airplanecabin1.jpg"))
@@ -237,9 +235,9 @@ def test_composite_dispatch_and_describe(tmp_path: Path, coco_json: Path) -> Non
     assert described["imagenet"] is None and described["scenes"]["policy"] == "exclude"
 
 
-def test_build_labeler(bold5000: Path) -> None:
+def test_build_labeler(shared_bold5000: Path) -> None:
     cfg = {
-        "wordnet_is_a": str(bold5000 / "labels" / "wordnet.is_a.txt"),
+        "wordnet_is_a": str(shared_bold5000 / "labels" / "wordnet.is_a.txt"),
         "unresolved_policy": "non_living",
         "scenes_policy": "non_living",
     }

@@ -23,19 +23,10 @@ from bold5000_ae.data.stimuli import (
 )
 from bold5000_ae.errors import InputError
 
-SHARED = Path(__file__).parents[1].parent / "shared" / "bold5000"
-
 
 @pytest.fixture(scope="module")
-def bold5000() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"real BOLD5000 files not found at {SHARED}")
-    return SHARED
-
-
-@pytest.fixture(scope="module")
-def csi1_list(bold5000: Path) -> list[str]:
-    return read_stimulus_list(bold5000 / "stim_lists" / "CSI1_stim_lists.txt")
+def csi1_list(shared_bold5000: Path) -> list[str]:
+    return read_stimulus_list(shared_bold5000 / "stim_lists" / "CSI1_stim_lists.txt")
 
 
 def test_parse_names_and_types() -> None:
@@ -61,8 +52,8 @@ def test_parse_rejects_bad_types() -> None:
         parse_image_name("rep_")
 
 
-def test_event_file_names_agree_with_img_type(bold5000: Path) -> None:
-    frames = sorted((bold5000 / "events").glob("*_events.tsv"))
+def test_event_file_names_agree_with_img_type(shared_bold5000: Path) -> None:
+    frames = sorted((shared_bold5000 / "events").glob("*_events.tsv"))
     assert len(frames) == 10
     events = pd.concat([pd.read_csv(p, sep="\t") for p in frames])
     refs = [parse_image_name(n, t) for n, t in zip(events["ImgName"], events["ImgType"])]
@@ -116,8 +107,8 @@ def test_read_stimulus_list_errors(tmp_path: Path) -> None:
         read_stimulus_list(empty)
 
 
-def test_all_img_names(bold5000: Path, csi1_list: list[str]) -> None:
-    pairs = read_all_image_names(bold5000 / "stim_lists" / "all_img_names.mat")
+def test_all_img_names(shared_bold5000: Path, csi1_list: list[str]) -> None:
+    pairs = read_all_image_names(shared_bold5000 / "stim_lists" / "all_img_names.mat")
     assert len(pairs) == 4916
     assert pairs[0] == ("airplanecabin1.jpg", "scenes")
     assert Counter(s for _, s in pairs) == {"imagenet": 1916, "coco": 2000, "scenes": 1000}
