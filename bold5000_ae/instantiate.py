@@ -1,11 +1,11 @@
-"""Build callbacks, loggers and models from their config groups."""
+"""Build callbacks and loggers from their config groups (entries with a ``_target_``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hydra.utils import instantiate
-from lightning.pytorch import Callback, LightningModule
+from lightning.pytorch import Callback
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
@@ -24,11 +24,3 @@ def instantiate_callbacks(group: DictConfig | None) -> list[Callback]:
 
 def instantiate_loggers(group: DictConfig | None) -> list[Logger]:
     return instantiate_list(group)
-
-
-def build_model(model_cfg: DictConfig, datamodule: Any) -> LightningModule:
-    """Instantiate ``model`` with what only the data knows (see ``models/build.py``: the network
-    built for the data's grid or voxel count, the brain mask, ``compile``, ``pretrain``)."""
-    from bold5000_ae.models.build import build_model as build
-
-    return build(model_cfg, datamodule)

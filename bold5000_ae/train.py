@@ -18,7 +18,8 @@ from bold5000_ae.cli import reports_input_errors
 from bold5000_ae.config import CONFIG_DIR
 from bold5000_ae.figures import log_figure
 from bold5000_ae.hydra_callbacks import record_failures
-from bold5000_ae.instantiate import build_model, instantiate_callbacks, instantiate_loggers
+from bold5000_ae.instantiate import instantiate_callbacks, instantiate_loggers
+from bold5000_ae.models.build import build_model
 from bold5000_ae.plots import orthogonal_slices
 from bold5000_ae.training.resume import resolve_ckpt_path
 
