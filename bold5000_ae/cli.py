@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from hydra.errors import InstantiationException
+from omegaconf.errors import MissingMandatoryValue
 
-from bold5000_ae.errors import ReportedError
+from bold5000_ae.errors import InputError, ReportedError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +35,12 @@ def reports_input_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except MissingMandatoryValue as exc:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            print(f"error: {exc.full_key}: missing mandatory value (the config has ???); set it "
+                  "on the command line", file=sys.stderr)
+            raise SystemExit(InputError.exit_code) from None
         except (ReportedError, InstantiationException) as exc:
             root = _root_reported_error(exc)
             if root is None or os.environ.get("HYDRA_FULL_ERROR") == "1":

@@ -171,3 +171,14 @@ def test_unknown_source_lists_valid_names(tmp_path: Path) -> None:
                           timeout=120)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "Available options in 'source'" in done.stderr and "bids" in done.stderr
+
+
+def test_missing_mandatory_config_value_is_one_line(tmp_path: Path, capsys) -> None:
+    cfg = compose_config("prepare", ["source=bids", f"output={tmp_path / 'o.h5'}"], tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        prepare(cfg)
+    assert stop.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: source.reader.root: missing mandatory value")
+    assert not (tmp_path / "o.h5").exists()
+    GlobalHydra.instance().clear()
