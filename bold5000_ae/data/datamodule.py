@@ -29,7 +29,7 @@ from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
 from bold5000_ae.errors import InputError
 
 if TYPE_CHECKING:  # splits pulls in scikit-learn; the GPU benchmark path runs without it
-    from bold5000_ae.data.splits import GroupHoldoutSplit
+    from bold5000_ae.data.splits import Split
 
 CacheMode = Literal["none", "ram", "gpu"]
 CACHE_MODES = ("none", "ram", "gpu")
@@ -154,7 +154,7 @@ class BoldDataModule(LightningDataModule):
     ``num_workers`` and ``pin_memory``. ``pin_memory``: ``auto`` pins when training on CUDA.
     """
 
-    def __init__(self, path: str | Path, split: GroupHoldoutSplit | None = None,
+    def __init__(self, path: str | Path, split: Split | None = None,
                  batch_size: int = 32, num_workers: int = 0, cache: CacheMode = "ram",
                  normalize: Literal["voxel", "mean", "none"] = "voxel",
                  include_images: bool = False, labeled_only: bool = False,
