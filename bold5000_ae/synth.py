@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import fields
 from pathlib import Path
 
 import hydra
@@ -14,18 +16,30 @@ from bold5000_ae.data.synthetic import SyntheticSpec, generate
 from bold5000_ae.errors import InputError
 
 
+def _spec(values: DictConfig) -> SyntheticSpec:
+    spec = OmegaConf.to_container(values, resolve=True)
+    valid = sorted(f.name for f in fields(SyntheticSpec))
+    unknown = sorted(set(spec) - set(valid))
+    if unknown:
+        raise InputError("spec", f"unknown field(s) {', '.join(unknown)}; valid: "
+                                 f"{', '.join(valid)}")
+    return SyntheticSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
+
+
 @reports_input_errors
 def synth(cfg: DictConfig) -> dict:
+    """Generate into a staging folder; replace an existing dataset only once the new one is
+    complete, so a failed or killed regeneration leaves the old one intact."""
     out = Path(cfg.output_dir)
+    if out.exists() and not cfg.overwrite:
+        raise InputError(out, "already exists; pass overwrite=true to regenerate")
+    spec = _spec(cfg.spec)
+    staging = out.with_name(out.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    truth = generate(staging, spec)
     if out.exists():
-        if not cfg.overwrite:
-            raise InputError(out, "already exists; pass overwrite=true to regenerate")
-        import shutil
-
         shutil.rmtree(out)
-    spec = SyntheticSpec(**{k: tuple(v) if isinstance(v, list) else v
-                            for k, v in OmegaConf.to_container(cfg.spec, resolve=True).items()})
-    truth = generate(out, spec)
+    staging.rename(out)
     print(f"synthetic BOLD5000 written to {out}")
     print(json.dumps({k: v for k, v in truth.items() if k != "spec"}, indent=2))
     return truth

@@ -9,6 +9,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pytest
 
 from bold5000_ae.data.events import read_events
 from bold5000_ae.data.synthetic import SyntheticSpec, generate
@@ -89,3 +90,23 @@ def test_zero_effect_gives_chance_oracle(tmp_path: Path) -> None:
                    runs_per_session=3, seed=5)
     truth = generate(tmp_path / "null", spec)
     assert abs(truth["oracle_auc_volume"] - 0.5) < 0.1
+
+
+def test_synth_entry_refuses_unknown_field_and_keeps_old_data(tmp_path: Path, capsys) -> None:
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bold5000_ae.synth import synth
+    from tests.conftest import compose_config
+
+    out = tmp_path / "synthetic"
+    out.mkdir()
+    (out / "old.txt").write_text("previous dataset")
+    cfg = compose_config("synth", [f"output_dir={out}", "overwrite=true", "+spec.grdi=[8,8,8]"],
+                         tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        synth(cfg)
+    assert stop.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: spec: unknown field(s) grdi; valid: ")
+    assert (out / "old.txt").read_text() == "previous dataset"
+    GlobalHydra.instance().clear()
