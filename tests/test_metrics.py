@@ -49,6 +49,25 @@ def test_ssim_is_one_for_a_perfect_reconstruction() -> None:
     assert metric.compute()["ssim"].item() < 0.5
 
 
+def test_ssim_max_scores_only_the_first_samples_of_each_epoch() -> None:
+    mask = np.zeros((8, 8, 8), bool)
+    mask[1:7, 1:7, 1:7] = True
+    g = torch.Generator().manual_seed(2)
+    target = torch.randn(6, int(mask.sum()), generator=g)
+    pred = torch.cat([target[:3], torch.randn(3, target.shape[1], generator=g)])
+    capped = ReconstructionMetrics(target.shape[1], mask=mask, ssim_max=3)
+    full = ReconstructionMetrics(target.shape[1], mask=mask)
+    for _ in range(2):  # the cap starts again after reset, as each validation epoch does
+        for start in (0, 2, 4):  # the cap falls inside the second batch
+            capped.update(pred[start:start + 2], target[start:start + 2])
+            full.update(pred[start:start + 2], target[start:start + 2])
+        assert capped.compute()["ssim"].item() == pytest.approx(1.0, abs=1e-5)
+        assert full.compute()["ssim"].item() < 0.8
+        assert capped.compute()["r2"].item() == pytest.approx(full.compute()["r2"].item())
+        capped.reset()
+        full.reset()
+
+
 def test_active_units_count_varying_means() -> None:
     metric = ActiveUnits(latent_dim=4, threshold=0.01)
     means = torch.zeros(100, 4)

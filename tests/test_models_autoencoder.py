@@ -27,10 +27,11 @@ from tests.conftest import TINY_TRAIN, compose_config
 
 
 def test_phase1_reports_reconstruction_metrics_with_baseline(train_cfg) -> None:
-    cfg = train_cfg(["experiment=phase1_autoencoder", "model/regularizer=[latent_l2,input_noise]"])
+    cfg = train_cfg(["experiment=phase1_autoencoder", "model/regularizer=[latent_l2,input_noise]",
+                     "model.val_ssim_samples=8"])
     metrics = train(cfg)
     for key in ("test/r2", "test/pearson_r", "test/voxel_r", "test/identification", "test/ssim",
-                "train/reg/latent_l2", "ground_truth/noise_ceiling_r2"):
+                "val/ssim", "train/reg/latent_l2", "ground_truth/noise_ceiling_r2"):
         assert key in metrics and math.isfinite(metrics[key]), key
     assert -1 <= metrics["test/voxel_r"] <= 1 and 0 <= metrics["test/identification"] <= 1
     saved = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
@@ -44,7 +45,8 @@ def test_other_net_families_train(prepared_h5, tmp_path, net: str) -> None:
     extra += ["model.net.hidden=[32]"] if net == "mlp" else ["model.net.channels=[8,16]"]
     metrics = train(compose_config("train", [f"data.path={prepared_h5}", *base, *extra],
                                    tmp_path))
-    assert math.isfinite(metrics["test/r2"])
+    assert math.isfinite(metrics["test/r2"]) and math.isfinite(metrics["test/ssim"])
+    assert "val/ssim" not in metrics  # off by default (model.val_ssim_samples=0)
 
 
 def _module(**regs) -> AutoencoderModule:

@@ -6,8 +6,10 @@ it) and normalising each batch there removes workers, collation and host-to-devi
 the hot loop; a batch is one ``index_select``. Shuffling uses an index permutation drawn once per
 epoch, so nothing in the loop waits on the host.
 
-On a machine without a GPU the same code runs on the CPU (the device is the trainer's), which is
-still the fastest mode there because it skips per-item Python work.
+On a machine without a GPU the same code runs on the CPU (the device is the trainer's), but
+``ram`` is as fast or faster there: it stores the split already normalised, so a batch is one
+gather, while this mode normalises each batch (two more passes over it), which a GPU does for
+nearly free (measured at 88 x 88 x 66 on one core: 3,060 vol/s ``ram``, 1,830 here).
 """
 
 from __future__ import annotations

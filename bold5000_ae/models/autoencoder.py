@@ -30,7 +30,8 @@ class AutoencoderModule(LightningModule):
     def __init__(self, net: nn.Module, loss: nn.Module, mask: np.ndarray | torch.Tensor,
                  optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None,
-                 regularizer: Mapping[str, Regularizer] | None = None) -> None:
+                 regularizer: Mapping[str, Regularizer] | None = None,
+                 val_ssim_samples: int | None = 0) -> None:
         super().__init__()
         # No save_hyperparameters: the composed config is saved beside the checkpoint, and
         # checkpoints then hold only tensors and plain values (loadable with weights_only=True).
@@ -39,7 +40,9 @@ class AutoencoderModule(LightningModule):
         bind_mask(self.loss_fn, mask)
         self.regularizers = Regularizers(dict(regularizer or {}))
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.val_metrics = ReconstructionMetrics(self.volume_mask.n_voxels, mask=mask)
+        # validation SSIM on a fixed subset or none (the val loader does not shuffle); test: all
+        self.val_metrics = ReconstructionMetrics(self.volume_mask.n_voxels, mask=mask,
+                                                 ssim_max=val_ssim_samples)
         self.test_metrics = ReconstructionMetrics(self.volume_mask.n_voxels, mask=mask)
         self.example: dict[str, torch.Tensor] = {}
 

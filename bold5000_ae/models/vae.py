@@ -40,8 +40,8 @@ class VAEModule(AutoencoderModule):
                  scheduler: Callable[..., Any] | None = None,
                  regularizer: Mapping[str, Regularizer] | None = None, beta: float = 1.0,
                  kl_warmup_epochs: float = 0.0, free_bits: float = 0.0,
-                 active_threshold: float = 0.01) -> None:
-        super().__init__(net, loss, mask, optimizer, scheduler, regularizer)
+                 active_threshold: float = 0.01, val_ssim_samples: int | None = 0) -> None:
+        super().__init__(net, loss, mask, optimizer, scheduler, regularizer, val_ssim_samples)
         self.beta, self.kl_warmup_epochs, self.free_bits = beta, kl_warmup_epochs, free_bits
         latent_dim = int(self.net.latent_dim)
         self.val_active = ActiveUnits(latent_dim, active_threshold)
