@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from experiments.benchmarks import bench_data, bench_train
+from experiments.benchmarks import bench_data, bench_make_train, bench_train
 from experiments.benchmarks.common import Log
 from experiments.benchmarks.gpu_check import parity_batch
 from experiments.benchmarks.parity import bf16_parity
@@ -70,3 +70,21 @@ def test_gpu_check_script_smoke_writes_json_and_log(tmp_path: Path) -> None:
     assert report["parity"]["passed"] and "targets" in report
     assert {"eager_fp32", "raw_fast", "lightning_fast"} <= set(report["train"]["variants"])
     assert (tmp_path / "gpu_check.log").stat().st_size > 0
+
+
+def test_make_train_ab_runs_both_trees_and_records_equal_work() -> None:
+    """HEAD against the working tree at a tiny size: both sides train, each from its own tree."""
+    synth = ("spec.grid=[12,14,12]", "spec.sessions=2", "spec.runs_per_session=2",
+             "spec.trials_per_run=8", "spec.unique_images=16", "spec.image_size=16")
+    train = ("trainer.max_epochs=1", "model.net.channels=[4,8]", "model.net.latent_dim=8",
+             "logger=csv", "callbacks=none", "trainer.enable_progress_bar=false")
+    result = bench_make_train.run("HEAD", 1, Log(), synth, train)
+    assert set(result["seconds"]) == {"before", "now"}
+    for side in ("before", "now"):
+        assert len(result["seconds"][side]["train"]) == 1 and result["test_r2"][side][0] < 1
+    assert result["median_train_s"]["now"] > 0
+    if not result["rev_now"].endswith("+dirty"):  # same code, same data, same seed
+        assert result["test_r2"]["before"] == result["test_r2"]["now"]
+    worktrees = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True,
+                               text=True).stdout
+    assert "make_train_ab_" not in worktrees  # the temporary checkout is gone
