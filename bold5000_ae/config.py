@@ -1,7 +1,31 @@
-"""Where the Hydra configs live: ``conf/`` at the repository root (installed editable)."""
+"""Where the Hydra configs live, and the ``project_root`` resolver the path configs use.
+
+``conf/`` sits at the repository root (installed editable). The resolver is registered on import,
+which every entry point does before Hydra composes, so ``${project_root:}`` never depends on
+``HydraConfig``: ``${hydra:runtime.cwd}`` inside ``oc.env`` is resolved while a multirun's sweep
+dir is built, before HydraConfig exists, and a bare ``-m`` run then fails.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+from omegaconf import OmegaConf
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = str(REPO_ROOT / "conf")
+
+
+def project_root() -> str:
+    """Where ``data/`` and ``logs/`` live: ``$PROJECT_ROOT`` when set, else the checkout this
+    package was installed from (so a console script run from any folder finds the data
+    ``make train`` prepared), else the current folder (a non-editable install)."""
+    if os.environ.get("PROJECT_ROOT"):
+        return str(Path(os.environ["PROJECT_ROOT"]).expanduser().resolve())
+    if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "conf").is_dir():
+        return str(REPO_ROOT)
+    return os.getcwd()
+
+
+OmegaConf.register_new_resolver("project_root", project_root, replace=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,14 +23,50 @@ def run_train(args: list[str], root: Path, h5: Path, timeout: int = 600,
     """``bold5000-ae-train <args>`` with outputs under ``root`` and the tiny data."""
     flags = [a for a in args if a.startswith("-")]  # Hydra's argparse: flags before overrides
     cmd = [str(Path(sys.executable).with_name("bold5000-ae-train")), *flags, f"data.path={h5}",
-           f"paths.root_dir={root}", *TINY_CLI, *[a for a in args if a not in flags]]
-    full_env = {**os.environ, "WANDB_MODE": "disabled", **(env or {})}
+           *TINY_CLI, *[a for a in args if a not in flags]]
+    full_env = {**os.environ, "WANDB_MODE": "disabled", "PROJECT_ROOT": str(root), **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
 def sweep_dirs(root: Path, task: str = "train") -> list[Path]:
     return sorted((root / "logs" / task / "multiruns").iterdir())
+
+
+def test_readme_first_sweep_runs_verbatim_from_another_folder(prepared_h5: Path,
+                                                            tmp_path: Path) -> None:
+    """The README's first sweep, typed as written (no ``paths.*`` override), from a folder that is
+    not the project: Hydra builds the sweep dir before HydraConfig exists, so a path default that
+    needs ``${hydra:runtime.cwd}`` fails there with ``HydraConfig was not set``."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    command = ".venv/bin/bold5000-ae-train -m model/loss=mse,l1 trainer.max_epochs=1"
+    assert command in readme
+    root, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (root / "data" / "processed").mkdir(parents=True)
+    elsewhere.mkdir()
+    shutil.copy(prepared_h5, root / "data" / "processed" / "synthetic.h5")
+    script = str(Path(sys.executable).with_name("bold5000-ae-train"))
+    env = {**os.environ, "WANDB_MODE": "disabled", "PROJECT_ROOT": str(root)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    done = subprocess.run([script, *command.split()[1:]], cwd=elsewhere, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [sweep] = sweep_dirs(root)
+    runs = pd.read_csv(sweep / "report" / "runs.csv")
+    assert list(runs["status"]) == ["ok", "ok"]
+    assert list(runs["label"]) == ["model/loss=mse", "model/loss=l1"]
+    assert list(elsewhere.iterdir()) == []  # nothing written where the command was typed
+
+
+def test_project_root_defaults_to_the_checkout_not_the_current_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bold5000_ae.config import project_root
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PROJECT_ROOT", raising=False)
+    assert project_root() == str(Path(__file__).resolve().parents[1])
+    monkeypatch.setenv("PROJECT_ROOT", str(tmp_path / "elsewhere"))
+    assert project_root() == str(tmp_path / "elsewhere")
 
 
 def test_three_job_multirun_writes_its_report(prepared_h5: Path, tmp_path: Path) -> None:
