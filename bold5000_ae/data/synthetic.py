@@ -34,7 +34,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from sklearn.metrics import roc_auc_score
 
-from bold5000_ae.io_utils import atomic_dir
+from bold5000_ae.utils.atomic_io import atomic_dir
 
 EVENT_COLUMNS = ["onset", "duration", "Subj", "Sess", "Run", "Trial", "ImgName", "ImgType",
                  "StimOn(s)", "StimOff(s)", "Response", ""]
