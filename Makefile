@@ -10,6 +10,8 @@ TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 SYNTH_DIR := data/synthetic
 PREPARED := data/processed/synthetic.h5
+# the noise-free twin (generator v2), prepared by the same command: the ceiling's input
+NOISELESS := data/processed/synthetic_noiseless.h5
 ARGS ?=
 
 .PHONY: help install train data test lint format clean dashboard bench
@@ -32,6 +34,11 @@ $(SYNTH_DIR)/ground_truth.json: | $(STAMP)
 
 $(PREPARED): $(SYNTH_DIR)/ground_truth.json
 	$(BIN)/bold5000-ae-prepare overwrite=true
+	if [ -d $(SYNTH_DIR)/noiseless/bids ]; then $(BIN)/bold5000-ae-prepare overwrite=true \
+	  source.root=$(SYNTH_DIR)/noiseless output=$(NOISELESS) \
+	  source.stimuli_root=$(SYNTH_DIR)/BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli \
+	  source.labels_table=$(SYNTH_DIR)/labels.tsv source.ground_truth=$(SYNTH_DIR)/ground_truth.json; \
+	else rm -f $(NOISELESS); fi
 
 data: $(PREPARED) ## generate the synthetic BOLD5000 and prepare it into HDF5
 
