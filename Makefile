@@ -42,6 +42,11 @@ $(PREPARED): $(SYNTH_DIR)/ground_truth.json
 
 data: $(PREPARED) ## generate the synthetic BOLD5000 and prepare it into HDF5
 
+.PHONY: synthetic-figure
+synthetic-figure: $(STAMP) $(PREPARED) ## real-vs-synthetic noise table and figure -> docs/figures/ (docs/synthetic.md)
+	$(BIN)/python -m experiments.synthetic_v2.figure --synthetic $(SYNTH_DIR) \
+	  --real ../shared/bold5000/sample_volumes --out docs/figures
+
 train: $(STAMP) $(PREPARED) ## generate + prepare the synthetic data, train the conv autoencoder (ARGS=overrides)
 	$(BIN)/bold5000-ae-train $(ARGS)
 

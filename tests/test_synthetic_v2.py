@@ -100,10 +100,10 @@ def test_no_planted_stimulus_variance_outside_visual_regions(tmp_path: Path) -> 
     for s in (1, 2):
         data = np.asarray(nib.load(tmp_path / "raw" / FUNC.format(s=s, kind="bold.nii.gz"))
                           .dataobj)
-        variance = data.var(axis=-1)
+        variance = np.ptp(data, axis=-1)  # any change over time at all
         visual = truth[f"sub-CSI{s}_roi_weight"] > 0
         outside = truth["mask"] & ~visual
-        assert outside.sum() > 10 * visual.sum() > 0
+        assert outside.sum() > 3 * visual.sum() > 0
         assert variance[outside].max() == 0.0
         assert (variance[visual] > 0).mean() > 0.9
     # misregistration: the subjects' visual regions are not the same voxels
@@ -175,11 +175,15 @@ def test_noise_free_data_scores_ceiling_one(tmp_path: Path) -> None:
 
 def test_motion_alone_is_removed_by_the_confounds(tmp_path: Path) -> None:
     """Only motion as noise: prepare regresses the written confounds, so the prepared data equal
-    the prepared twin (the motion term is linear in the six columns)."""
+    the prepared twin (the motion term is linear in the six columns). Without the high-pass:
+    with nilearn 0.14's Butterworth filter in the same call ~3% of the motion variance is left
+    (measured; docs/synthetic.md), which the ceiling then counts as noise."""
     spec = replace(TINY_V2, temporal_noise=0.0, drift_pct=0.0, physio_fraction=0.0,
                    motion_mm=0.3)
-    data = build(tmp_path, spec)
-    dm = BoldDataModule(data)
+    data = build(tmp_path, spec, high_pass=None)
+    # centred, not z-scored: outside the regions both are 0 up to float32 rounding, which a
+    # per-voxel z-score would blow up to unit variance
+    dm = BoldDataModule(data, normalize="mean")
     dm.setup()
     assert ceiling_metrics(dm)["ceiling/test/r2"] == pytest.approx(1.0, abs=1e-4)
     raw = np.asarray(nib.load(tmp_path / "raw" / FUNC.format(s=1, kind="bold.nii.gz")).dataobj)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from bold5000_ae.data.hdf5_format import open_prepared, read_trials
+from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
 
 KEYS = ["subject", "session", "run", "trial", "offset_s"]
 
@@ -58,7 +58,8 @@ def ceiling_metrics(datamodule: Any, twin: str | Path | None = None) -> dict[str
     with open_prepared(datamodule.path) as obs_h5, open_prepared(twin) as twin_h5:
         twin_trials = read_trials(twin_h5)
         trials = datamodule.trials
-        if len(twin_trials) != len(trials) or not np.allclose(
+        truths = [read_attrs(h5).get("ground_truth") for h5 in (obs_h5, twin_h5)]
+        if len(twin_trials) != len(trials) or truths[0] != truths[1] or not np.allclose(
                 twin_trials[KEYS].to_numpy(float), trials[KEYS].to_numpy(float), equal_nan=True):
             warnings.warn(f"{twin} does not hold the rows of {datamodule.path}; no ceiling",
                           stacklevel=2)

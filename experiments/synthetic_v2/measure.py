@@ -26,25 +26,26 @@ from bold5000_ae.data.synthetic.noise import MOTION_COLUMNS
 STIMULI = "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli"
 
 
-def prepare_tree(raw: Path, bids: Path, output: Path, image_size: int = 32) -> None:
+def prepare_tree(raw: Path, bids: Path, output: Path, image_size: int = 32,
+                 high_pass: float | None = 1 / 128) -> None:
     """Prepare as conf/source/synthetic.yaml does (linear cleaning, motion confounds)."""
     source = BidsSource(bids, mask=str(bids / "derivatives/masks/sub-CSI{subject}_brainmask"
                                                 ".nii.gz"), standardize=False,
-                        confounds=list(MOTION_COLUMNS))
+                        confounds=list(MOTION_COLUMNS), high_pass=high_pass)
     truth = json.loads((raw / "ground_truth.json").read_text())
     prepare_dataset(source, output, stimuli_root=raw / STIMULI, image_size=image_size,
                     labels={"table": str(raw / "labels.tsv")}, overwrite=True,
                     extra_attrs={"ground_truth": truth})
 
 
-def build(out: Path, spec: BrainSpec) -> Path:
+def build(out: Path, spec: BrainSpec, high_pass: float | None = 1 / 128) -> Path:
     """Generate ``spec`` under ``out/raw`` and prepare both trees; return the data file."""
     shutil.rmtree(out, ignore_errors=True)
     generate(out / "raw", spec)
     data = out / "data.h5"
-    prepare_tree(out / "raw", out / "raw" / "bids", data, spec.image_size)
+    prepare_tree(out / "raw", out / "raw" / "bids", data, spec.image_size, high_pass)
     prepare_tree(out / "raw", out / "raw" / "noiseless" / "bids", twin_path(data),
-                 spec.image_size)
+                 spec.image_size, high_pass)
     return data
 
 

@@ -22,8 +22,10 @@ __all__ = ["BrainSpec", "SyntheticSpec", "brain_mask", "generate", "make_spec"]
 SPECS = {"v2": BrainSpec, "easy": SyntheticSpec}
 
 
-def generate(out_dir: str | Path, spec: SyntheticSpec | BrainSpec = SyntheticSpec()) -> dict:
-    """Write the dataset under ``out_dir`` (atomically) and return the ground-truth summary."""
+def generate(out_dir: str | Path, spec: SyntheticSpec | BrainSpec | None = None) -> dict:
+    """Write the dataset under ``out_dir`` (atomically) and return the ground-truth summary.
+    No spec: the easy model with its defaults (what Python callers got before v2)."""
+    spec = SyntheticSpec() if spec is None else spec
     with atomic_dir(Path(out_dir)) as tmp:
         if isinstance(spec, BrainSpec):
             return generate_brain(tmp, spec)

@@ -73,7 +73,7 @@ def roi_weights(coords: np.ndarray, centres: dict[str, tuple[float, float, float
     misregistration ``shift_mm``."""
     weights = np.zeros(mask.shape)
     label = np.full(mask.shape, -1, np.int16)
-    for k, (name, centre) in enumerate(centres.items()):
+    for k, centre in enumerate(centres.values()):
         for side in (1.0, -1.0):
             c = np.array([side * centre[0], centre[1], centre[2]]) + shift_mm
             w = np.exp(-((coords - c) ** 2).sum(-1) / (2 * sigma_mm ** 2))
