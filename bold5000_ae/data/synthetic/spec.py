@@ -48,7 +48,7 @@ class BrainSpec:
     noise_std: float = 1.0
     temporal_noise: float = 52.0
     system_fraction: float = 0.45
-    noise_fwhm_mm: float = 7.5
+    noise_fwhm_mm: float = 6.8
     ar_rho: float = 0.05
     drift_pct: float = 0.6
     physio_fraction: float = 0.05
