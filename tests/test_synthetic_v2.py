@@ -206,14 +206,28 @@ def test_stale_twin_gives_no_ceiling(tmp_path: Path, prepared_h5: Path) -> None:
         assert ceiling_metrics(dm) == {}
 
 
-def test_pca_does_not_exceed_the_ceiling_on_small_default_like_data(tmp_path: Path) -> None:
-    data = build(tmp_path, replace(TINY_V2, sessions=2, runs_per_session=3, trials_per_run=12,
-                                   volumes_per_run=70, unique_images=40))
+def test_pca_and_a_trained_model_do_not_exceed_the_ceiling(tmp_path: Path, capsys) -> None:
+    """Small default-like data (the default model, 6 runs): PCA with the model's latent size
+    and the conv AE trained by ``train`` stay at or below the ceiling ``train`` records."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bold5000_ae.train import train
+    from tests.conftest import TINY_TRAIN, compose_config
+
+    data = build(tmp_path / "data", replace(TINY_V2, sessions=2, runs_per_session=3,
+                                            trials_per_run=12, volumes_per_run=70,
+                                            unique_images=40))
+    cfg = compose_config("train", [f"data.path={data}", *TINY_TRAIN], tmp_path)
+    metrics = train(cfg)
+    GlobalHydra.instance().clear()
+    ceiling = metrics["ceiling/test/r2"]
+    assert 0 < ceiling < 1
+    assert metrics["test/r2"] <= ceiling
     dm = BoldDataModule(data)
     dm.setup()
-    ceiling = ceiling_metrics(dm)["ceiling/test/r2"]
-    assert 0 < ceiling < 1
-    assert pca_r2(dm, 8) <= ceiling
+    assert ceiling_metrics(dm)["ceiling/test/r2"] == pytest.approx(ceiling)  # same test rows
+    assert pca_r2(dm, cfg.model.net.latent_dim) <= ceiling
+    assert "ceiling R²" in capsys.readouterr().out
 
 
 def test_cross_subject_auc_below_within_subject(tmp_path: Path) -> None:

@@ -112,3 +112,21 @@ def noise_pca_r2(data: Path, k: int) -> float:
     test = parts["test"]
     recon = test @ vt[:k].T @ vt[:k]
     return float(1 - ((recon - test) ** 2).sum() / (test ** 2).sum())
+
+
+def visual_reliability(data: Path, raw: Path) -> dict[str, float]:
+    """Per-voxel single-volume R² of the twin against the observed rows, all rows, in the
+    visual voxels of subject 1 (median, 90th percentile) and elsewhere (max)."""
+    obs, twin = BoldDataModule(data, normalize="none"), BoldDataModule(twin_path(data),
+                                                                        normalize="none")
+    obs.setup()
+    twin.setup()
+    o = np.concatenate([obs.datasets[n]._bold.numpy() for n in ("train", "val", "test")])
+    c = np.concatenate([twin.datasets[n]._bold.numpy() for n in ("train", "val", "test")])
+    r2 = 1 - ((o - c) ** 2).sum(0) / ((o - o.mean(0)) ** 2).sum(0)
+    truth = np.load(raw / "ground_truth.npz")
+    visual = (truth["sub-CSI1_roi_weight"] > 0)[obs.mask]
+    return {"visual_median_r2": float(np.median(r2[visual])),
+            "visual_p90_r2": float(np.percentile(r2[visual], 90)),
+            "outside_max_r2": float(r2[~visual].max()),
+            "visual_fraction": float(visual.mean())}
