@@ -84,8 +84,8 @@ def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
         print(f"  {'ceiling R²':<16} {metrics['ceiling/test/r2']:.4f} (the noise-free twin, "
               "prepared alike, on these test rows)")
     elif "ground_truth/noise_ceiling_r2" in metrics:
-        print(f"  {'planted R²':<16} {metrics['ground_truth/noise_ceiling_r2']:.4f} (planted "
-              "signal before cleaning; not a bound on these rows)")
+        print(f"  {'noise ceiling R²':<16} {metrics['ground_truth/noise_ceiling_r2']:.4f} "
+              "(planted signal before cleaning; not a bound on these rows)")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
