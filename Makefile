@@ -32,10 +32,15 @@ install: $(STAMP) ## create .venv and install the package (done automatically by
 $(SYNTH_DIR)/ground_truth.json: | $(STAMP)
 	$(BIN)/bold5000-ae-synth
 
+# Linear preparation (no per-run z-scoring; motion confounds regressed): prepared(data) =
+# prepared(twin) + prepared(noise) row by row, so the twin gives the exact ceiling
+# (bold5000_ae/data/ceiling.py refuses a standardized pair). The datamodule z-scores voxels.
+LINEAR_PREP := source.reader.standardize=false \
+  'source.reader.confounds=[trans_x,trans_y,trans_z,rot_x,rot_y,rot_z]'
 $(PREPARED): $(SYNTH_DIR)/ground_truth.json
-	$(BIN)/bold5000-ae-prepare overwrite=true
+	$(BIN)/bold5000-ae-prepare overwrite=true $(LINEAR_PREP)
 	if [ -d $(SYNTH_DIR)/noiseless/bids ]; then $(BIN)/bold5000-ae-prepare overwrite=true \
-	  source.root=$(SYNTH_DIR)/noiseless output=$(NOISELESS) \
+	  $(LINEAR_PREP) source.root=$(SYNTH_DIR)/noiseless output=$(NOISELESS) \
 	  source.stimuli_root=$(SYNTH_DIR)/BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli \
 	  source.labels_table=$(SYNTH_DIR)/labels.tsv source.ground_truth=$(SYNTH_DIR)/ground_truth.json; \
 	else rm -f $(NOISELESS); fi

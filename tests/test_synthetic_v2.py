@@ -192,17 +192,25 @@ def test_motion_alone_is_removed_by_the_confounds(tmp_path: Path) -> None:
     assert np.abs(raw - clean).max() > 1.0  # the motion was there before cleaning
 
 
-def test_stale_twin_gives_no_ceiling(tmp_path: Path, prepared_h5: Path) -> None:
+def test_stale_or_standardized_twin_gives_no_ceiling(tmp_path: Path, prepared_h5: Path
+                                                     ) -> None:
     import shutil
 
-    data = tmp_path / "data.h5"
-    shutil.copy(prepared_h5, data)
+    data = build(tmp_path / "a", TINY_V2)
+    other = build(tmp_path / "b", replace(TINY_V2, seed=TINY_V2.seed + 1))
     dm = BoldDataModule(data)
     dm.setup()
-    assert ceiling_metrics(dm) == {}  # no twin beside it
-    other = build(tmp_path / "other", TINY_V2)
-    shutil.copy(twin_path(other), twin_path(data))
+    assert 0 < ceiling_metrics(dm)["ceiling/test/r2"] < 1  # its own twin
+    shutil.copy(twin_path(other), twin_path(data))  # same row layout, another dataset
     with pytest.warns(UserWarning, match="does not hold the rows"):
+        assert ceiling_metrics(dm) == {}
+    easy = tmp_path / "easy.h5"
+    shutil.copy(prepared_h5, easy)  # z-scored per run, as the conftest fixture prepares it
+    dm = BoldDataModule(easy)
+    dm.setup()
+    assert ceiling_metrics(dm) == {}  # no twin beside it
+    shutil.copy(twin_path(other), twin_path(easy))
+    with pytest.warns(UserWarning, match="z-scored per run"):
         assert ceiling_metrics(dm) == {}
 
 

@@ -2,10 +2,11 @@
 
 The v2 generator writes a noise-free twin of every run (same events, same confounds); the
 Makefile prepares it with the same ``bold5000-ae-prepare`` command into ``<name>_noiseless.h5``
-beside the prepared file. Preparation is linear (detrend, high-pass, confound regression; no
-per-run z-scoring for the synthetic source), so prepared(observed) = prepared(twin) +
-prepared(noise) row by row, and the twin normalised with the training statistics is the
-noise-free part of each normalised row a model is scored on. Per split (and per test run):
+beside the prepared file. Preparation is linear there (detrend, high-pass, confound regression;
+``source.reader.standardize=false``: per-run z-scoring is refused here), so
+prepared(observed) = prepared(twin) + prepared(noise) row by row, and the twin normalised with
+the training statistics is the noise-free part of each normalised row a model is scored on.
+Per split (and per test run):
 
 - ``r2``: 1 - MSE(twin, observed) / MSE(training mean, observed), the R² of the noise-free
   signal as a reconstruction of the observed rows; training mean = 0 after normalisation.
@@ -58,7 +59,13 @@ def ceiling_metrics(datamodule: Any, twin: str | Path | None = None) -> dict[str
     with open_prepared(datamodule.path) as obs_h5, open_prepared(twin) as twin_h5:
         twin_trials = read_trials(twin_h5)
         trials = datamodule.trials
-        truths = [read_attrs(h5).get("ground_truth") for h5 in (obs_h5, twin_h5)]
+        attrs = [read_attrs(h5) for h5 in (obs_h5, twin_h5)]
+        if any(a.get("source", {}).get("standardize") for a in attrs):
+            warnings.warn(f"{datamodule.path} or its twin was z-scored per run (nonlinear): "
+                          "no ceiling; prepare with source.reader.standardize=false",
+                          stacklevel=2)
+            return {}
+        truths = [a.get("ground_truth") for a in attrs]
         if len(twin_trials) != len(trials) or truths[0] != truths[1] or not np.allclose(
                 twin_trials[KEYS].to_numpy(float), trials[KEYS].to_numpy(float), equal_nan=True):
             warnings.warn(f"{twin} does not hold the rows of {datamodule.path}; no ceiling",
