@@ -58,8 +58,9 @@ train: $(STAMP) $(PREPARED) ## generate + prepare the synthetic data, train the 
 test: $(STAMP) ## run the test suite
 	$(BIN)/python -m pytest -q $(ARGS)
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff and the import layers (lint-imports)
 	$(BIN)/ruff check bold5000_ae tests experiments
+	$(BIN)/lint-imports
 
 format: $(STAMP) ## ruff format
 	$(BIN)/ruff format bold5000_ae tests experiments

@@ -12,10 +12,10 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from bold5000_ae.config import CONFIG_DIR
 from bold5000_ae.data.preparation import prepare_dataset
 from bold5000_ae.data.sources.bids import BidsSource
 from bold5000_ae.data.synthetic import SyntheticSpec, generate
+from bold5000_ae.utils.config import CONFIG_DIR
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 SHARED_BOLD5000 = Path(__file__).resolve().parents[1].parent / "shared" / "bold5000"

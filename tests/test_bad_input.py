@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
+from bold5000_ae.cli.prepare import prepare
+from bold5000_ae.cli.train import train
 from bold5000_ae.data.hdf5_format import FORMAT_VERSION
-from bold5000_ae.prepare import prepare
-from bold5000_ae.train import train
 from tests.conftest import TINY_TRAIN, compose_config
 
 RUN = "sub-CSI1/ses-01/func/sub-CSI1_ses-01_task-5000scenes_run-01"

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from bold5000_ae.checkpoints import load_into, load_state_dict, load_submodule
-from bold5000_ae.errors import InputError
+from bold5000_ae.cli.train import train
 from bold5000_ae.models.build import build_model
 from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
 from bold5000_ae.models.transfer import TransferClassifier
-from bold5000_ae.train import train
+from bold5000_ae.training.checkpoint_io import load_into, load_state_dict, load_submodule
+from bold5000_ae.utils.errors import InputError
 
 GRID = (6, 7, 6)
 MASK = np.ones(GRID, bool)

@@ -9,11 +9,11 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
+from bold5000_ae.cli.train import train
 from bold5000_ae.data.datamodule import BoldDataModule
 from bold5000_ae.data.gpu_cache import DeviceBatches, DeviceSplit
 from bold5000_ae.data.hdf5_format import read_prepared, write_prepared
-from bold5000_ae.errors import InputError
-from bold5000_ae.train import train
+from bold5000_ae.utils.errors import InputError
 from tests.conftest import TINY_TRAIN, compose_config
 
 MODES = ("none", "ram", "gpu")

@@ -18,7 +18,7 @@ from bold5000_ae.data.hdf5_format import (
     read_prepared,
     write_prepared,
 )
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 from tests.conftest import TINY_SPEC
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from bold5000_ae.checkpoints import load_state_dict
-from bold5000_ae.metrics import n_way_identification, pairwise_identification
-from bold5000_ae.train import train
+from bold5000_ae.cli.train import train
+from bold5000_ae.evaluation.metrics import n_way_identification, pairwise_identification
+from bold5000_ae.training.checkpoint_io import load_state_dict
 
 TINY_PHASE4 = ["experiment=phase4_image_to_latent", "model.bold_net.channels=[4,8]",
                "model.bold_net.latent_dim=8", "model.image_net.channels=[4,8]",

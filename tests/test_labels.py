@@ -21,7 +21,7 @@ from bold5000_ae.data.labels import (
     build_labeler,
 )
 from bold5000_ae.data.stimuli import parse_image_name, read_stimulus_list
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 # Where the WordNet rule and the third-party supercategory file disagree (9 of 895 synsets).
 DISAGREEMENTS = {

@@ -13,7 +13,6 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from bold5000_ae.config import CONFIG_DIR
 from bold5000_ae.losses import bind_mask
 from bold5000_ae.losses.bce import MaskedBCEWithLogits
 from bold5000_ae.losses.elementwise import MaskedHuber, MaskedL1, MaskedSmoothL1
@@ -21,6 +20,7 @@ from bold5000_ae.losses.mse import MaskedMSE
 from bold5000_ae.losses.pearson import NegativePearson
 from bold5000_ae.losses.ssim import MaskedSSIM3d
 from bold5000_ae.losses.weighted import WeightedSum
+from bold5000_ae.utils.config import CONFIG_DIR
 
 # two samples, three voxels; errors (pred - target): [1, -2, 0] and [0.5, 0, 3]
 TARGET = torch.tensor([[0.0, 1.0, 2.0], [1.0, -1.0, 0.0]])

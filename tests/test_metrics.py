@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from bold5000_ae.metrics import ActiveUnits, ReconstructionMetrics
+from bold5000_ae.evaluation.metrics import ActiveUnits, ReconstructionMetrics
 
 
 def test_reconstruction_metrics_match_definitions() -> None:

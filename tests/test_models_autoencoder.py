@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from bold5000_ae.models.autoencoder import AutoencoderModule
-from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
-from bold5000_ae.regularizers import (
+from bold5000_ae.cli.train import train
+from bold5000_ae.losses.regularizers import (
     GradientClipping,
     InputNoise,
     KLSparsity,
@@ -22,7 +21,8 @@ from bold5000_ae.regularizers import (
     Regularizers,
     WeightDecay,
 )
-from bold5000_ae.train import train
+from bold5000_ae.models.autoencoder import AutoencoderModule
+from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
 from tests.conftest import TINY_TRAIN, compose_config
 
 

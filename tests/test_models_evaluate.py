@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf, open_dict
 
-from bold5000_ae.evaluate import evaluate, onto_mask
-from bold5000_ae.train import train
+from bold5000_ae.cli.eval import evaluate, onto_mask
+from bold5000_ae.cli.train import train
 from tests.conftest import compose_config
 
 

@@ -60,7 +60,7 @@ def test_readme_first_sweep_runs_verbatim_from_another_folder(prepared_h5: Path,
 
 def test_project_root_defaults_to_the_checkout_not_the_current_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bold5000_ae.config import project_root
+    from bold5000_ae.utils.config import project_root
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PROJECT_ROOT", raising=False)

@@ -16,8 +16,8 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
-from bold5000_ae.train import train
-from bold5000_ae.training.atomic_checkpoint import AtomicCheckpointIO
+from bold5000_ae.cli.train import train
+from bold5000_ae.training.checkpoint_io import AtomicCheckpointIO
 
 TRAIN = str(Path(sys.executable).with_name("bold5000-ae-train"))
 RUN_ARGS = ["trainer=cpu", "data.batch_size=8", "model.net.channels=[4,8]",

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from bold5000_ae.cli.report import main as report_main
 from bold5000_ae.report import ReportSettings, build_report, collect_runs
-from bold5000_ae.report.cli import main as report_main
 
 SETTINGS = ReportSettings(metrics=["test/r2", "test/pearson_r", "test/auc", "test/loss"],
                           rank_by="test/r2", curve_metrics=["val/r2", "val/loss"])

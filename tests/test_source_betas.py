@@ -11,7 +11,7 @@ import pytest
 from bold5000_ae.data.hdf5_format import read_prepared
 from bold5000_ae.data.preparation import prepare_dataset
 from bold5000_ae.data.sources.betas import BetasSource
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 GRID = (6, 7, 5)
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])

@@ -12,7 +12,7 @@ import pytest
 
 from bold5000_ae.data.events import read_events
 from bold5000_ae.data.sources.bids import BidsSource
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 RUN = "sub-CSI1_ses-01_run-01"
 FUNC = "sub-CSI1/ses-01/func"

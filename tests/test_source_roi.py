@@ -15,7 +15,7 @@ import scipy.io
 from bold5000_ae.data.hdf5_format import read_prepared
 from bold5000_ae.data.preparation import prepare_dataset
 from bold5000_ae.data.sources.roi import ROI_ORDER, RoiSource
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 # Widths of the real CSI1 ROI masks (checked against the masks in test_real_roi_masks).
 CSI1_WIDTHS = {"LHPPA": 131, "RHLOC": 190, "LHLOC": 152, "RHEarlyVis": 285, "RHRSC": 143,

@@ -15,7 +15,7 @@ from bold5000_ae.data.splits import (
     GroupKFoldSplit,
     iter_folds,
 )
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 SIDES = ("train", "val", "test")
 
@@ -129,7 +129,7 @@ def test_split_configs_build_their_split(name: str) -> None:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from bold5000_ae.config import CONFIG_DIR
+    from bold5000_ae.utils.config import CONFIG_DIR
 
     split = instantiate(OmegaConf.load(f"{CONFIG_DIR}/data/split/{name}.yaml"))
     assert hasattr(split, "assign") and split.describe()["image_disjoint"] is False

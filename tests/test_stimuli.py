@@ -21,7 +21,7 @@ from bold5000_ae.data.stimuli import (
     read_stimulus_list,
     repeat_indices,
 )
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 
 @pytest.fixture(scope="module")

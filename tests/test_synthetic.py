@@ -95,7 +95,7 @@ def test_zero_effect_gives_chance_oracle(tmp_path: Path) -> None:
 def test_synth_entry_refuses_unknown_field_and_keeps_old_data(tmp_path: Path, capsys) -> None:
     from hydra.core.global_hydra import GlobalHydra
 
-    from bold5000_ae.synth import synth
+    from bold5000_ae.cli.synth import synth
     from tests.conftest import compose_config
 
     out = tmp_path / "synthetic"

@@ -20,7 +20,7 @@ from bold5000_ae.data.datamodule import BoldDataModule
 from bold5000_ae.data.synthetic import BrainSpec, generate, make_spec
 from bold5000_ae.data.synthetic.images import global_statistics, render_images
 from bold5000_ae.data.synthetic.tuning import hrf
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 from experiments.synthetic_v2.measure import build, pca_r2
 
 # The default model on a coarse grid with few, short runs: seconds, same mechanisms.
@@ -52,7 +52,7 @@ def test_bad_spec_is_one_error_naming_the_field(values: dict, field: str) -> Non
 def test_synth_cli_bad_grid_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
     from hydra.core.global_hydra import GlobalHydra
 
-    from bold5000_ae.synth import synth
+    from bold5000_ae.cli.synth import synth
     from tests.conftest import compose_config
 
     cfg = compose_config("synth", [f"output_dir={tmp_path / 'x'}", "spec.grid=[0,28,24]"],
@@ -219,7 +219,7 @@ def test_pca_and_a_trained_model_do_not_exceed_the_ceiling(tmp_path: Path, capsy
     and the conv AE trained by ``train`` stay at or below the ceiling ``train`` records."""
     from hydra.core.global_hydra import GlobalHydra
 
-    from bold5000_ae.train import train
+    from bold5000_ae.cli.train import train
     from tests.conftest import TINY_TRAIN, compose_config
 
     data = build(tmp_path / "data", replace(TINY_V2, sessions=2, runs_per_session=3,

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
-from bold5000_ae.config import CONFIG_DIR
-from bold5000_ae.train import train
+from bold5000_ae.cli.train import train
+from bold5000_ae.utils.config import CONFIG_DIR
 from tests.conftest import TINY_TRAIN, compose_config
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from bold5000_ae.crossval import grouped_cv, raw_voxel_map
+from bold5000_ae.cli.train import train
 from bold5000_ae.data.synthetic import SyntheticSpec, generate
+from bold5000_ae.evaluation.crossval import grouped_cv, raw_voxel_map
 from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
 from bold5000_ae.models.transfer import TransferClassifier, parameterised_layers
-from bold5000_ae.train import train
 from tests.conftest import compose_config, prepare_synthetic
 
 # Permutations and the raw-voxel baseline are trimmed to keep these within CI's budget; the
@@ -78,7 +78,7 @@ def test_permutation_p_value_separates_signal_from_noise() -> None:
 def test_row_space_fit_equals_the_full_voxel_fit() -> None:
     from sklearn.linear_model import LogisticRegression
 
-    from bold5000_ae.crossval import row_space, standardize
+    from bold5000_ae.evaluation.crossval import row_space, standardize
 
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((40, 300)), rng.integers(0, 2, 40)

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
+from bold5000_ae.cli.train import train
 from bold5000_ae.losses.mse import MaskedMSE
 from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
 from bold5000_ae.models.vae import VAEModule, gaussian_kl
-from bold5000_ae.train import train
 
 
 def test_kl_matches_torch_distributions() -> None:

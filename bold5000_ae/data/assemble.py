@@ -23,7 +23,7 @@ from bold5000_ae.data.stimuli import (
     parse_image_name,
     repeat_indices,
 )
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 
 def image_refs(samples: pd.DataFrame) -> list[ImageRef]:

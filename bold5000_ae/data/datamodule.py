@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from bold5000_ae.data.gpu_cache import META_KEYS, DeviceBatches, DeviceSplit
 from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 if TYPE_CHECKING:  # splits pulls in scikit-learn; the GPU benchmark path runs without it
     from bold5000_ae.data.splits import Split

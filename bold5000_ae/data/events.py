@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 REQUIRED_COLUMNS = ("onset", "duration", "ImgName")
 

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from bold5000_ae import __version__
-from bold5000_ae.errors import InputError
-from bold5000_ae.io_utils import atomic_path
+from bold5000_ae.utils.atomic_io import atomic_path
+from bold5000_ae.utils.errors import InputError
 
 FORMAT_NAME = "bold5000_ae"
 FORMAT_VERSION = 1

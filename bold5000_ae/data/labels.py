@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bold5000_ae.data.stimuli import ImageRef
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 LIVING, NON_LIVING, UNKNOWN = 1, 0, -1
 LIVING_THING = "n00004258"  # WordNet "living thing, animate thing"

@@ -22,8 +22,8 @@ from rich.progress import Progress
 from bold5000_ae.data.assemble import attach_images_and_labels
 from bold5000_ae.data.hdf5_format import PreparedData, summarize, write_prepared
 from bold5000_ae.data.sources.base import SAMPLE_COLUMNS, Source, UnitSamples
-from bold5000_ae.errors import InputError
-from bold5000_ae.io_utils import atomic_path
+from bold5000_ae.utils.atomic_io import atomic_path
+from bold5000_ae.utils.errors import InputError
 
 
 def _fingerprint(config: Mapping[str, Any]) -> str:

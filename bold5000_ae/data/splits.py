@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 SPLIT_NAMES = ("train", "val", "test")
 

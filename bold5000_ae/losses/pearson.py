@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torchmetrics.functional import pearson_corrcoef
 
-from bold5000_ae.metrics import per_sample_pearson
+
+def per_sample_pearson(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Pearson r across voxels for each sample: (B, V) × (B, V) → (B,)."""
+    if pred.shape[0] == 1:
+        return pearson_corrcoef(pred[0], target[0]).reshape(1)
+    return pearson_corrcoef(pred.T, target.T)
 
 
 class NegativePearson(nn.Module):

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from bold5000_ae.models.components.masking import VolumeMask
+from bold5000_ae.utils.masking import VolumeMask
 
 
 def ssim_map(pred_volume: torch.Tensor, target_volume: torch.Tensor, data_range: float,

@@ -17,10 +17,10 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import nn
 
+from bold5000_ae.evaluation.metrics import ReconstructionMetrics
 from bold5000_ae.losses import bind_mask
-from bold5000_ae.metrics import ReconstructionMetrics
-from bold5000_ae.models.components.masking import VolumeMask
-from bold5000_ae.regularizers import Regularizer, Regularizers
+from bold5000_ae.losses.regularizers import Regularizer, Regularizers
+from bold5000_ae.utils.masking import VolumeMask
 
 
 class AutoencoderModule(LightningModule):

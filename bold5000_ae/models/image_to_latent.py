@@ -22,14 +22,14 @@ from lightning.pytorch import LightningModule
 from torch import nn
 from torchmetrics import CatMetric, CosineSimilarity
 
-from bold5000_ae.checkpoints import load_submodule
-from bold5000_ae.metrics import (
+from bold5000_ae.evaluation.metrics import (
     ReconstructionMetrics,
     n_way_identification,
     pairwise_identification,
     similarity_matrix,
 )
-from bold5000_ae.models.components.masking import VolumeMask
+from bold5000_ae.training.checkpoint_io import load_submodule
+from bold5000_ae.utils.masking import VolumeMask
 
 
 class ImageToLatentModule(LightningModule):

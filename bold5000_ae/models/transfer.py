@@ -21,8 +21,8 @@ from lightning.pytorch import LightningModule
 from torch import nn
 from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy
 
-from bold5000_ae.checkpoints import load_submodule
-from bold5000_ae.models.components.masking import VolumeMask
+from bold5000_ae.training.checkpoint_io import load_submodule
+from bold5000_ae.utils.masking import VolumeMask
 
 FINETUNE_MODES = ("frozen", "partial", "full")
 

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from bold5000_ae.metrics import ActiveUnits
+from bold5000_ae.evaluation.metrics import ActiveUnits
+from bold5000_ae.losses.regularizers import Regularizer
 from bold5000_ae.models.autoencoder import AutoencoderModule
-from bold5000_ae.regularizers import Regularizer
 
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -10,11 +10,11 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from bold5000_ae.config import CONFIG_DIR
 from bold5000_ae.report.collect import FAILED, collect_runs
 from bold5000_ae.report.figures import learning_curves, metric_bars, slice_montage
 from bold5000_ae.report.html import write_html
 from bold5000_ae.report.table import present_metrics, runs_markdown, summarise, to_markdown
+from bold5000_ae.utils.config import CONFIG_DIR
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from bold5000_ae.errors import TrainingDiverged
+from bold5000_ae.utils.errors import TrainingDiverged
 
 
 class FiniteLossGuard(Callback):

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from bold5000_ae.data.datamodule import BoldDataModule
-from bold5000_ae.models.components.masking import VolumeMask
+from bold5000_ae.utils.masking import VolumeMask
 from experiments.benchmarks.common import (
     Log,
     TrainOnly,

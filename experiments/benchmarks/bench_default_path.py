@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from bold5000_ae.data.datamodule import BoldDataModule
-from bold5000_ae.models.components.masking import VolumeMask
+from bold5000_ae.utils.masking import VolumeMask
 from experiments.benchmarks.common import (
     RESULTS,
     Log,

@@ -33,11 +33,14 @@ STEPS = ("synth", "prepare")
 
 
 def timed_step(tree: Path, root: Path, step: str, *overrides: str) -> float:
-    """Run ``python -m bold5000_ae.<step>`` in ``tree`` with data under ``root``; seconds."""
+    """Run ``python -m bold5000_ae[.cli].<step>`` in ``tree`` with data under ``root``; seconds.
+    Entry points moved into ``bold5000_ae/cli/``; an older tree still has them at the top."""
     log = root / f"{step}.log"
+    module = f"bold5000_ae.cli.{step}" if (tree / "bold5000_ae" / "cli" / f"{step}.py").is_file() \
+        else f"bold5000_ae.{step}"
     start = time.perf_counter()
     with log.open("a") as out:
-        subprocess.run([sys.executable, "-m", f"bold5000_ae.{step}", *overrides], cwd=tree,
+        subprocess.run([sys.executable, "-m", module, *overrides], cwd=tree,
                        env={**_env(), "PROJECT_ROOT": str(root)}, stdout=out,
                        stderr=subprocess.STDOUT, check=True)
     return time.perf_counter() - start

@@ -14,9 +14,9 @@ COMMON=(data.path=$PWD/data/processed/synthetic.h5 paths.root_dir=$ROOT trainer=
         trainer.devices=1 trainer.max_epochs=3 '~callbacks.progress_bar' logger=default)
 $PY -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, torch.cuda.get_device_name(0))" | tee "$OUT/env.txt"
 start=$(date +%s)
-$PY -m bold5000_ae.train "${COMMON[@]}" > "$OUT/single.log" 2>&1; echo "single rc=$? $(( $(date +%s) - start )) s" | tee -a "$OUT/summary.txt"
+$PY -m bold5000_ae.cli.train "${COMMON[@]}" > "$OUT/single.log" 2>&1; echo "single rc=$? $(( $(date +%s) - start )) s" | tee -a "$OUT/summary.txt"
 start=$(date +%s)
-$PY -m bold5000_ae.train -m "${COMMON[@]}" seed=1,2 > "$OUT/multi.log" 2>&1; echo "multirun rc=$? $(( $(date +%s) - start )) s" | tee -a "$OUT/summary.txt"
+$PY -m bold5000_ae.cli.train -m "${COMMON[@]}" seed=1,2 > "$OUT/multi.log" 2>&1; echo "multirun rc=$? $(( $(date +%s) - start )) s" | tee -a "$OUT/summary.txt"
 grep -hE "distributed_backend|Starting with|test/r2 |job [0-9]|report:" "$OUT/single.log" "$OUT/multi.log" | tee -a "$OUT/summary.txt"
 (cd "$ROOT/logs" && find . -name "*.ckpt" -o -name metrics.json -o -name report.html -o -name failed.json | sort) | tee -a "$OUT/summary.txt"
 ls "$ROOT/logs/train/multiruns" | tee -a "$OUT/summary.txt"

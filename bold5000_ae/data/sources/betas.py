@@ -35,7 +35,7 @@ from bold5000_ae.data.sources.trial_layout import (
     stim_list_path,
 )
 from bold5000_ae.data.stimuli import read_stimulus_list
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 DEFAULT_KIND = "TYPED-FITHRF-GLMDENOISE-RR"
 

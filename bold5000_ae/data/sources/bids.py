@@ -31,7 +31,7 @@ from bold5000_ae.data.events import read_events, sample_frames
 from bold5000_ae.data.sources.base import UnitSamples
 from bold5000_ae.data.sources.nifti_io import check_finite, header_grid, load_nifti, same_grid
 from bold5000_ae.data.sources.trial_layout import find_events
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 # Raw (``..._run-01_bold``) and fMRIPrep (``..._run-01_space-T1w_desc-preproc_bold``) names.
 RUN_PATTERN = re.compile(r"sub-CSI(\d+)_ses-(\d+)_task-([a-zA-Z0-9]+)_run-(\d+)"

@@ -13,7 +13,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 GRID_ATOL_MM = 1e-3
 

@@ -36,7 +36,7 @@ from bold5000_ae.data.sources.trial_layout import (
     subject_path,
 )
 from bold5000_ae.data.stimuli import read_stimulus_list
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 ROI_ORDER = ("LHPPA", "RHLOC", "LHLOC", "RHEarlyVis", "RHRSC", "RHOPA", "RHPPA", "LHEarlyVis",
              "LHRSC", "LHOPA")

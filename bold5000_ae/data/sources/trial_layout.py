@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 TRIALS_PER_RUN = 37
 UNKNOWN_SESSION = 0

@@ -15,8 +15,8 @@ from typing import Any
 from bold5000_ae.data.synthetic.brain import generate_brain
 from bold5000_ae.data.synthetic.easy import SyntheticSpec, brain_mask, generate_easy
 from bold5000_ae.data.synthetic.spec import BrainSpec
-from bold5000_ae.errors import InputError
-from bold5000_ae.io_utils import atomic_dir
+from bold5000_ae.utils.atomic_io import atomic_dir
+from bold5000_ae.utils.errors import InputError
 
 __all__ = ["BrainSpec", "SyntheticSpec", "brain_mask", "generate", "make_spec"]
 SPECS = {"v2": BrainSpec, "easy": SyntheticSpec}

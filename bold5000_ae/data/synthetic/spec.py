@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 # Literature MNI centres (mm) of the visual regions, left hemisphere; right = x mirrored.
 # EVC: calcarine V1/V2; LOC: Malach et al. 1995 / Grill-Spector et al. 2001; FFA (fusiform):

@@ -9,10 +9,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from bold5000_ae.cli import reports_input_errors
-from bold5000_ae.config import CONFIG_DIR
+from bold5000_ae.cli.reporting import reports_input_errors
 from bold5000_ae.data.synthetic import generate, make_spec
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.config import CONFIG_DIR
+from bold5000_ae.utils.errors import InputError
 
 
 @reports_input_errors

@@ -1,4 +1,8 @@
-"""Loading weights from Lightning checkpoints: tensors only, compiled or not, shapes checked.
+"""Checkpoint IO in one place: atomic writes, which file a run resumes from, and loading weights
+from Lightning checkpoints (tensors only, compiled or not, shapes checked).
+
+Writes go to a temporary name in the same folder, fsynced, then renamed: a crash (SIGKILL, full
+disk) mid-save leaves the previous checkpoint intact under its name and never a truncated file.
 
 Why these rules: ``torch.load(weights_only=True)`` never unpickles code (modules here do not
 call ``save_hyperparameters``, so a checkpoint holds only tensors and plain values);
@@ -12,11 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.atomic_io import atomic_path
+from bold5000_ae.utils.errors import InputError
 
 COMPILED_PREFIX = "_orig_mod."
 
@@ -74,3 +81,34 @@ def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], source: str 
 def load_submodule(module: nn.Module, path: str | Path, prefix: str) -> None:
     """Load the checkpoint's ``prefix`` entries (e.g. ``net.encoder.``) into ``module``."""
     load_into(module, select(load_state_dict(path), prefix), path, what=prefix.rstrip("."))
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, through write-then-rename (see the module docstring)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path,
+                        storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO takes no storage_options")
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path,
+                      auto_resume: bool = False) -> str | None:
+    """Which checkpoint a run starts from: none, an explicit path, or ``last.ckpt`` in its own
+    folder (``ckpt_path=last``, or ``auto_resume=true`` when it exists). Pin the output folder to
+    rerun into it: ``hydra.run.dir=logs/my_run``."""
+    last = Path(output_dir) / "checkpoints" / "last.ckpt"
+    if ckpt_path in (None, "", "null"):
+        return str(last) if auto_resume and last.is_file() else None
+    if ckpt_path == "last":
+        if not last.is_file():
+            if auto_resume:
+                return None
+            raise InputError(last, "no checkpoint to resume from (ckpt_path=last looks in this "
+                                   "run's folder; set hydra.run.dir to the run to resume)")
+        return str(last)
+    if not Path(ckpt_path).is_file():
+        raise InputError(ckpt_path, "checkpoint file not found")
+    return str(ckpt_path)

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from hydra.errors import InstantiationException
 from omegaconf.errors import MissingMandatoryValue
 
-from bold5000_ae.errors import InputError, ReportedError
+from bold5000_ae.utils.errors import InputError, ReportedError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -11,9 +11,9 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from bold5000_ae.cli import reports_input_errors
-from bold5000_ae.config import CONFIG_DIR
+from bold5000_ae.cli.reporting import reports_input_errors
 from bold5000_ae.data.preparation import prepare_dataset
+from bold5000_ae.utils.config import CONFIG_DIR
 
 
 def print_summary(summary: dict, output: Path) -> None:

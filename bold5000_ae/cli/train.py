@@ -13,16 +13,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from bold5000_ae.checkpoints import load_into, load_state_dict
-from bold5000_ae.cli import reports_input_errors
-from bold5000_ae.config import CONFIG_DIR
+from bold5000_ae.cli.hydra_callbacks import record_failures
+from bold5000_ae.cli.reporting import reports_input_errors
 from bold5000_ae.data.ceiling import ceiling_metrics
-from bold5000_ae.figures import log_figure
-from bold5000_ae.hydra_callbacks import record_failures
-from bold5000_ae.instantiate import instantiate_callbacks, instantiate_loggers
 from bold5000_ae.models.build import build_model
-from bold5000_ae.plots import orthogonal_slices
-from bold5000_ae.training.resume import resolve_ckpt_path
+from bold5000_ae.training.checkpoint_io import load_into, load_state_dict, resolve_ckpt_path
+from bold5000_ae.training.instantiate import instantiate_callbacks, instantiate_loggers
+from bold5000_ae.utils.config import CONFIG_DIR
+from bold5000_ae.viz.figures import log_figure, orthogonal_slices
 
 
 def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:

@@ -31,14 +31,14 @@ from hydra.utils import instantiate
 from lightning.pytorch import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from bold5000_ae.checkpoints import load_into, load_state_dict, load_submodule
-from bold5000_ae.cli import reports_input_errors
-from bold5000_ae.config import CONFIG_DIR
-from bold5000_ae.crossval import grouped_cv, raw_voxel_map, standardize
+from bold5000_ae.cli.reporting import reports_input_errors
 from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
 from bold5000_ae.data.splits import group_keys
-from bold5000_ae.errors import InputError
-from bold5000_ae.models.components.masking import VolumeMask
+from bold5000_ae.evaluation.crossval import grouped_cv, raw_voxel_map, standardize
+from bold5000_ae.training.checkpoint_io import load_into, load_state_dict, load_submodule
+from bold5000_ae.utils.config import CONFIG_DIR
+from bold5000_ae.utils.errors import InputError
+from bold5000_ae.utils.masking import VolumeMask
 
 Encode = Callable[[torch.Tensor], torch.Tensor]
 

@@ -16,17 +16,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torchmetrics import CatMetric, MeanMetric, MeanSquaredError, Metric, PearsonCorrCoef
-from torchmetrics.functional import pairwise_cosine_similarity, pearson_corrcoef
+from torchmetrics.functional import pairwise_cosine_similarity
 
+from bold5000_ae.losses.pearson import per_sample_pearson
 from bold5000_ae.losses.ssim import ssim_map
-from bold5000_ae.models.components.masking import VolumeMask
-
-
-def per_sample_pearson(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Pearson r across voxels for each sample: (B, V) × (B, V) → (B,)."""
-    if pred.shape[0] == 1:
-        return pearson_corrcoef(pred[0], target[0]).reshape(1)
-    return pearson_corrcoef(pred.T, target.T)
+from bold5000_ae.utils.masking import VolumeMask
 
 
 def similarity_matrix(pred: torch.Tensor, target: torch.Tensor,

@@ -1,0 +1,1 @@
+"""Metrics, cross-validated read-outs and baselines: how every number is computed."""

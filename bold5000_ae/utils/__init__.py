@@ -1,0 +1,1 @@
+"""Lowest layer: config location, errors, atomic file writes, the mask scatter/gather."""

@@ -1,0 +1,1 @@
+"""Every figure: brain slices and helpers that hand figures to the loggers."""
