@@ -36,7 +36,7 @@ $(SYNTH_DIR)/ground_truth.json: | $(STAMP)
 # prepared(twin) + prepared(noise) row by row, so the twin gives the exact ceiling
 # (bold5000_ae/data/ceiling.py refuses a standardized pair). The datamodule z-scores voxels.
 LINEAR_PREP := source.reader.standardize=false \
-  'source.reader.confounds=[trans_x,trans_y,trans_z,rot_x,rot_y,rot_z]'
+  '++source.reader.confounds=[trans_x,trans_y,trans_z,rot_x,rot_y,rot_z]'
 $(PREPARED): $(SYNTH_DIR)/ground_truth.json
 	$(BIN)/bold5000-ae-prepare overwrite=true $(LINEAR_PREP)
 	if [ -d $(SYNTH_DIR)/noiseless/bids ]; then $(BIN)/bold5000-ae-prepare overwrite=true \
