@@ -49,6 +49,7 @@ _ALLOWED_GLOBALS = {
     ("numpy", "ndarray"), ("numpy", "dtype"),
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("_codecs", "encode"),  # how protocols 0-2 spell bytes (a numpy scalar's buffer)
 }
 
 
