@@ -44,11 +44,12 @@ COCO_PKL = "coco_final_annotations.pkl"
 IMAGENET_TXT = "imagenet_final_labels.txt"
 # Globals a numpy array (or a set) needs to be rebuilt; nothing else is ever imported.
 _ALLOWED_GLOBALS = {
-    ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "complex"),
-    ("builtins", "bytearray"), ("__builtin__", "set"), ("__builtin__", "frozenset"),
+    *((module, name) for module in ("builtins", "__builtin__")  # Python 3 and 2 spellings
+      for name in ("set", "frozenset", "complex", "bytearray")),
     ("numpy", "ndarray"), ("numpy", "dtype"),
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),  # protocol 5
     ("_codecs", "encode"),  # how protocols 0-2 spell bytes (a numpy scalar's buffer)
 }
 
