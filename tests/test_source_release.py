@@ -67,7 +67,8 @@ def test_release1_rois_from_root_only(tmp_path: Path, fmt: str) -> None:
     assert data.mask.shape == (24, 1, 1) and data.attrs["source"]["roi_order"] == list(ROI_ORDER)
     assert data.attrs["source"]["layout_from"] == {"sub-CSI1": "presentation files"}
     ext = "h5" if fmt == "h5" else "mat"
-    assert data.attrs["source"]["files"]["sub-CSI1"].endswith(f"ROIs/CSI1/{ext}/CSI1_ROIs_TR34.{ext}")
+    want = f"ROIs/CSI1/{ext}/CSI1_ROIs_TR34.{ext}"
+    assert data.attrs["source"]["files"]["sub-CSI1"].endswith(want)
     check_layout_and_labels(data)
 
 
