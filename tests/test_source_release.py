@@ -7,7 +7,9 @@ Expected rows, layouts and labels come from the fixture's own design table, neve
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -70,6 +72,31 @@ def test_release1_rois_from_root_only(tmp_path: Path, fmt: str) -> None:
     want = f"ROIs/CSI1/{ext}/CSI1_ROIs_TR34.{ext}"
     assert data.attrs["source"]["files"]["sub-CSI1"].endswith(want)
     check_layout_and_labels(data)
+    if fmt == "mat":
+        check_documented_coco_count(tmp_path, out)
+
+
+def documented_snippet(name: str) -> str:
+    """The ``python -c "..."`` line that follows ``name`` in docs/real_bold5000.md."""
+    text = (Path(__file__).parents[1] / "docs/real_bold5000.md").read_text()
+    block = text[text.index(name):].split("```")[1]
+    code = block[block.index('python -c "') + len('python -c "'):]
+    return code[:code.index('"\n')].replace("\\\n", "")  # bash joins the lines
+
+
+def check_documented_coco_count(tmp_path: Path, out: Path) -> None:
+    """The docs' COCO count command, verbatim but for the file name, on the fixture: COCO trials
+    show pool images 3-6, 14 times each (111 trials cycle 8 images)."""
+    code = documented_snippet("prepare and count them with").replace("/data/csi1_roi.h5",
+                                                                      str(out))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    coco = [label for _, source, label, _ in rt.POOL if source == "coco"]
+    per_trial = {lab: 14 * coco.count(lab) for lab in set(coco)}
+    per_image = {lab: coco.count(lab) for lab in set(coco)}
+    printed = [ast.literal_eval(d) for d in re.findall(r"Counter\((\{[^}]*\})\)", result.stdout)]
+    assert printed == [per_trial, per_image]
 
 
 def test_release2_roi_betas_from_root_only(tmp_path: Path) -> None:
