@@ -140,6 +140,7 @@ def test_release2_whole_brain_betas_from_root_only(tmp_path: Path) -> None:
     data = read_prepared(out)
     assert np.array_equal(data.mask, mask)
     np.testing.assert_allclose(data.bold, session_zscore(np.concatenate(sessions)), atol=1e-4)
+    assert data.attrs["source"]["normalized_within"] == "session"
     check_layout_and_labels(data)
 
 

@@ -108,6 +108,9 @@ def test_split_guard_keeps_sessions_whole() -> None:
                                          r"split puts 1 session\(s\) on more than one side"):
         check_split_keeps_groups(attrs, trials, cut, "f.h5")
     check_split_keeps_groups({"source": {"normalized_within": None}}, trials, cut, "f.h5")
+    old_betas_file = {"source": {"source": "betas", "zscore": "per voxel within session"}}
+    with pytest.raises(InputError, match="z-scored within each session"):
+        check_split_keeps_groups(old_betas_file, trials, cut, "f.h5")
 
 
 @pytest.mark.parametrize("zscore", [True, False])

@@ -51,7 +51,9 @@ def check_split_keeps_groups(attrs: dict[str, Any], trials: pd.DataFrame,
     (``holdout_sessions``, ``kfold_sessions``, ``cross_subject``) are leak-free; others are
     refused here rather than silently reshaped, so the split a run reports is the one it used.
     """
-    within = (attrs.get("source") or {}).get("normalized_within")
+    source = attrs.get("source") or {}
+    within = source.get("normalized_within") or (  # files prepared before the attribute
+        "session" if source.get("zscore") == "per voxel within session" else None)
     if not within:
         return
     keys = trials["subject"].astype(str) + "/" + trials[within].astype(str)

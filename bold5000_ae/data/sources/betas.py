@@ -128,7 +128,8 @@ class BetasSource:
                     else None)
             if want != n:
                 raise InputError(self.root, f"CSI{subject} session {ses} betas hold {n} trials, "
-                                            f"its presentation files {want}")
+                                            f"its presentation files "
+                                            f"{want if want is not None else 'none'}")
 
     def _check_list(self, subject: int, n_trials: int) -> None:
         """Fail before any work when the list cannot cover the trials (longer is fine: the
