@@ -37,8 +37,9 @@ def test_lists_found_by_their_published_names(release: Path) -> None:
         release / "ROIs/stim_lists/CSI01_stim_lists.txt"
     assert stim_list_path(None, 1, release, IMGNAMES + STIM_LISTS) == \
         release / RUN_DIR / "CSI1_imgnames.txt"
-    assert stim_list_path(release / "ROIs", 1, release) == \
-        release / "ROIs/stim_lists/CSI01_stim_lists.txt"
+    for folder in ("ROIs", "ROIs/stim_lists"):  # the failing source.stim_list
+        assert stim_list_path(release / folder, 1, release) == \
+            release / "ROIs/stim_lists/CSI01_stim_lists.txt"
     with pytest.raises(InputError, match=r"no stimulus list for CSI2 found below it \(looked for "
                                          r"CSI2_stim_lists.txt, CSI02_stim_lists.txt"):
         stim_list_path(None, 2, release)
@@ -108,6 +109,7 @@ def test_split_guard_keeps_sessions_whole() -> None:
                                          r"split puts 1 session\(s\) on more than one side"):
         check_split_keeps_groups(attrs, trials, cut, "f.h5")
     check_split_keeps_groups({"source": {"normalized_within": None}}, trials, cut, "f.h5")
+    check_split_keeps_groups({"source": "synthetic"}, trials, cut, "f.h5")  # a name only
     old_betas_file = {"source": {"source": "betas", "zscore": "per voxel within session"}}
     with pytest.raises(InputError, match="z-scored within each session"):
         check_split_keeps_groups(old_betas_file, trials, cut, "f.h5")

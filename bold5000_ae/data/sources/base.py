@@ -51,7 +51,9 @@ def check_split_keeps_groups(attrs: dict[str, Any], trials: pd.DataFrame,
     (``holdout_sessions``, ``kfold_sessions``, ``cross_subject``) are leak-free; others are
     refused here rather than silently reshaped, so the split a run reports is the one it used.
     """
-    source = attrs.get("source") or {}
+    source = attrs.get("source")
+    if not isinstance(source, dict):  # files written by other tools name their source only
+        return
     within = source.get("normalized_within") or (  # files prepared before the attribute
         "session" if source.get("zscore") == "per voxel within session" else None)
     if not within:
