@@ -21,7 +21,7 @@ from bold5000_ae.data.labels_release import (
     shipped_imagenet_labels,
 )
 from bold5000_ae.data.stimuli import parse_image_name
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 PREPARE = Path(sys.executable).with_name("bold5000-ae-prepare")
 

@@ -17,7 +17,7 @@ from bold5000_ae.data.sources.release import IMGNAMES, STIM_LISTS
 from bold5000_ae.data.sources.roi import RoiSource
 from bold5000_ae.data.sources.roi_betas import RoiBetasSource
 from bold5000_ae.data.sources.trial_layout import stim_list_path
-from bold5000_ae.errors import InputError
+from bold5000_ae.utils.errors import InputError
 
 RUN_DIR = "BOLD5000_Stimuli/Stimuli_Presentation_Lists/CSI1"
 NPY = "BOLD5000_GLMsingle_ROI_betas/py/CSI1_GLMbetas-TYPED-FITHRF-GLMDENOISE-RR_allses_{}.npy"
