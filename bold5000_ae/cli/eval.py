@@ -35,7 +35,8 @@ from bold5000_ae.cli.reporting import reports_input_errors
 from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
 from bold5000_ae.data.splits import group_keys
 from bold5000_ae.evaluation.crossval import grouped_cv, raw_voxel_map, standardize
-from bold5000_ae.training.checkpoint_io import load_into, load_state_dict, load_submodule
+from bold5000_ae.training.checkpoint_io import load_into, load_state_dict
+from bold5000_ae.training.pipeline import restore_pretrained
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.errors import InputError
 from bold5000_ae.utils.masking import VolumeMask
@@ -46,17 +47,13 @@ Encode = Callable[[torch.Tensor], torch.Tensor]
 def feature_encoder(model: torch.nn.Module) -> Encode:
     """bold vectors → latent features, for an AE, a VAE, a transfer classifier (its pretrained
     encoder, so fine-tuning on held-out groups cannot leak into the CV) or an image→latent
-    model (its frozen BOLD encoder)."""
-    if hasattr(model, "latent_mean"):
-        return model.latent_mean
-    if hasattr(model, "target_latent"):
-        return model.target_latent
-    if hasattr(model, "features"):
-        if getattr(model, "finetune", "frozen") != "frozen" and model.pretrained:
-            model = copy.deepcopy(model)
-            load_submodule(model.encoder, model.pretrained, "net.encoder.")
-        return model.features
-    raise TypeError(f"{type(model).__name__} has no encoder to evaluate")
+    model (its frozen BOLD encoder): every module's ``embed``."""
+    if not hasattr(model, "embed"):
+        raise TypeError(f"{type(model).__name__} has no encoder to evaluate")
+    if getattr(model, "finetune", "frozen") != "frozen" and getattr(model, "pretrained", None):
+        model = copy.deepcopy(model)
+        restore_pretrained(model, model.pretrained)
+    return model.embed
 
 
 def onto_mask(bold: np.ndarray, mask: np.ndarray, target_mask: np.ndarray) -> np.ndarray:
