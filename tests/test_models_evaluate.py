@@ -12,7 +12,7 @@ from omegaconf import OmegaConf, open_dict
 
 from bold5000_ae.cli.eval import evaluate, onto_mask
 from bold5000_ae.cli.train import train
-from tests.conftest import compose_config
+from tests.helpers.hydra import compose_config
 
 
 def test_eval_cli_rebuilds_a_run_and_scores_other_files(train_cfg, prepared_h5: Path,
