@@ -9,7 +9,8 @@ Why a stage and not a step inside ``build_model``: both stages get their trainer
 loggers from the run's own ``cfg.trainer``, ``cfg.callbacks`` and ``cfg.logger`` (so the
 finite-loss guard, early stopping and the atomic checkpoint writer apply to stage 1 too), and
 models never train models or read files. Stage 1 writes under ``model.pretrain.output_dir``
-(``<run>/pretrain``): its checkpoints, logs and ``metrics.json``.
+(``<run>/pretrain``): its checkpoints, logs, ``split.csv`` (the rows it trained on) and
+``metrics.json``.
 
 The rows stage 1 trains on are an argument (``data``): by default the run's own file and split,
 every sample, no images (``autoencoder_data``); a caller that keeps the autoencoder away from
@@ -83,8 +84,9 @@ def pretrain_autoencoder(cfg: DictConfig, data: BoldDataModule) -> Path:
                             extra_callbacks=[best], max_epochs=int(pre.max_epochs))
     trainer.fit(model, datamodule=data, weights_only=True)
     finish_wandb(trainer)
-    if trainer.is_global_zero:
+    if trainer.is_global_zero:  # which rows stage 1 saw, and how it did
         out.mkdir(parents=True, exist_ok=True)
+        data.split_table().to_csv(out / "split.csv", index=False)
         (out / "metrics.json").write_text(json.dumps(scalar_metrics(trainer.callback_metrics),
                                                      indent=2, sort_keys=True))
     if not best.best_model_path:
