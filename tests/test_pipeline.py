@@ -76,7 +76,7 @@ def test_a_given_checkpoint_skips_stage_one(train_cfg, tmp_path: Path) -> None:
     first = train_cfg(["trainer.max_epochs=1"])
     train(first)
     ckpt = next(Path(first.paths.output_dir).rglob("*.ckpt"))
-    cfg = train_cfg([*TRANSFER, f"model.pretrained={ckpt}"])
+    cfg = train_cfg([*TRANSFER, f"model.pretrained='{ckpt}'"])  # the name holds '='
     train(cfg)
     assert not (Path(cfg.paths.output_dir) / "pretrain").exists()
 

@@ -14,6 +14,7 @@ checkpoints load. It holds references; device moves and ``compile`` act on the m
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Self
 
 import torch
 from torch import nn
@@ -74,7 +75,8 @@ class FrozenLayersMixin:
     def frozen_layers(self) -> list[nn.Module]:
         return getattr(self, "_frozen_layers", [])
 
-    def train(self, mode: bool = True):  # noqa: ANN201 (returns self, as nn.Module.train)
+    def train(self, mode: bool = True) -> Self:
+        """``nn.Module.train``, then the frozen layers back to eval mode."""
         super().train(mode)  # type: ignore[misc]
         for layer in self.frozen_layers:
             layer.eval()
