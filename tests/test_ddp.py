@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import compose_config
-from tests.test_multirun import run_train, sweep_dirs
+from tests.helpers.cli import run_train, sweep_dirs
+from tests.helpers.hydra import compose_config
 
 FILES = ["callbacks=default", "~callbacks.progress_bar", "~callbacks.early_stopping",
          "logger=default", "test=false", "trainer.max_epochs=2"]
@@ -33,6 +33,7 @@ def _one_run_of_files(run: Path) -> None:
     assert len(list(run.rglob("metrics.json"))) == 1
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_ddp_cpu_two_processes_fit_and_leave_one_set_of_files(prepared_h5: Path,
                                                               tmp_path: Path) -> None:
@@ -47,6 +48,7 @@ def test_ddp_cpu_two_processes_fit_and_leave_one_set_of_files(prepared_h5: Path,
     assert "val/r2" in metrics
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_relaunching_ddp_in_a_multirun_runs_each_job_once(prepared_h5: Path,
                                                           tmp_path: Path) -> None:

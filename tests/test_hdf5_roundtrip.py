@@ -19,7 +19,7 @@ from bold5000_ae.data.hdf5_format import (
     write_prepared,
 )
 from bold5000_ae.utils.errors import InputError
-from tests.conftest import TINY_SPEC
+from tests.helpers.synthetic import TINY_SPEC
 
 
 def _tiny(n: int = 5) -> PreparedData:

@@ -22,7 +22,7 @@ TINY_PHASE4 = ["experiment=phase4_image_to_latent", "model.bold_net.channels=[4,
 
 def test_phase4_runs_end_to_end_with_a_frozen_bold_net(prepared_h5: Path, tmp_path: Path,
                                                        monkeypatch) -> None:
-    from tests.conftest import TINY_TRAIN, compose_config
+    from tests.helpers.hydra import TINY_TRAIN, compose_config
 
     base = [o for o in TINY_TRAIN if not o.startswith("model.net.")]
     cfg = compose_config("train", [f"data.path={prepared_h5}", *base, *TINY_PHASE4], tmp_path)

@@ -43,6 +43,7 @@ def _command(raw: Path, output: Path, run_dir: Path) -> list[str]:
             "image_size=16", f"hydra.run.dir={run_dir}"]
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_sigkill_mid_prepare_then_rerun_equals_uninterrupted(many_runs: Path,
                                                              tmp_path: Path) -> None:
@@ -113,6 +114,7 @@ def test_rerun_loads_only_the_units_not_yet_done(synthetic_raw: Path, tmp_path: 
     assert other.loaded == units
 
 
+@pytest.mark.subprocess
 def test_console_bad_input_is_one_line_and_nothing_written(tmp_path: Path) -> None:
     """A source's problem reaches the user as one line, exit 2, no output file."""
     from tests.test_source_betas import write_betas

@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra.core.global_hydra import GlobalHydra
 
 from bold5000_ae.cli.train import train
 from bold5000_ae.utils.config import CONFIG_DIR
-from tests.conftest import TINY_TRAIN, compose_config
+from tests.helpers.hydra import TINY_TRAIN, compose_config
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
 
@@ -22,7 +21,6 @@ def test_fast_dev_run_in_process(train_cfg) -> None:
     cfg = train_cfg(["debug=fast_dev_run"])
     metrics = train(cfg)
     assert "test/r2" in metrics and "test/pearson_r" in metrics
-    GlobalHydra.instance().clear()
 
 
 def test_a_few_epochs_learn_and_write_outputs(train_cfg, tmp_path: Path) -> None:
@@ -42,7 +40,6 @@ def test_a_few_epochs_learn_and_write_outputs(train_cfg, tmp_path: Path) -> None
     assert any((out / "tensorboard").rglob("events.out.tfevents*"))
     split = (out / "split.csv").read_text()
     assert "test" in split and "val" in split
-    GlobalHydra.instance().clear()
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -50,9 +47,9 @@ def test_experiment_configs_compose(experiment: str, prepared_h5: Path, tmp_path
     cfg = compose_config("train", [f"experiment={experiment}", f"data.path={prepared_h5}"],
                          tmp_path)
     assert cfg.model._target_ and cfg.trainer._target_
-    GlobalHydra.instance().clear()
 
 
+@pytest.mark.subprocess
 def test_console_script_end_to_end(prepared_h5: Path, tmp_path: Path) -> None:
     env = {**os.environ, "WANDB_MODE": "disabled", "PROJECT_ROOT": str(tmp_path)}
     cmd = [str(Path(sys.executable).with_name("bold5000-ae-train")), f"data.path={prepared_h5}",
@@ -65,6 +62,7 @@ def test_console_script_end_to_end(prepared_h5: Path, tmp_path: Path) -> None:
     assert (runs[0] / "metrics.json").is_file()
 
 
+@pytest.mark.subprocess
 def test_console_script_bad_input_is_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "WANDB_MODE": "disabled", "PROJECT_ROOT": str(tmp_path)}
     env.pop("HYDRA_FULL_ERROR", None)

@@ -16,7 +16,8 @@ from bold5000_ae.data.synthetic import SyntheticSpec, generate
 from bold5000_ae.evaluation.crossval import grouped_cv, raw_voxel_map
 from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
 from bold5000_ae.models.transfer import TransferClassifier, parameterised_layers
-from tests.conftest import compose_config, prepare_synthetic
+from tests.helpers.hydra import compose_config
+from tests.helpers.synthetic import prepare_synthetic
 
 # Permutations and the raw-voxel baseline are trimmed to keep these within CI's budget; the
 # phase-3 experiment runs both in full (experiments/phase3_transfer/README.md).

@@ -6,7 +6,7 @@ the grouped-CV living/non-living AUC of a logistic read-out of the encoder's lat
 a VAE), its permutation p-value, the same CV on the raw in-mask voxels, and the generator's
 oracle AUC where the file records one. Every fold normalises voxels with its training groups'
 statistics only. Another file's volumes are put on the encoder's grid and mask: the same grid
-is re-masked; another grid is resampled (trilinear) first.
+is re-masked; another grid is resampled (trilinear, nilearn, from both files' affines) first.
 
 Two ways in: the ``EvaluationCallback`` (``callbacks.evaluation`` in the phase experiments)
 runs it at the end of ``trainer.test``, on the tested weights, and logs its numbers so they land
@@ -24,18 +24,20 @@ from typing import Any
 
 import hydra
 import lightning as L
+import nibabel as nib
 import numpy as np
 import torch
-import torch.nn.functional as F
 from hydra.utils import instantiate
 from lightning.pytorch import Callback
+from nilearn.image import resample_img
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bold5000_ae.cli.reporting import reports_input_errors
 from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
 from bold5000_ae.data.splits import group_keys
 from bold5000_ae.evaluation.crossval import grouped_cv, raw_voxel_map, standardize
-from bold5000_ae.training.checkpoint_io import load_into, load_state_dict, load_submodule
+from bold5000_ae.training.checkpoint_io import load_into, load_state_dict
+from bold5000_ae.training.pipeline import restore_pretrained
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.errors import InputError
 from bold5000_ae.utils.masking import VolumeMask
@@ -46,29 +48,42 @@ Encode = Callable[[torch.Tensor], torch.Tensor]
 def feature_encoder(model: torch.nn.Module) -> Encode:
     """bold vectors → latent features, for an AE, a VAE, a transfer classifier (its pretrained
     encoder, so fine-tuning on held-out groups cannot leak into the CV) or an image→latent
-    model (its frozen BOLD encoder)."""
-    if hasattr(model, "latent_mean"):
-        return model.latent_mean
-    if hasattr(model, "target_latent"):
-        return model.target_latent
-    if hasattr(model, "features"):
-        if getattr(model, "finetune", "frozen") != "frozen" and model.pretrained:
-            model = copy.deepcopy(model)
-            load_submodule(model.encoder, model.pretrained, "net.encoder.")
-        return model.features
-    raise TypeError(f"{type(model).__name__} has no encoder to evaluate")
+    model (its frozen BOLD encoder): every module's ``embed``."""
+    if not hasattr(model, "embed"):
+        raise TypeError(f"{type(model).__name__} has no encoder to evaluate")
+    if getattr(model, "finetune", "frozen") != "frozen" and getattr(model, "pretrained", None):
+        model = copy.deepcopy(model)
+        restore_pretrained(model, model.pretrained)
+    return model.embed
 
 
-def onto_mask(bold: np.ndarray, mask: np.ndarray, target_mask: np.ndarray) -> np.ndarray:
-    """Masked vectors of one mask → masked vectors of ``target_mask`` (resampled if the grids
-    differ; voxels outside the source mask read as 0, the normalised mean)."""
-    if mask.shape == target_mask.shape and np.array_equal(mask, target_mask):
+def onto_mask(bold: np.ndarray, mask: np.ndarray, target_mask: np.ndarray,
+              affine: np.ndarray | None = None, target_affine: np.ndarray | None = None,
+              chunk: int = 256) -> np.ndarray:
+    """Masked vectors of one mask → masked vectors of ``target_mask``. Another grid (shape or
+    affine) is resampled in world coordinates with nilearn (trilinear), from both affines: by
+    array shape alone a different voxel size or field of view lands voxels in the wrong place.
+    Voxels outside the source mask or field of view read as 0, the normalised mean."""
+    same_grid = mask.shape == target_mask.shape and (
+        affine is None or target_affine is None or np.allclose(affine, target_affine))
+    if same_grid and np.array_equal(mask, target_mask):
         return bold
-    volume = VolumeMask(mask).to_volume(torch.from_numpy(bold).float())
-    if mask.shape != target_mask.shape:
-        volume = F.interpolate(volume, size=target_mask.shape, mode="trilinear",
-                               align_corners=False)
-    return VolumeMask(target_mask).to_vector(volume).numpy()
+    if same_grid:
+        volume = VolumeMask(mask).to_volume(torch.from_numpy(bold).float())
+        return VolumeMask(target_mask).to_vector(volume).numpy()
+    if affine is None or target_affine is None:
+        raise ValueError("resampling onto another grid needs both affines")
+    source, target = VolumeMask(mask), VolumeMask(target_mask)
+    out = []
+    for start in range(0, len(bold), chunk):  # (N, X, Y, Z) at once would not fit for real N
+        volume = source.to_volume(torch.from_numpy(bold[start:start + chunk]).float())
+        img = nib.Nifti1Image(volume[:, 0].permute(1, 2, 3, 0).numpy(), np.asarray(affine))
+        moved = resample_img(img, target_affine=np.asarray(target_affine),
+                             target_shape=target_mask.shape, interpolation="linear",
+                             fill_value=0.0, force_resample=True, copy_header=True)
+        data = torch.from_numpy(np.asarray(moved.dataobj, dtype=np.float32))
+        out.append(target.to_vector(data.permute(3, 0, 1, 2).unsqueeze(1)).numpy())
+    return np.concatenate(out) if out else np.zeros((0, target.n_voxels), np.float32)
 
 
 @torch.no_grad()
@@ -100,22 +115,23 @@ def load_labeled(path: str | Path, group_by: list[str]) -> dict[str, Any]:
         trials = read_trials(h5)
         rows = np.flatnonzero(trials.label.to_numpy() >= 0)
         bold = h5["bold"][rows].astype(np.float32) if len(rows) else None
-        mask, attrs = h5["mask"][()], read_attrs(h5)
+        mask, attrs, affine = h5["mask"][()], read_attrs(h5), h5["affine"][()]
     if bold is None or len(np.unique(trials.label.to_numpy()[rows])) < 2:
         raise InputError(path, "needs labeled samples of both classes for classification")
     truth = attrs.get("ground_truth", {})
     return {"bold": bold, "labels": trials.label.to_numpy()[rows],
-            "groups": group_keys(trials.iloc[rows], group_by), "mask": mask,
+            "groups": group_keys(trials.iloc[rows], group_by), "mask": mask, "affine": affine,
             "truth": truth if isinstance(truth, dict) else {}}
 
 
 def classify_file(model: torch.nn.Module, model_mask: np.ndarray, path: str | Path,
-                  cfg: DictConfig, normalize: str, prefix: str) -> dict[str, float]:
+                  cfg: DictConfig, normalize: str, prefix: str,
+                  model_affine: np.ndarray | None = None) -> dict[str, float]:
     """Encoder-feature CV, raw-voxel CV and the oracle for one file, under ``prefix``."""
     data = load_labeled(path, list(cfg.group_by))
     device = next(model.parameters()).device
     model.eval()
-    bold = onto_mask(data["bold"], data["mask"], model_mask)
+    bold = onto_mask(data["bold"], data["mask"], model_mask, data["affine"], model_affine)
     common = {"n_splits": cfg.get("n_splits"), "n_permutations": int(cfg.n_permutations),
               "seed": int(cfg.get("seed", 0))}
     out = grouped_cv(encoder_map(feature_encoder(model), bold, device, normalize),
@@ -142,10 +158,10 @@ def evaluate_trained(model: torch.nn.Module, datamodule: Any, cfg: DictConfig,
     cls_cfg = cfg.classification
     if cfg.get("own_file", True):
         metrics.update(classify_file(model, datamodule.mask, datamodule.path, cls_cfg,
-                                     normalize, "cv"))
+                                     normalize, "cv", getattr(datamodule, "affine", None)))
     for name, path in (cfg.get("other_files") or {}).items():
         metrics.update(classify_file(model, datamodule.mask, path, cls_cfg, normalize,
-                                     f"transfer/{name}"))
+                                     f"transfer/{name}", getattr(datamodule, "affine", None)))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))

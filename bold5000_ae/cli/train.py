@@ -1,31 +1,27 @@
-"""``bold5000-ae-train``: compose the config, fit, test, and write everything to one folder."""
+"""``bold5000-ae-train``: compose the config, fit, test, and write everything to one folder.
+
+A transfer or image→latent run first runs its autoencoder stage (``training/pipeline.py``);
+either way the model fitted here is built fresh, weights restored where it starts from a
+checkpoint, and trained with ``cfg.trainer``, ``cfg.callbacks`` and ``cfg.logger``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import hydra
 import lightning as L
 import numpy as np
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bold5000_ae.cli.hydra_callbacks import record_failures
 from bold5000_ae.cli.reporting import reports_input_errors
 from bold5000_ae.data.ceiling import ceiling_metrics
-from bold5000_ae.models.build import build_model
-from bold5000_ae.training.checkpoint_io import load_into, load_state_dict, resolve_ckpt_path
-from bold5000_ae.training.instantiate import instantiate_callbacks, instantiate_loggers
+from bold5000_ae.training.checkpoint_io import resolve_ckpt_path
+from bold5000_ae.training.pipeline import build_trainer, model_for_run, scalar_metrics
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.viz.figures import log_figure, orthogonal_slices
-
-
-def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items()
-            if isinstance(v, int | float) or (torch.is_tensor(v) and v.numel() == 1)}
 
 
 @reports_input_errors
@@ -36,10 +32,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     out_dir = Path(cfg.paths.output_dir)
     datamodule = instantiate(cfg.data)
     datamodule.setup()
-    model = build_model(cfg.model, datamodule)
-    callbacks = instantiate_callbacks(cfg.get("callbacks"))
-    loggers = instantiate_loggers(cfg.get("logger"))
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, cfg.get("auto_resume", False))
+    model = model_for_run(cfg, datamodule)
+    trainer = build_trainer(cfg)
     hparams = OmegaConf.to_container(cfg, resolve=True)
     for logger in trainer.loggers:
         logger.log_hyperparams(hparams)
@@ -47,15 +42,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
         out_dir.mkdir(parents=True, exist_ok=True)
         datamodule.split_table().to_csv(out_dir / "split.csv", index=False)
 
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, cfg.get("auto_resume", False))
-    if ckpt_path:  # refuse pickled code and other architectures before Lightning loads it
-        load_into(model, load_state_dict(ckpt_path), ckpt_path)
+    # read once, by Lightning: weights only, other architectures refused in one line (see
+    # training/checkpoint_io.py and BoldModule.on_load_checkpoint)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    metrics = _scalar_metrics(trainer.callback_metrics)
+    metrics = scalar_metrics(trainer.callback_metrics)
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
-        metrics.update(_scalar_metrics(trainer.callback_metrics))
+        metrics.update(scalar_metrics(trainer.callback_metrics))
         if trainer.is_global_zero and hasattr(model, "example_volumes") and model.example:
             true, recon = model.example_volumes()
             (out_dir / "figures").mkdir(parents=True, exist_ok=True)

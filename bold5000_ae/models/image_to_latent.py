@@ -1,6 +1,7 @@
 """Phase 4: a CNN from the stimulus image to the frozen BOLD encoder's latent.
 
-The BOLD autoencoder (encoder and decoder, from an AE/VAE checkpoint) is frozen and in eval
+The BOLD autoencoder (encoder and decoder, copied from an AE/VAE checkpoint's ``net.*`` by the
+training layer, ``training/pipeline.py``; ``pretrained`` records which) is frozen and in eval
 mode; it turns each BOLD sample into its target latent and turns a predicted latent back into a
 predicted BOLD volume. The image CNN is trained on the latent MSE (summed over latent units,
 batch mean). Metrics: latent cosine similarity, 2-way and 50-way identification of the true
@@ -18,7 +19,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch import LightningModule
 from torch import nn
 from torchmetrics import CatMetric, CosineSimilarity
 
@@ -28,23 +28,23 @@ from bold5000_ae.evaluation.metrics import (
     pairwise_identification,
     similarity_matrix,
 )
-from bold5000_ae.training.checkpoint_io import load_submodule
+from bold5000_ae.models.components.base import BoldModule
+from bold5000_ae.models.components.masked import FrozenLayersMixin, MaskedNet
 from bold5000_ae.utils.masking import VolumeMask
 
 
-class ImageToLatentModule(LightningModule):
+class ImageToLatentModule(FrozenLayersMixin, BoldModule):
     def __init__(self, image_net: nn.Module, bold_net: nn.Module,
                  mask: np.ndarray | torch.Tensor,
                  optimizer: Callable[..., torch.optim.Optimizer],
                  pretrained: str | None = None, n_way: int = 50) -> None:
         super().__init__()
         self.image_net, self.bold_net = image_net, bold_net
-        if pretrained:
-            load_submodule(self.bold_net, pretrained, "net.")
-        self.bold_net.requires_grad_(False)
+        self.pretrained = pretrained
+        self.freeze([self.bold_net])  # frozen: batch-norm statistics stay the AE's
         self.latent_dim = int(bold_net.latent_dim)
-        self.takes_vectors = getattr(bold_net, "input_kind", "volume") == "vector"
         self.volume_mask = VolumeMask(mask)
+        self.bold = MaskedNet(bold_net.encoder, self.volume_mask, bold_net.decoder)
         self.optimizer_factory, self.n_way = optimizer, n_way
         n_vox = self.volume_mask.n_voxels
         self.test_cosine = CosineSimilarity(reduction="mean")
@@ -53,30 +53,24 @@ class ImageToLatentModule(LightningModule):
         self.autoencoded_bold = ReconstructionMetrics(n_vox)
         self.val_cosine = CosineSimilarity(reduction="mean")
 
-    def train(self, mode: bool = True) -> ImageToLatentModule:
-        super().train(mode)
-        self.bold_net.eval()  # frozen: batch-norm statistics stay the AE's
-        return self
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Lightning restores each submodule's mode itself after validation, bypassing train()
-        self.bold_net.eval()
+    def pretrained_parts(self) -> dict[str, nn.Module]:
+        """Checkpoint prefix → the submodule that starts from those weights."""
+        return {"net.": self.bold_net}
 
     @torch.no_grad()
-    def target_latent(self, bold: torch.Tensor) -> torch.Tensor:
-        x = bold if self.takes_vectors else self.volume_mask.to_volume(bold)
-        return self.bold_net.encoder(x)[:, :self.latent_dim]
+    def embed(self, bold: torch.Tensor) -> torch.Tensor:
+        """The frozen BOLD encoder's latent: the target the image CNN learns to predict."""
+        return self.bold.code(bold)
 
     @torch.no_grad()
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        out = self.bold_net.decoder(latent)
-        return out if self.takes_vectors else self.volume_mask.to_vector(out)
+        return self.bold.decode(latent)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.image_net(image)
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, ...]:
-        pred, true = self(batch["image"]), self.target_latent(batch["bold"])
+        pred, true = self(batch["image"]), self.embed(batch["bold"])
         loss = F.mse_loss(pred, true, reduction="none").sum(dim=1).mean()
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(pred),
                  prog_bar=stage != "train")
