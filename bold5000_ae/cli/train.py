@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bold5000_ae.cli.hydra_callbacks import record_failures
 from bold5000_ae.cli.reporting import reports_input_errors
+from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, with_verdict
 from bold5000_ae.models.build import build_model
 from bold5000_ae.training.checkpoint_io import load_into, load_state_dict, resolve_ckpt_path
 from bold5000_ae.training.instantiate import instantiate_callbacks, instantiate_loggers
@@ -55,6 +56,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update(_scalar_metrics(trainer.callback_metrics))
+        if trainer.is_global_zero:  # training mean, PCA-k, ceiling on the same test rows
+            metrics.update(with_verdict({**metrics, **model_baselines(model, datamodule)}))
         if trainer.is_global_zero and hasattr(model, "example_volumes") and model.example:
             true, recon = model.example_volumes()
             (out_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -79,6 +82,8 @@ def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
     if "ground_truth/noise_ceiling_r2" in metrics:
         print(f"  {'noise ceiling R²':<16} {metrics['ground_truth/noise_ceiling_r2']:.4f} "
               "(best R² the planted signal allows)")
+    for line in summary_lines(metrics):
+        print(line)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
