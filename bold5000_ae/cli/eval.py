@@ -93,6 +93,19 @@ def evaluate_trained(model: torch.nn.Module, datamodule: Any, cfg: DictConfig,
     return metrics
 
 
+def latest_checkpoint(log_dir: str | Path, run_task: str = "train") -> Path:
+    """The newest run of ``run_task`` (``<log_dir>/<run_task>/runs/<time>``) that has a
+    checkpoint: its best one (``epoch_*.ckpt``, the one ``make train`` tested), else last."""
+    runs = sorted(Path(log_dir, run_task, "runs").glob("*/checkpoints"), reverse=True)
+    for folder in runs:
+        found = sorted(folder.glob("epoch_*.ckpt")) or sorted(folder.glob("last.ckpt"))
+        if found:
+            return found[-1]
+    raise InputError(Path(log_dir, run_task, "runs"),
+                     f"no checkpoint of a {run_task} run here (run bold5000-ae-{run_task} "
+                     "first, or pass checkpoint=<path>)")
+
+
 def load_run(checkpoint: str | Path, run_config: str | Path | None) -> tuple[Any, Any, DictConfig]:
     """Rebuild a finished run's datamodule and model from its saved config and checkpoint."""
     from bold5000_ae.models.build import build_model
@@ -155,8 +168,10 @@ class EvaluationCallback(Callback):
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """``mode=test``: the checkpoint's metrics on ``split``; ``mode=transfer``: the read-out."""
     out = Path(cfg.paths.output_dir)
-    print(f"[eval] rebuilding the run of {cfg.checkpoint}")
-    datamodule, model, _ = load_run(cfg.checkpoint, cfg.get("run_config"))
+    checkpoint = (latest_checkpoint(cfg.paths.log_dir, cfg.get("run_task", "train"))
+                  if cfg.checkpoint == "latest" else Path(cfg.checkpoint))
+    print(f"[eval] rebuilding the run of {checkpoint}")
+    datamodule, model, _ = load_run(checkpoint, cfg.get("run_config"))
     if cfg.mode == "transfer":
         return evaluate_trained(model, datamodule, cfg.evaluation, out)
     if cfg.mode != "test":

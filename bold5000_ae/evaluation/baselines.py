@@ -135,8 +135,8 @@ def summary_lines(metrics: dict[str, float], split: str = "test") -> list[str]:
     for name, label in (("train_mean", "training mean R²"), ("pca_k", "PCA-k R²")):
         key = f"baseline/{name}/{split}/r2"
         if key in metrics:
-            extra = (f" (k={metrics['baseline/pca_k/k']:.0f}, fitted on the training rows)"
-                     if name == "pca_k" else "")
+            k = metrics.get("baseline/pca_k/k", float("nan"))
+            extra = f" (k={k:.0f}, fitted on the training rows)" if name == "pca_k" else ""
             lines.append(f"  {label:<16} {metrics[key]:.4f}{extra}")
     gap = metrics.get(f"{split}/r2_minus_pca_k")
     if gap is not None:
