@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
-from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedGroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -93,15 +93,16 @@ def _classifier(c: float, scale: bool) -> object:
 
 def choose_c(x: np.ndarray, y: np.ndarray, groups: np.ndarray, units: np.ndarray,
              cs: Sequence[float], scale: bool, inner_splits: int = 5) -> float:
-    """C by an inner grouped CV on these (training) rows only: GroupKFold over ``groups``, or
-    over ``units`` (trials) when there is a single group."""
+    """C by an inner grouped CV on these (training) rows only: folds of whole ``groups``, or of
+    whole ``units`` (trials) when there is a single group; stratified by class
+    (``StratifiedGroupKFold``) so every inner fold can be scored by AUC."""
     if len(cs) == 1:
         return float(cs[0])
     inner = groups if len(np.unique(groups)) >= 2 else units
     n = min(inner_splits, len(np.unique(inner)))
     name = "logisticregression__C" if scale else "C"
     search = GridSearchCV(_classifier(1.0, scale), {name: list(cs)}, scoring="roc_auc",
-                          cv=GroupKFold(n_splits=n), error_score=0.5)
+                          cv=StratifiedGroupKFold(n_splits=n), error_score=0.5)
     search.fit(x, y, groups=inner)
     return float(search.best_params_[name])
 
