@@ -103,3 +103,24 @@ def test_a_trained_encoder_beats_untrained_ones_where_the_structure_needs_learni
     untrained = [auc(untrained_copy(encoder, s)) for s in range(3)]
     assert trained > 0.85
     assert trained > max(untrained) + 0.1, (trained, untrained)
+
+
+def test_reference_rows_rank_pca_among_the_configurations() -> None:
+    import pandas as pd
+
+    from bold5000_ae.evaluation.reference_rows import reference_runs
+
+    runs = pd.DataFrame([
+        {"job": 0, "label": "loss=mse", "seed": 0, "status": "ok", "test/r2": 0.68,
+         "baseline/pca_k/test/r2": 0.77, "baseline/train_mean/test/r2": 0.0},
+        {"job": 1, "label": "loss=mse", "seed": 1, "status": "ok", "test/r2": 0.70,
+         "baseline/pca_k/test/r2": 0.79, "baseline/train_mean/test/r2": 0.0},
+        {"job": 2, "label": "loss=l1", "seed": 0, "status": "failed", "test/r2": float("nan"),
+         "baseline/pca_k/test/r2": 0.5, "baseline/train_mean/test/r2": 0.0}])
+    refs = reference_runs(runs, ["test/r2"])
+    pca = refs[refs["label"].str.contains("PCA-k")]
+    assert sorted(pca["test/r2"]) == [0.77, 0.79]  # the failed job's baseline is not used
+    assert list(refs[refs["label"].str.contains("training mean")]["test/r2"]) == [0.0, 0.0]
+    assert not refs["label"].str.contains("ceiling").any()  # not recorded: no row
+    both = pd.concat([runs, refs]).query("status == 'ok'").groupby("label")["test/r2"].mean()
+    assert both.idxmax().startswith("baseline: PCA-k")  # this sweep loses to PCA-k

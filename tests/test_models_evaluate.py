@@ -27,7 +27,8 @@ from bold5000_ae.evaluation.readout import onto_mask
 from tests.conftest import TINY_TRAIN, compose_config
 
 # the commands README.md and docs/workflows.md show, exactly
-DOCUMENTED = ["bold5000-ae-eval", "bold5000-ae-eval split=val"]
+DOCUMENTED = [".venv/bin/bold5000-ae-eval", ".venv/bin/bold5000-ae-eval split=val"]
+REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
@@ -54,7 +55,9 @@ def test_documented_eval_commands_give_test_metrics_and_baselines(finished_run: 
     trained = json.loads((finished_run / "train_metrics.json").read_text())
     for command in DOCUMENTED:
         args = shlex.split(command)
-        done = subprocess.run([str(BIN / args[0]), *args[1:]], cwd=root, env=env,
+        for doc in ("README.md", "docs/workflows.md"):
+            assert f"\n{command}\n" in (REPO / doc).read_text(), (doc, command)
+        done = subprocess.run([str(BIN / Path(args[0]).name), *args[1:]], cwd=root, env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         split = "val" if "split=val" in command else "test"
