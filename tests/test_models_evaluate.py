@@ -27,14 +27,15 @@ from bold5000_ae.evaluation.readout import onto_mask
 from tests.conftest import TINY_TRAIN, compose_config
 
 # the commands README.md and docs/workflows.md show, exactly
-DOCUMENTED = [".venv/bin/bold5000-ae-eval", ".venv/bin/bold5000-ae-eval split=val"]
+DOCUMENTED = [".venv/bin/bold5000-ae-eval"]
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture
-def finished_run(prepared_h5: Path, tmp_path: Path) -> Path:
+@pytest.fixture(scope="module")
+def finished_run(prepared_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny trained AE in ``<tmp>/logs/train/runs/<time>``, as bold5000-ae-train leaves it."""
+    tmp_path = tmp_path_factory.mktemp("root")
     run_dir = tmp_path / "logs" / "train" / "runs" / "2020-01-01_00-00-00"
     base = [o for o in TINY_TRAIN if not o.startswith("callbacks=")]
     cfg = compose_config("train", [f"data.path={prepared_h5}", *base, "~callbacks.progress_bar",
@@ -60,7 +61,7 @@ def test_documented_eval_commands_give_test_metrics_and_baselines(finished_run: 
         done = subprocess.run([str(BIN / Path(args[0]).name), *args[1:]], cwd=root, env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
-        split = "val" if "split=val" in command else "test"
+        split = "test"
         wrote = [ln for ln in done.stdout.splitlines() if ln.startswith("[eval] wrote ")]
         assert wrote, done.stdout[-2000:]
         out = json.loads(Path(wrote[-1].removeprefix("[eval] wrote ")).read_text())
@@ -68,10 +69,20 @@ def test_documented_eval_commands_give_test_metrics_and_baselines(finished_run: 
         assert out[f"baseline/train_mean/{split}/r2"] == pytest.approx(0.0, abs=1e-6)
         for key in (f"{split}/r2", f"{split}/mse", f"baseline/pca_k/{split}/r2"):
             assert math.isfinite(out[key]), key
-        if split == "test":  # the same checkpoint and rows as the training run's own test
-            assert out["test/r2"] == pytest.approx(trained["test/r2"], abs=1e-5)
-            assert out["baseline/pca_k/test/r2"] == pytest.approx(
-                trained["baseline/pca_k/test/r2"], abs=1e-6)
+        # the same checkpoint and rows as the training run's own test
+        assert out["test/r2"] == pytest.approx(trained["test/r2"], abs=1e-5)
+        assert out["baseline/pca_k/test/r2"] == pytest.approx(
+            trained["baseline/pca_k/test/r2"], abs=1e-6)
+
+
+def test_eval_on_the_validation_split(finished_run: Path, tmp_path: Path) -> None:
+    cfg = compose_config("eval", ["split=val", f"run_config={finished_run / '.hydra/config.yaml'}",
+                                  f"checkpoint='{finished_run / 'checkpoints' / 'last.ckpt'}'"],
+                         tmp_path)
+    out = evaluate(cfg)
+    assert "test/r2" not in out and math.isfinite(out["val/r2"])
+    assert out["baseline/train_mean/val/r2"] == pytest.approx(0.0, abs=1e-6)
+    assert json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text()) == out
 
 
 def test_transfer_mode_scores_only_runs_the_autoencoder_never_saw(finished_run: Path,
