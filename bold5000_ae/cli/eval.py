@@ -82,6 +82,11 @@ def evaluate_trained(model: torch.nn.Module, datamodule: Any, cfg: DictConfig,
             raise ValueError(f"probe_pool must be 'heldout' or 'all', got {cls_cfg['probe_pool']}")
         metrics.update(classify_file(*args, datamodule.path, cls_cfg, normalize, "cv", device,
                                      drop_groups=drop))
+        # the held-out test run's own CV fold, to read its held-out head AUC against
+        test = datamodule.trials[datamodule.assignment == "test"]
+        for key in sorted(set(group_keys(test, list(cls_cfg["group_by"])))):
+            if f"cv/encoder/fold_auc/{key}" in metrics:
+                metrics["cv/encoder/test_run_fold_auc"] = metrics[f"cv/encoder/fold_auc/{key}"]
     for name, path in (cfg.get("other_files") or {}).items():
         metrics.update(classify_file(*args, path, cls_cfg, normalize, f"transfer/{name}",
                                      device))

@@ -75,7 +75,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
-    shown = [k for k in ("test/r2", "test/pearson_r", "test/mse", "val/r2") if k in metrics]
+    shown = [k for k in ("test/r2", "test/pearson_r", "test/mse", "val/r2", "test/auc",
+                          "eval/cv/encoder/test_run_fold_auc") if k in metrics]
     print(f"\noutputs: {out_dir}")
     for key in shown:
         print(f"  {key:<16} {metrics[key]:.4f}")

@@ -135,6 +135,10 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
 
     trained = run("encoder", encoder_map(encode, bold, device, normalize), perms)
     out = trained.as_metrics(f"{prefix}/encoder")
+    for i, auc in enumerate(trained.fold_auc):  # one group per fold: name the fold by it
+        names = np.unique(data["groups"][trained.fold_of == i])
+        if len(names) == 1:
+            out[f"{prefix}/encoder/fold_auc/{names[0]}"] = auc
     wanted = set(cfg["baselines"])
     if "untrained" in wanted and untrained:
         raw_results = [run(f"untrained encoder init {i}", encoder_map(e, bold, device,
@@ -194,6 +198,9 @@ def format_table(metrics: dict[str, float]) -> str:
         if d in metrics:
             lines.append(f"    trained − untrained {metrics[d]:+.3f} "
                          f"[{metrics[d + '_ci_low']:+.3f}, {metrics[d + '_ci_high']:+.3f}]")
+        if f"{p}/encoder/test_run_fold_auc" in metrics:
+            lines.append("    encoder AUC on the held-out test run's own CV fold "
+                         f"{metrics[f'{p}/encoder/test_run_fold_auc']:.3f}")
         lines.append("    encoder trial-level permutation p = "
                      f"{metrics[f'{p}/encoder/p_value']:.4f}")
     return "\n".join(lines)
