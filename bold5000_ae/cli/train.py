@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from bold5000_ae.cli.hydra_callbacks import record_failures
 from bold5000_ae.cli.reporting import reports_input_errors
 from bold5000_ae.data.ceiling import ceiling_metrics
+from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, with_verdict
 from bold5000_ae.training.checkpoint_io import resolve_ckpt_path
 from bold5000_ae.training.pipeline import build_trainer, model_for_run, scalar_metrics
 from bold5000_ae.utils.config import CONFIG_DIR
@@ -50,6 +51,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update(scalar_metrics(trainer.callback_metrics))
+        if trainer.is_global_zero:  # training mean, PCA-k, the ceiling, on the same test rows
+            metrics.update(ceiling_metrics(datamodule))  # the noise-free twin
+            metrics.update(with_verdict({**metrics, **model_baselines(model, datamodule)}))
         if trainer.is_global_zero and hasattr(model, "example_volumes") and model.example:
             true, recon = model.example_volumes()
             (out_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -60,7 +64,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
             log_figure(trainer.loggers, "test/reconstruction", fig, trainer.global_step)
     metrics.update({f"ground_truth/{k}": v for k, v in datamodule.ground_truth.items()
                     if isinstance(v, int | float)})
-    metrics.update(ceiling_metrics(datamodule))  # the noise-free twin on these test rows
     if trainer.is_global_zero:
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         _print_summary(metrics, out_dir)
@@ -68,7 +71,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
-    shown = [k for k in ("test/r2", "test/pearson_r", "test/mse", "val/r2") if k in metrics]
+    shown = [k for k in ("test/r2", "test/pearson_r", "test/mse", "val/r2", "test/auc",
+                          "eval/cv/encoder/test_run_fold_auc") if k in metrics]
     print(f"\noutputs: {out_dir}")
     for key in shown:
         print(f"  {key:<16} {metrics[key]:.4f}")
@@ -78,6 +82,8 @@ def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
     elif "ground_truth/noise_ceiling_r2" in metrics:
         print(f"  {'noise ceiling R²':<16} {metrics['ground_truth/noise_ceiling_r2']:.4f} "
               "(planted signal before cleaning; not a bound on these rows)")
+    for line in summary_lines(metrics):
+        print(line)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

@@ -7,7 +7,10 @@ predicted BOLD volume. The image CNN is trained on the latent MSE (summed over l
 batch mean). Metrics: latent cosine similarity, 2-way and 50-way identification of the true
 latent among the test set's latents (chance 1/2 and 1/50), and R² / r of the decoded volume
 against the measured one, beside the AE's own reconstruction of it (the ceiling a perfect
-latent prediction would reach). Use image-disjoint splits (``data.split.image_disjoint``), or
+latent prediction would reach). Identification never counts a same-image (so same-trial)
+sample as a distractor, and is shown beside two reference predictors on the same test rows,
+``image_mean`` (the ideal image-only prediction) and ``category_mean`` (category only): see
+``evaluation/identification.py``. Use image-disjoint splits (``data.split.image_disjoint``), or
 identification rewards memorised images.
 """
 
@@ -22,12 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import CatMetric, CosineSimilarity
 
-from bold5000_ae.evaluation.metrics import (
-    ReconstructionMetrics,
-    n_way_identification,
-    pairwise_identification,
-    similarity_matrix,
-)
+from bold5000_ae.evaluation.identification import identification_metrics, reference_predictions
+from bold5000_ae.evaluation.metrics import ReconstructionMetrics
 from bold5000_ae.models.components.base import BoldModule
 from bold5000_ae.models.components.masked import FrozenLayersMixin, MaskedNet
 from bold5000_ae.utils.masking import VolumeMask
@@ -49,6 +48,7 @@ class ImageToLatentModule(FrozenLayersMixin, BoldModule):
         n_vox = self.volume_mask.n_voxels
         self.test_cosine = CosineSimilarity(reduction="mean")
         self.test_pred, self.test_true = CatMetric(), CatMetric()
+        self.test_image, self.test_label, self.test_bold = CatMetric(), CatMetric(), CatMetric()
         self.predicted_bold = ReconstructionMetrics(n_vox)
         self.autoencoded_bold = ReconstructionMetrics(n_vox)
         self.val_cosine = CosineSimilarity(reduction="mean")
@@ -92,22 +92,33 @@ class ImageToLatentModule(FrozenLayersMixin, BoldModule):
         self.test_cosine.update(pred, true)
         self.test_pred.update(pred)
         self.test_true.update(true)
+        self.test_image.update(batch["image_index"].float())
+        self.test_label.update(batch["label"].float())
+        self.test_bold.update(batch["bold"].float())
         self.predicted_bold.update(self.decode(pred), batch["bold"])
         self.autoencoded_bold.update(self.decode(true), batch["bold"])
 
     def on_test_epoch_end(self) -> None:
-        sim = similarity_matrix(self.test_pred.compute(), self.test_true.compute(), "cosine")
-        out: dict[str, Any] = {
-            "test/cosine": self.test_cosine.compute(),
-            "test/identification_2way": pairwise_identification(sim),
-            f"test/identification_{self.n_way}way": n_way_identification(sim, self.n_way)}
+        pred, true, images = (self.test_pred.compute(), self.test_true.compute(),
+                              self.test_image.compute())
+        out: dict[str, Any] = {"test/cosine": self.test_cosine.compute()}
+        out.update({f"test/{k}": v for k, v in
+                    identification_metrics(pred, true, images, self.n_way).items()})
+        bold = self.test_bold.compute()
+        for name, ref in reference_predictions(true, images, self.test_label.compute()).items():
+            out.update({f"test/baseline/{name}/{k}": v for k, v in
+                        identification_metrics(ref, true, images, self.n_way).items()
+                        if not k.endswith("chance")})
+            recon = ReconstructionMetrics(self.volume_mask.n_voxels).to(bold.device)
+            recon.update(self.decode(ref), bold)
+            out[f"test/baseline/{name}/predicted_bold/r2"] = recon.compute()["r2"]
         out.update({f"test/predicted_bold/{k}": v
                     for k, v in self.predicted_bold.compute().items()})
         out.update({f"test/autoencoded_bold/{k}": v
                     for k, v in self.autoencoded_bold.compute().items()})
         self.log_dict(out)
         for metric in (self.test_cosine, self.test_pred, self.test_true, self.predicted_bold,
-                       self.autoencoded_bold):
+                       self.autoencoded_bold, self.test_image, self.test_label, self.test_bold):
             metric.reset()
 
     def configure_optimizers(self) -> Any:
