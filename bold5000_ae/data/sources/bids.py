@@ -60,6 +60,7 @@ class BidsSource:
                  subjects: Sequence[int] | None = None, sessions: Sequence[int] | None = None,
                  mask: str = "compute", smoothing_fwhm: float | None = None,
                  detrend: bool = True, high_pass: float | None = 1 / 128,
+                 high_pass_filter: Literal["cosine", "butterworth"] = "cosine",
                  standardize: bool = True, confounds: Sequence[str] | None = None,
                  target_shape: Sequence[int] | None = None,
                  target_voxel_size_mm: Sequence[float] | None = None,
@@ -71,10 +72,17 @@ class BidsSource:
             raise InputError(self.root, "BIDS root folder not found")
         if mode not in ("each", "mean"):
             raise InputError("mode", f"unknown mode {mode!r}; valid: each, mean")
+        if high_pass_filter not in ("cosine", "butterworth"):
+            raise InputError("high_pass_filter", f"unknown filter {high_pass_filter!r}; valid: "
+                                                 "cosine, butterworth")
         self.task, self.mask_spec, self.mode = task, mask, mode
         self.subjects, self.sessions = subjects, sessions
         self.clean_kwargs = dict(smoothing_fwhm=smoothing_fwhm, detrend=detrend,
                                  high_pass=high_pass,
+                                 # cosine: DCT drift regressors, one least-squares solve for all
+                                 # voxels (SPM's way); butterworth: one sosfiltfilt per voxel,
+                                 # 50x slower at 88 x 88 x 66 (docs/scaling.md)
+                                 clean_args={"filter": high_pass_filter},
                                  standardize="zscore_sample" if standardize else None)
         self.confounds = list(confounds) if confounds else None
         self.target_shape = tuple(target_shape) if target_shape else None
@@ -257,7 +265,9 @@ class BidsSource:
     def describe(self) -> dict[str, Any]:
         return {"source": "bids", "root": str(self.root), "task": self.task,
                 "mask": self.mask_spec, "mode": self.mode, "offsets_s": list(self.offsets_s),
-                "runs": len(self._runs), **{k: v for k, v in self.clean_kwargs.items()},
+                "runs": len(self._runs),
+                **{k: v for k, v in self.clean_kwargs.items() if k != "clean_args"},
+                "high_pass_filter": self.clean_kwargs["clean_args"]["filter"],
                 "confounds": self.confounds, "target_shape": self.target_shape,
                 "target_voxel_size_mm": self.target_voxel_size, "space": self.space,
                 "events_root": str(self.events_root) if self.events_root else None,
