@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -127,3 +130,40 @@ def test_assembly_streams_one_unit_at_a_time(n_units: int, tmp_path: Path) -> No
     assert data.bold.shape == (8 * n_units, 40_000) and data.bold.dtype == np.float16
     np.testing.assert_allclose(data.bold[-8:], source.load(f"u{n_units - 1:02d}").bold,
                                atol=2e-3, rtol=1e-3)
+
+
+@pytest.mark.slow
+def test_cli_shard_sweep_then_merge_as_documented(synthetic_raw: Path, tmp_path: Path) -> None:
+    """docs/scaling.md's commands, with the local launcher: shards as a multirun, then a merge."""
+    script = str(Path(sys.executable).with_name("bold5000-ae-prepare"))
+    output = tmp_path / "csi1.h5"
+    env = {**os.environ, "PROJECT_ROOT": str(tmp_path)}
+    common = ["source=synthetic", f"source.root={synthetic_raw}", f"output={output}",
+              "image_size=16"]
+    shards = subprocess.run([script, "-m", *common, "shard=0,1", "num_shards=2",
+                             "hydra.callbacks.report.enabled=false"], capture_output=True,
+                            text=True, timeout=600, env=env)
+    assert shards.returncode == 0, shards.stderr[-2000:]
+    assert not output.exists() and len(list(tmp_path.glob("csi1.h5.parts/*.npz"))) == 4
+    merge = subprocess.run([script, *common], capture_output=True, text=True, timeout=600,
+                           env=env)
+    assert merge.returncode == 0, merge.stderr[-2000:]
+    assert read_prepared(output).bold.shape == (96, 440)
+    assert not (tmp_path / "csi1.h5.parts").exists()
+
+
+def test_documented_cluster_prepare_composes(tmp_path: Path) -> None:
+    """docs/scaling.md: the SLURM launcher composes for prepare, and the per-subject output name
+    interpolates the subject."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from tests.conftest import compose_config
+
+    cfg = compose_config("prepare", [
+        "hydra/launcher=slurm", "hydra.launcher.gpus_per_node=0", "source=bids",
+        "source.root=/data/ds001499", "n_jobs=16", "source.reader.subjects=[3]",
+        "output=/data/prepared/csi${source.reader.subjects.0}.h5"], tmp_path)
+    assert cfg.output == "/data/prepared/csi3.h5" and cfg.n_jobs == 16
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
+    assert (cfg.shard, cfg.num_shards) == (None, 1)
+    GlobalHydra.instance().clear()
