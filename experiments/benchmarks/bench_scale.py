@@ -13,8 +13,10 @@ except ``prepare n_jobs=2``, whose workers joblib caps at one thread each).
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -156,7 +158,8 @@ def run(grid: tuple[int, int, int], runs: list[int], volumes: int, log: Log,
         log(f"datamodule setup cache=ram {n} run(s): {steps[f'setup_ram_{n}']}")
     result["fits"] = {
         f"{what}_{col}": _fit(runs, [steps[f"{what}_{n}"][col] for n in runs])
-        for what in ("synth", "prepare", "setup_ram") for col in ("seconds", "peak_rss_mib")}
+        for what in ("synth", "prepare", "setup_ram")
+        for col in ("cpu_s", "seconds", "peak_rss_mib")}
     result["load_after"] = load()
     return result
 
@@ -173,8 +176,34 @@ def setup_only(work: Path, runs: list[int], log: Log, spawn: Any = _spawn) -> di
         log(f"datamodule setup cache=ram {n} run(s): {result['steps'][f'setup_ram_{n}']}")
     result["fits"] = {f"setup_ram_{col}": _fit(runs, [result["steps"][f"setup_ram_{n}"][col]
                                                       for n in runs])
-                      for col in ("seconds", "peak_rss_mib")}
+                      for col in ("cpu_s", "seconds", "peak_rss_mib")}
     result["load_after"] = load()
+    return result
+
+
+LINE = re.compile(r"\] (synth|prepare|datamodule setup cache=ram) (\d+) run\(s\)"
+                  r"(?:, n_jobs=(\d))?: (\{.*\})$")
+
+
+def from_log(path: Path) -> dict[str, Any]:
+    """The result of a run stopped before its end (e.g. at a deadline), from its printed lines:
+    the steps that finished, the high-pass figures and the fits over the runs measured."""
+    result: dict[str, Any] = {"benchmark": "scale", "from_log": str(path), "steps": {}}
+    for line in path.read_text().splitlines():
+        if "high-pass per run: " in line:
+            result["highpass"] = ast.literal_eval(line.split("high-pass per run: ", 1)[1])
+        match = LINE.search(line)
+        if match:
+            kind = {"datamodule setup cache=ram": "setup_ram"}.get(match[1], match[1])
+            key = f"{kind}_{match[2]}" + ("_n_jobs_2" if match[3] == "2" else "")
+            result["steps"][key] = ast.literal_eval(match[4])
+    steps = result["steps"]
+    result["fits"] = {}
+    for what in ("synth", "prepare", "setup_ram"):
+        runs = sorted(int(k.rsplit("_", 1)[1]) for k in steps
+                      if k.startswith(f"{what}_") and k.rsplit("_", 1)[1].isdigit())
+        for col in ("cpu_s", "seconds", "peak_rss_mib"):
+            result["fits"][f"{what}_{col}"] = _fit(runs, [steps[f"{what}_{n}"][col] for n in runs])
     return result
 
 
@@ -186,6 +215,8 @@ def main() -> None:
     parser.add_argument("--volumes", type=int, default=194)
     parser.add_argument("--out", default=None, help="default: results/scale_<grid>_cpu.json")
     parser.add_argument("--work", default=None, help="keep the data here (default: a temp dir)")
+    parser.add_argument("--from-log", default=None,
+                        help="rebuild the JSON from the log of a run stopped early")
     parser.add_argument("--setup-only", action="store_true",
                         help="only datamodule setup, on --work's prepared_<runs>.h5 files")
     args = parser.parse_args()
@@ -194,7 +225,9 @@ def main() -> None:
         return
     out = args.out or RESULTS / f"scale_{'x'.join(map(str, args.grid))}_cpu.json"
     log = Log()
-    if args.setup_only:
+    if args.from_log:
+        result = from_log(Path(args.from_log))
+    elif args.setup_only:
         result = setup_only(Path(args.work), args.runs, log)
     else:
         with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
