@@ -97,6 +97,7 @@ def child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
         dm = BoldDataModule(args["output"], split=TrainOnly(), cache=args["cache"])
         dm.setup()
         train = dm.datasets["train"]
+        getattr(train, "load", lambda: None)()  # the cache fills lazily since issue 17
         out.update(train_rows=len(train), cache=args["cache"],
                    train_split_mib=round(len(train) * dm.mask.sum() * args["itemsize"] / 2**20,
                                          1))
