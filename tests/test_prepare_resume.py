@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -68,6 +69,9 @@ def test_sigkill_mid_prepare_then_rerun_equals_uninterrupted(many_runs: Path,
                            text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert output.is_file() and not parts.exists()
+    # the rerun (another Hydra run folder) reused every finished part
+    resumed = re.search(r"units_resumed\W+(\d+)", rerun.stdout)
+    assert resumed and int(resumed.group(1)) == len(done), rerun.stdout[-2000:]
 
     whole = tmp_path / "whole.h5"
     prepare_dataset(BidsSource(many_runs / "bids", mask=MASK), whole,
