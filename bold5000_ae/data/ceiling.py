@@ -52,7 +52,10 @@ def _r2(pred: np.ndarray, obs: np.ndarray) -> float:
 
 def ceiling_metrics(datamodule: Any, twin: str | Path | None = None) -> dict[str, float]:
     """``ceiling/<split>/...`` figures for a set-up BoldDataModule; {} when no twin exists."""
-    twin = Path(twin) if twin else twin_path(datamodule.path)
+    paths = datamodule.files.paths if getattr(datamodule, "files", None) else [datamodule.path]
+    if twin is None and len(paths) != 1:  # several prepared files: no single twin to pair
+        return {}
+    twin = Path(twin) if twin else twin_path(paths[0])
     if not twin.is_file() or not datamodule.datasets:
         return {}
     mean, std = datamodule.mean.astype(np.float64), datamodule.std.astype(np.float64)

@@ -24,7 +24,6 @@ import torch
 from sklearn.decomposition import PCA, IncrementalPCA
 
 from bold5000_ae.data.ceiling import ceiling_metrics
-from bold5000_ae.data.hdf5_format import open_prepared
 from bold5000_ae.evaluation.crossval import FeatureMap, standardize
 
 # above this many training values (rows × voxels), PCA is fitted in batches
@@ -67,8 +66,10 @@ def reconstruction_baselines(train: np.ndarray, test: np.ndarray, k: int,
 def normalised_split(datamodule: Any, name: str) -> np.ndarray:
     """Split ``name``'s rows of a set-up ``BoldDataModule``, normalised as the model sees them."""
     rows = np.flatnonzero(datamodule.assignment == name)
-    with open_prepared(datamodule.path) as h5:
-        bold = h5["bold"][np.sort(rows)].astype(np.float32)
+    try:  # every prepared file of the set, on the voxels they share
+        bold = datamodule.files.read(rows, np.float32)
+    finally:
+        datamodule.files.close()  # nothing left open before DataLoader workers fork
     return (bold - datamodule.mean) / datamodule.std
 
 

@@ -22,6 +22,7 @@ from bold5000_ae.data.preparation import prepare_dataset
 from bold5000_ae.data.sources.bids import BidsSource
 from bold5000_ae.data.synthetic import BrainSpec, generate
 from bold5000_ae.data.synthetic.noise import MOTION_COLUMNS
+from bold5000_ae.evaluation.baselines import datamodule_baselines
 
 STIMULI = "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli"
 
@@ -51,12 +52,7 @@ def build(out: Path, spec: BrainSpec, high_pass: float | None = 1 / 128) -> Path
 
 def pca_r2(dm: BoldDataModule, k: int) -> float:
     """Test R² of PCA-k fitted on the training rows (normalised as the model sees them)."""
-    train = dm.datasets["train"]._bold.numpy().astype(np.float64)
-    test = dm.datasets["test"]._bold.numpy().astype(np.float64)
-    _, _, vt = np.linalg.svd(train - train.mean(0), full_matrices=False)
-    basis = vt[:k]
-    recon = (test - train.mean(0)) @ basis.T @ basis + train.mean(0)
-    return float(1 - ((recon - test) ** 2).sum() / (test ** 2).sum())
+    return datamodule_baselines(dm, k)["baseline/pca_k/test/r2"]
 
 
 def score(data: Path, ks: tuple[int, ...] = (8, 64)) -> dict[str, float]:
