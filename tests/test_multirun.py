@@ -95,7 +95,7 @@ def test_three_job_multirun_writes_its_report(prepared_h5: Path, tmp_path: Path)
 def test_a_failing_job_is_reported_and_the_others_finish(prepared_h5: Path,
                                                          tmp_path: Path) -> None:
     done = run_train(["-m", "model.optimizer.lr=0.002,-1.0,0.001"], tmp_path, prepared_h5)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]  # after the report (issue 15)
     [sweep] = sweep_dirs(tmp_path)
     failure = json.loads((sweep / "1" / "failed.json").read_text())
     assert failure["error"].startswith("ValueError: Invalid learning rate")

@@ -31,7 +31,7 @@ from hydra.utils import instantiate
 from lightning.pytorch import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from bold5000_ae.cli.reporting import reports_input_errors
+from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
 from bold5000_ae.data.splits import group_keys
 from bold5000_ae.evaluation.crossval import grouped_cv, raw_voxel_map, standardize
@@ -209,6 +209,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return evaluate_trained(model, datamodule, cfg.evaluation, cfg.paths.output_dir)
 
 
+@config_errors_exit_2  # config typos exit 2
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
     evaluate(cfg)

@@ -14,10 +14,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bold5000_ae.cli.hydra_callbacks import record_failures
-from bold5000_ae.cli.reporting import reports_input_errors
+from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.models.build import build_model
 from bold5000_ae.training.checkpoint_io import load_into, load_state_dict, resolve_ckpt_path
 from bold5000_ae.training.instantiate import instantiate_callbacks, instantiate_loggers
+from bold5000_ae.training.preemption import preemption_guard
+from bold5000_ae.training.run_dir import claim_run_dir, run_status
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.viz.figures import log_figure, orthogonal_slices
 
@@ -33,6 +35,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     out_dir = Path(cfg.paths.output_dir)
+    if (finished := claim_run_dir(cfg, out_dir)) is not None:  # lock, resume checks, skip done
+        return finished
     datamodule = instantiate(cfg.data)
     datamodule.setup()
     model = build_model(cfg.model, datamodule)
@@ -49,7 +53,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, cfg.get("auto_resume", False))
     if ckpt_path:  # refuse pickled code and other architectures before Lightning loads it
         load_into(model, load_state_dict(ckpt_path), ckpt_path)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    with preemption_guard(trainer, out_dir):  # SIGTERM: checkpoint, status.json, exit 143
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = _scalar_metrics(trainer.callback_metrics)
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -65,6 +70,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             log_figure(trainer.loggers, "test/reconstruction", fig, trainer.global_step)
     metrics.update({f"ground_truth/{k}": v for k, v in datamodule.ground_truth.items()
                     if isinstance(v, int | float)})
+    metrics.update(run_status(trainer))  # max_epochs=0: "status": "untrained"
     if trainer.is_global_zero:
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         _print_summary(metrics, out_dir)
@@ -81,6 +87,7 @@ def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
               "(best R² the planted signal allows)")
 
 
+@config_errors_exit_2  # config typos exit 2
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @record_failures  # in a multirun a failed job writes failed.json; the others go on
 def main(cfg: DictConfig) -> float | None:

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from bold5000_ae.data.gpu_cache import META_KEYS, DeviceBatches, DeviceSplit
 from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
+from bold5000_ae.data.validate import validate_prepared
 from bold5000_ae.utils.errors import InputError
 
 if TYPE_CHECKING:  # splits pulls in scikit-learn; the GPU benchmark path runs without it
@@ -187,6 +188,7 @@ class BoldDataModule(LightningDataModule):
         if self.datasets:
             return
         with open_prepared(self.path) as h5:
+            validate_prepared(h5, self.path)  # shapes, ranges, finite rows: one line, exit 2
             trials = read_trials(h5)
             self.mask = h5["mask"][()]
             self.affine = h5["affine"][()]
