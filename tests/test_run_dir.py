@@ -33,6 +33,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def _run(script: str, args: list[str], tmp_path: Path, timeout: int = 300
          ) -> subprocess.CompletedProcess:
+    merged = dict(a.split("=", 1) if "=" in a else (a, None) for a in args)  # later key wins
+    args = [k if v is None else f"{k}={v}" for k, v in merged.items()]
     return subprocess.run([str(BIN / script), *args], env=_env(tmp_path), capture_output=True,
                           text=True, timeout=timeout)
 
@@ -94,7 +96,7 @@ def test_second_synth_into_one_folder_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("harm,args,problem", [
-    ("none", ["model/net=mlp", "ckpt_path=last"], "cannot resume: model.net was"),
+    ("none", ["model.net.latent_dim=16", "ckpt_path=last"], "cannot resume: model.net was"),
     ("truncate", ["auto_resume=true"], "cannot load as a weights-only checkpoint"),
     ("lock", ["ckpt_path=last"], "run folder is being written by PID"),
 ])
@@ -102,7 +104,8 @@ def test_refused_resume_leaves_the_run_untouched(harm: str, args: list[str], pro
                                                  trained_run: Path, prepared_h5: Path,
                                                  tmp_path: Path) -> None:
     run = _copy(trained_run, tmp_path)
-    if harm == "truncate":
+    if harm == "truncate":  # a killed run (no metrics.json) whose last save was cut short
+        (run / "metrics.json").unlink()
         last = run / "checkpoints/last.ckpt"
         last.write_bytes(last.read_bytes()[:5000])
     if harm == "lock":

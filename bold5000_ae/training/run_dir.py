@@ -61,17 +61,22 @@ def check_resume(cfg: DictConfig, out_dir: Path) -> str | None:
     if not ckpt:
         return None
     load_state_dict(ckpt)  # truncated, bit-flipped or pickled: refused here, one line
-    saved = out_dir / ".hydra" / "config.yaml"
-    own = Path(ckpt).resolve().is_relative_to(out_dir.resolve())
-    if own and saved.is_file():
-        before = OmegaConf.create(yaml.safe_load(saved.read_text()) or {})
-        for key in RESUME_KEYS:
-            old, new = _raw(before, key), _raw(cfg, key)
-            if old is not None and old != new:
-                raise InputError(out_dir, f"cannot resume: {key} was {old!r} in this run, now "
-                                          f"{new!r}; resume with the run's own config or start "
-                                          "a new run folder")
+    if Path(ckpt).resolve().is_relative_to(out_dir.resolve()):
+        same_run(cfg, out_dir, "resume")
     return ckpt
+
+
+def same_run(cfg: DictConfig, out_dir: Path, what: str) -> None:
+    """Refuse when the model or data differ from those in the folder's saved config."""
+    saved = out_dir / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        return
+    before = OmegaConf.create(yaml.safe_load(saved.read_text()) or {})
+    for key in RESUME_KEYS:
+        old, new = _raw(before, key), _raw(cfg, key)
+        if old is not None and old != new:
+            raise InputError(out_dir, f"cannot {what}: {key} was {old!r} in this run, now "
+                                      f"{new!r}; use the run's own config or a new run folder")
 
 
 def finished_metrics(cfg: DictConfig, out_dir: Path) -> dict[str, float] | None:
@@ -83,6 +88,7 @@ def finished_metrics(cfg: DictConfig, out_dir: Path) -> dict[str, float] | None:
     metrics = json.loads(done.read_text())
     if metrics.get("status", "finished") != "finished":
         return None
+    same_run(cfg, out_dir, "skip a finished run")
     print(f"{out_dir}: already finished (metrics.json); skipped. Remove metrics.json to train "
           "it again.")
     return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
