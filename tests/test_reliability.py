@@ -175,3 +175,13 @@ def test_offline_wandb_and_no_secret_written(prepared_h5: Path, tmp_path: Path) 
             assert secret.encode() not in data, path
             assert b"hf_secret_token_value" not in data, path
     assert secret not in done.stdout + done.stderr
+
+
+def test_max_epochs_zero_is_marked_untrained(prepared_h5: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    done = subprocess.run([TRAIN, f"data.path={prepared_h5}", *RUN_ARGS, "trainer.max_epochs=0",
+                           "trainer.min_epochs=0", f"hydra.run.dir={run_dir}"],
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "untrained" and metrics["trained_steps"] == 0

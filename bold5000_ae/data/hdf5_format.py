@@ -68,7 +68,8 @@ def write_prepared(path: str | Path, data: PreparedData, *, bold_dtype: str = "f
         raise ValueError(f"bold has {v} voxels but the mask holds {int(data.mask.sum())}")
     if len(data.trials) != n:
         raise ValueError(f"bold has {n} rows but trials has {len(data.trials)}")
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+    size = data.bold.size * np.dtype(bold_dtype).itemsize + data.images.nbytes
+    with atomic_path(path, expected_bytes=size) as tmp, h5py.File(tmp, "w") as h5:  # disk free
         # One sample per chunk, no compression: random access for training, nothing to inflate.
         h5.create_dataset("bold", data=data.bold.astype(bold_dtype), chunks=(1, v))
         h5.create_dataset("mask", data=data.mask.astype(bool))
