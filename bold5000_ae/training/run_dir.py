@@ -126,13 +126,16 @@ class RunDirGuard(Callback):
         out_dir = Path(str(OmegaConf.select(config, "hydra.run.dir"))).absolute()
         try:
             writable_folder(out_dir)  # every command: Hydra would otherwise crash creating it
+            finished = None
             if "auto_resume" in config or "ckpt_path" in config:
-                claim_run_dir(config, out_dir)
+                finished = claim_run_dir(config, out_dir)
         except ReportedError as exc:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             print(f"error: {exc}", file=sys.stderr)
             raise SystemExit(exc.exit_code) from None
+        if finished is not None:  # auto_resume on a finished run: nothing to do, nothing written
+            raise SystemExit(0)
 
 
 class _AppendingWriter(ExperimentWriter):
