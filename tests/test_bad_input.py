@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -306,7 +305,6 @@ def test_train_cli_refuses_in_one_line(case: str, prepared_h5: Path, tmp_path: P
         env.pop("WANDB_API_KEY", None)
         env["HOME"] = str(tmp_path)
     run = tmp_path / "run"
-    started = time.time()
     args = dict(a.split("=", 1) for a in [f"data.path={bad}", *TRAIN_TINY,
                                           f"hydra.run.dir={run}", *extra])
     args = [f"{k}={v.format(tmp=tmp_path)}" for k, v in args.items()]
@@ -319,7 +317,6 @@ def test_train_cli_refuses_in_one_line(case: str, prepared_h5: Path, tmp_path: P
     if harm:
         assert line.startswith(f"error: {bad}: ")
     assert not (run / "checkpoints").exists() and not (run / "metrics.json").exists()
-    assert time.time() - started < 60  # refused at once, not after wandb's retries
 
 
 @pytest.mark.parametrize("script,override", [("bold5000-ae-train", "trainer.max_epoch=3"),

@@ -18,6 +18,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from bold5000_ae.cli.train import train
 from bold5000_ae.training.checkpoint_io import AtomicCheckpointIO
+from bold5000_ae.utils.errors import InputError
 
 TRAIN = str(Path(sys.executable).with_name("bold5000-ae-train"))
 RUN_ARGS = ["trainer=cpu", "data.batch_size=8", "model.net.channels=[4,8]",
@@ -101,7 +102,7 @@ def test_crash_mid_checkpoint_keeps_previous(tmp_path: Path, monkeypatch) -> Non
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", dying_save)
-    with pytest.raises(OSError):
+    with pytest.raises(InputError, match="no space left on device while writing; the partial"):
         io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}}, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
