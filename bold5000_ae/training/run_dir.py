@@ -94,11 +94,21 @@ def finished_metrics(cfg: DictConfig, out_dir: Path) -> dict[str, float] | None:
     return {k: v for k, v in metrics.items() if isinstance(v, int | float)}
 
 
+def _rank() -> int:
+    """This process's global rank as launchers set it (0 when not distributed)."""
+    for name in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        if os.environ.get(name, "0").isdigit() and int(os.environ.get(name, "0")) != 0:
+            return int(os.environ[name])
+    return 0
+
+
 def claim_run_dir(cfg: DictConfig, out_dir: str | Path) -> dict[str, float] | None:
     """Lock the run folder, refuse a bad resume, and return the stored metrics when the run is
     already finished and ``auto_resume`` asks to skip it."""
     out_dir = Path(out_dir)
     check_train_config(cfg)
+    if _rank() != 0:  # DDP children re-run the entry point: rank 0 holds the lock and checked
+        return None
     acquire(out_dir, "run folder", inside=True)
     done = finished_metrics(cfg, out_dir)
     if done is None:
