@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.test_multirun import run_train, sweep_dirs
+from tests.helpers.cli import run_train, sweep_dirs
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_wandb_run_per_job_grouped_by_sweep_and_tensorboard(prepared_h5: Path,
                                                             tmp_path: Path) -> None:

@@ -60,6 +60,8 @@ def check_resume(cfg: DictConfig, out_dir: Path) -> str | None:
     ckpt = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, bool(cfg.get("auto_resume", False)))
     if not ckpt:
         return None
+    if ckpt == "last":  # Lightning's name for the run's own last.ckpt
+        ckpt = str(out_dir / "checkpoints" / "last.ckpt")
     load_state_dict(ckpt)  # truncated, bit-flipped or pickled: refused here, one line
     if Path(ckpt).resolve().is_relative_to(out_dir.resolve()):
         same_run(cfg, out_dir, "resume")
