@@ -290,6 +290,7 @@ TRAIN_CLI_CASES: dict[str, tuple[Callable[[Path], None] | None, list[str], str]]
 }
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("case", sorted(TRAIN_CLI_CASES))
 def test_train_cli_refuses_in_one_line(case: str, prepared_h5: Path, tmp_path: Path) -> None:
     harm, extra, problem = TRAIN_CLI_CASES[case]
@@ -317,6 +318,7 @@ def test_train_cli_refuses_in_one_line(case: str, prepared_h5: Path, tmp_path: P
     assert not (run / "checkpoints").exists() and not (run / "metrics.json").exists()
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("script,override", [("bold5000-ae-train", "trainer.max_epoch=3"),
                                              ("bold5000-ae-prepare", "no_such_key=1"),
                                              ("bold5000-ae-train", "model=no_such_model")])

@@ -19,6 +19,8 @@ import torch
 
 from bold5000_ae.utils.locks import acquire, release
 
+pytestmark = pytest.mark.subprocess
+
 BIN = Path(sys.executable).parent
 TINY = ["trainer=cpu", "data.batch_size=8", "model.net.channels=[4,8]", "model.net.latent_dim=8",
         "logger=csv", "~callbacks.progress_bar", "~callbacks.early_stopping",
