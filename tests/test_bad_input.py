@@ -239,6 +239,7 @@ def _cli_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("case", sorted(PREPARE_CLI_CASES))
 def test_prepare_cli_refuses_in_one_line(case: str, synthetic_raw: Path, tmp_path: Path) -> None:
     harm, extra, problem = PREPARE_CLI_CASES[case]
@@ -337,6 +338,7 @@ def _nobody_can_run_python() -> bool:
         return False
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("where", ["output", "project_root"])
 def test_non_writable_output_or_project_root(where: str, tmp_path: Path, monkeypatch,
                                             capsys) -> None:
