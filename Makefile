@@ -14,20 +14,38 @@ PREPARED := data/processed/synthetic.h5
 NOISELESS := data/processed/synthetic_noiseless.h5
 ARGS ?=
 
-.PHONY: help install train data test lint format clean dashboard bench
+.PHONY: help install lock train data test lint format clean dashboard bench
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Exact versions: requirements.lock pins every dependency that a fresh install resolved when it
+# was generated (`make lock`), so an upstream release cannot break a fresh clone or CI overnight.
+# pyproject.toml keeps the ranges for library users. torch is left out of the lock (TORCH_SPEC
+# chooses the CPU or a CUDA build). After adding or changing a dependency: `make lock` and commit.
+LOCK := requirements.lock
+
+$(STAMP): pyproject.toml $(LOCK)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python >= 3.11 needed; set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_INDEX)
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c $(LOCK) -e ".[dev]"
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install the package (done automatically by the targets)
+install: $(STAMP) ## create .venv and install the package at the versions of requirements.lock
+
+LOCK_VENV := .lock-venv
+lock: ## regenerate requirements.lock from a fresh venv (after changing dependencies in pyproject.toml)
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_INDEX)
+	$(LOCK_VENV)/bin/python -m pip install -q -e ".[dev]"
+	{ echo "# exact versions for make install (pip install -c); regenerate: make lock"; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable \
+	  | grep -v -i -E '^(torch|triton|nvidia-[a-z0-9-]+)==' ; } > $(LOCK).tmp
+	mv $(LOCK).tmp $(LOCK)
+	rm -rf $(LOCK_VENV)
 
 $(SYNTH_DIR)/ground_truth.json: | $(STAMP)
 	$(BIN)/bold5000-ae-synth

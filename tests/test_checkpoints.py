@@ -121,3 +121,52 @@ def test_pickled_objects_are_refused(tmp_path: Path) -> None:
 def test_missing_checkpoint_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="checkpoint not found"):
         load_state_dict(tmp_path / "nope.ckpt")
+
+
+# ---- issue 15: integrity and moved run folders ---------------------------------------------
+
+
+def _lightning_like(folder: Path) -> dict:
+    """What Lightning hands AtomicCheckpointIO: weights, optimizer state, ModelCheckpoint's
+    absolute paths."""
+    best = str(folder.resolve() / "epoch_001.ckpt")
+    return {"state_dict": {"net.w": torch.arange(6.0).reshape(2, 3)}, "epoch": 1,
+            "optimizer_states": [{"state": {0: {"exp_avg": torch.ones(3)}}, "param_groups": []}],
+            "callbacks": {"ModelCheckpoint{'monitor': 'val/loss'}": {
+                "dirpath": str(folder.resolve()), "best_model_path": best,
+                "best_k_models": {best: torch.tensor(0.5)},
+                "last_model_path": str(folder.resolve() / "last.ckpt"),
+                "kth_best_model_path": best, "best_model_score": torch.tensor(0.5)}}}
+
+
+def test_bit_flipped_checkpoint_is_refused(tmp_path: Path) -> None:
+    from bold5000_ae.training.checkpoint_io import AtomicCheckpointIO
+
+    path = tmp_path / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint(_lightning_like(tmp_path), path)
+    assert load_state_dict(path)["net.w"].sum() == 15  # intact: loads
+    payload = torch.load(path, weights_only=True)
+    flipped = payload["state_dict"]["net.w"].view(torch.int32)
+    flipped[1, 2] ^= 1 << 20  # one bit of one float, the checksum kept as written
+    torch.save(payload, path)
+    with pytest.raises(InputError, match="checksum mismatch") as err:
+        load_state_dict(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(InputError, match="checksum mismatch"):  # Lightning's resume path too
+        AtomicCheckpointIO().load_checkpoint(path)
+
+
+def test_moved_run_folder_restores_its_checkpoint_paths(tmp_path: Path) -> None:
+    from bold5000_ae.training.checkpoint_io import AtomicCheckpointIO
+
+    old, new = tmp_path / "old" / "checkpoints", tmp_path / "new" / "checkpoints"
+    old.mkdir(parents=True)
+    AtomicCheckpointIO().save_checkpoint(_lightning_like(old), old / "last.ckpt")
+    stored = torch.load(old / "last.ckpt", weights_only=True)["callbacks"]
+    [state] = stored.values()
+    assert state["dirpath"] == "." and state["best_model_path"] == "epoch_001.ckpt"
+    (tmp_path / "old").rename(tmp_path / "new")
+    [state] = AtomicCheckpointIO().load_checkpoint(new / "last.ckpt")["callbacks"].values()
+    assert state["dirpath"] == str(new.resolve())
+    assert state["best_model_path"] == str(new.resolve() / "epoch_001.ckpt")
+    assert list(state["best_k_models"]) == [str(new.resolve() / "epoch_001.ckpt")]

@@ -81,17 +81,18 @@ def test_three_job_multirun_writes_its_report(prepared_h5: Path, tmp_path: Path)
 def test_a_failing_job_is_reported_and_the_others_finish(prepared_h5: Path,
                                                          tmp_path: Path) -> None:
     done = run_train(["-m", "model.optimizer.lr=0.002,-1.0,0.001"], tmp_path, prepared_h5)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]  # after the report (issue 15)
     [sweep] = sweep_dirs(tmp_path)
     failure = json.loads((sweep / "1" / "failed.json").read_text())
-    assert failure["error"].startswith("ValueError: Invalid learning rate")
+    # refused in one line before training (issue 15), no longer torch's ValueError
+    assert failure["error"].startswith("InputError: model.optimizer.lr: must be a finite")
     assert "model.optimizer.lr=-1.0" in failure["overrides"]
     assert (sweep / "0" / "metrics.json").is_file() and (sweep / "2" / "metrics.json").is_file()
     runs = pd.read_csv(sweep / "report" / "runs.csv")
     assert list(runs["status"]) == ["ok", "failed", "ok"]
     assert runs["test/r2"].notna().tolist() == [True, False, True]
-    assert "Invalid learning rate" in (sweep / "report" / "runs.md").read_text()
-    assert "Invalid learning rate" in (sweep / "report" / "report.html").read_text()
+    assert "must be a finite number" in (sweep / "report" / "runs.md").read_text()
+    assert "must be a finite number" in (sweep / "report" / "report.html").read_text()
     assert len(pd.read_csv(sweep / "report" / "summary.csv")) == 2
 
 

@@ -17,6 +17,7 @@ import torch
 
 from bold5000_ae.cli.train import train
 from bold5000_ae.training.checkpoint_io import AtomicCheckpointIO
+from bold5000_ae.utils.errors import InputError
 
 TRAIN = str(Path(sys.executable).with_name("bold5000-ae-train"))
 RUN_ARGS = ["trainer=cpu", "data.batch_size=8", "model.net.channels=[4,8]",
@@ -100,7 +101,7 @@ def test_crash_mid_checkpoint_keeps_previous(tmp_path: Path, monkeypatch) -> Non
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", dying_save)
-    with pytest.raises(OSError):
+    with pytest.raises(InputError, match="no space left on device while writing; the partial"):
         io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}}, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
@@ -171,3 +172,13 @@ def test_offline_wandb_and_no_secret_written(prepared_h5: Path, tmp_path: Path) 
             assert secret.encode() not in data, path
             assert b"hf_secret_token_value" not in data, path
     assert secret not in done.stdout + done.stderr
+
+
+def test_max_epochs_zero_is_marked_untrained(prepared_h5: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    done = subprocess.run([TRAIN, f"data.path={prepared_h5}", *RUN_ARGS, "trainer.max_epochs=0",
+                           "trainer.min_epochs=0", f"hydra.run.dir={run_dir}"],
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "untrained" and metrics["trained_steps"] == 0

@@ -30,7 +30,7 @@ from hydra.utils import instantiate
 from lightning.pytorch import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from bold5000_ae.cli.reporting import reports_input_errors
+from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.data.splits import group_keys
 from bold5000_ae.evaluation.baselines import datamodule_baselines, untrained_copy
 from bold5000_ae.evaluation.readout import DEFAULTS, Encode, classify_file, format_table
@@ -188,6 +188,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+@config_errors_exit_2  # config typos exit 2
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def main(cfg: DictConfig) -> None:
     evaluate(cfg)

@@ -98,7 +98,7 @@ class MultirunReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.enabled:
-            return
+            return exit_if_jobs_failed(config.hydra.sweep.dir)
         from bold5000_ae.report import ReportSettings, build_report
 
         try:
@@ -110,6 +110,15 @@ class MultirunReport(Callback):
         except Exception as exc:  # noqa: BLE001 - the sweep's results stand without a report
             log.error("report not written: %s: %s (rerun: bold5000-ae-report %s)",
                       type(exc).__name__, exc, config.hydra.sweep.dir)
+        exit_if_jobs_failed(config.hydra.sweep.dir)
+
+
+def exit_if_jobs_failed(sweep_dir: str | Path) -> None:
+    """After the report: a sweep with a failed job exits 1, so scripts and CI notice (issue 15)."""
+    failed = sorted(Path(sweep_dir).glob(f"*/{FAILED_FILE}"))
+    if failed:
+        log.error("%d job(s) failed: %s", len(failed), ", ".join(p.parent.name for p in failed))
+        raise SystemExit(1)
 
 
 class WandbFinish(Callback):

@@ -11,9 +11,12 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from bold5000_ae.cli.reporting import reports_input_errors
+from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.data.preparation import prepare_dataset
+from bold5000_ae.data.validate import check_bold_dtype
 from bold5000_ae.utils.config import CONFIG_DIR
+from bold5000_ae.utils.config_checks import check_prepare_config
+from bold5000_ae.utils.locks import claim_output
 
 
 def print_summary(summary: dict, output: Path) -> None:
@@ -27,6 +30,9 @@ def print_summary(summary: dict, output: Path) -> None:
 
 @reports_input_errors
 def prepare(cfg: DictConfig) -> dict:
+    claim_output(cfg.output, "prepared file")  # one writer; a folder or read-only: one line
+    check_bold_dtype(cfg.bold_dtype)
+    check_prepare_config(cfg)
     source = instantiate(cfg.source.reader)
     extra = {}
     truth = cfg.source.get("ground_truth")
@@ -42,6 +48,7 @@ def prepare(cfg: DictConfig) -> dict:
     return summary
 
 
+@config_errors_exit_2  # config typos exit 2
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="prepare")
 def main(cfg: DictConfig) -> None:
     prepare(cfg)

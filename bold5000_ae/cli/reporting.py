@@ -11,7 +11,12 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from hydra.errors import InstantiationException
+from hydra.errors import (
+    ConfigCompositionException,
+    InstantiationException,
+    MissingConfigException,
+    OverrideParseException,
+)
 from omegaconf.errors import MissingMandatoryValue
 
 from bold5000_ae.utils.errors import InputError, ReportedError
@@ -47,5 +52,28 @@ def reports_input_errors(func: F) -> F:
                 raise
             print(f"error: {root}", file=sys.stderr)
             raise SystemExit(root.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+CONFIG_ERRORS = (ConfigCompositionException, MissingConfigException, OverrideParseException)
+
+
+def config_errors_exit_2(main: F) -> F:
+    """Wrap a ``@hydra.main`` entry point: a config typo (unknown group option, key or override
+    syntax) exits 2, the documented code for bad input, instead of Hydra's 1.
+
+    Hydra prints its own one-line message and calls ``sys.exit(1)`` inside the ``except`` block
+    that caught the composition error, so the error is the SystemExit's ``__context__``.
+    """
+
+    @functools.wraps(main)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return main(*args, **kwargs)
+        except SystemExit as exc:
+            if exc.code == 1 and isinstance(exc.__context__, CONFIG_ERRORS):
+                raise SystemExit(InputError.exit_code) from None
+            raise
 
     return wrapper  # type: ignore[return-value]

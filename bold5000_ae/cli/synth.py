@@ -9,10 +9,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from bold5000_ae.cli.reporting import reports_input_errors
+from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.data.synthetic import generate, make_spec
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.errors import InputError
+from bold5000_ae.utils.locks import claim_output
 
 
 @reports_input_errors
@@ -20,6 +21,7 @@ def synth(cfg: DictConfig) -> dict:
     """Generate into a staging folder; replace an existing dataset only once the new one is
     complete, so a failed or killed regeneration leaves the old one intact."""
     out = Path(cfg.output_dir)
+    claim_output(out, "synthetic dataset", folder=True)  # one writer at a time
     if out.exists() and not cfg.overwrite:
         raise InputError(out, "already exists; pass overwrite=true to regenerate")
     spec = make_spec(OmegaConf.to_container(cfg.spec, resolve=True))
@@ -34,6 +36,7 @@ def synth(cfg: DictConfig) -> dict:
     return truth
 
 
+@config_errors_exit_2  # config typos exit 2
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="synth")
 def main(cfg: DictConfig) -> None:
     synth(cfg)

@@ -16,11 +16,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bold5000_ae.cli.hydra_callbacks import record_failures
-from bold5000_ae.cli.reporting import reports_input_errors
+from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.data.ceiling import ceiling_metrics
 from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, with_verdict
 from bold5000_ae.training.checkpoint_io import resolve_ckpt_path
 from bold5000_ae.training.pipeline import build_trainer, model_for_run, scalar_metrics
+from bold5000_ae.training.preemption import preemption_guard
+from bold5000_ae.training.run_dir import claim_run_dir, run_status
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.viz.figures import log_figure, orthogonal_slices
 
@@ -31,6 +33,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     out_dir = Path(cfg.paths.output_dir)
+    if (finished := claim_run_dir(cfg, out_dir)) is not None:  # lock, resume checks, skip done
+        return finished
     datamodule = instantiate(cfg.data)
     datamodule.setup()
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, cfg.get("auto_resume", False))
@@ -45,7 +49,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     # read once, by Lightning: weights only, other architectures refused in one line (see
     # training/checkpoint_io.py and BoldModule.on_load_checkpoint)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    with preemption_guard(trainer, out_dir):  # SIGTERM: checkpoint, status.json, exit 143
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = scalar_metrics(trainer.callback_metrics)
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -64,6 +69,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             log_figure(trainer.loggers, "test/reconstruction", fig, trainer.global_step)
     metrics.update({f"ground_truth/{k}": v for k, v in datamodule.ground_truth.items()
                     if isinstance(v, int | float)})
+    metrics.update(run_status(trainer))  # max_epochs=0: "status": "untrained"
     if trainer.is_global_zero:
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         _print_summary(metrics, out_dir)
@@ -86,6 +92,7 @@ def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
         print(line)
 
 
+@config_errors_exit_2  # config typos exit 2
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @record_failures  # in a multirun a failed job writes failed.json; the others go on
 def main(cfg: DictConfig) -> float | None:

@@ -33,12 +33,31 @@ def read_events(path: str | Path) -> pd.DataFrame:
         raise InputError(path, f"missing column(s) {', '.join(missing)}")
     if events.empty:
         raise InputError(path, "no events")
-    if not np.isfinite(events["onset"].to_numpy(dtype=float)).all():
-        raise InputError(path, "non-numeric or missing onset values")
+    check_onsets(events, path)
     events = events.sort_values("onset", kind="stable").reset_index(drop=True)
     if "Trial" not in events.columns:
         events["Trial"] = np.arange(1, len(events) + 1)
     return events
+
+
+def check_onsets(events: pd.DataFrame, path: Path) -> None:
+    """Onsets are numbers, not negative, and no two rows share one: a duplicated row would
+    become a duplicated sample. Rows are named as in the file (header = line 1)."""
+    onsets = pd.to_numeric(events["onset"], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(onsets))
+    if len(bad):
+        raise InputError(path, f"line {bad[0] + 2}: onset {events['onset'].iloc[bad[0]]!r} is "
+                               f"not a number ({len(bad)} such rows)")
+    negative = np.flatnonzero(onsets < 0)
+    if len(negative):
+        raise InputError(path, f"line {negative[0] + 2}: onset {onsets[negative[0]]} s is "
+                               "negative (onsets count from the start of the run)")
+    repeated = np.flatnonzero(pd.Series(onsets).duplicated(keep="first").to_numpy())
+    if len(repeated):
+        first = int(np.flatnonzero(onsets == onsets[repeated[0]])[0])
+        raise InputError(path, f"line {repeated[0] + 2}: onset {onsets[repeated[0]]} s repeats "
+                               f"line {first + 2} (duplicated event rows would duplicate samples)")
+    events["onset"] = onsets
 
 
 def sample_frames(onsets: np.ndarray, offsets_s: Sequence[float], tr: float,

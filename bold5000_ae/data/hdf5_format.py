@@ -74,7 +74,8 @@ def prepared_writer(path: str | Path, n_rows: int, n_voxels: int,
     """
     if n_rows < 1:
         raise InputError(path, "no samples to write (every sample dropped?)")
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+    size = n_rows * n_voxels * np.dtype(bold_dtype).itemsize  # checked free, with a margin
+    with atomic_path(path, expected_bytes=size) as tmp, h5py.File(tmp, "w") as h5:
         # One sample per chunk, no compression: random access for training, nothing to inflate.
         h5.create_dataset("bold", shape=(n_rows, n_voxels), dtype=bold_dtype,
                           chunks=(1, n_voxels))

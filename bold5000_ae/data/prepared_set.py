@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
+from bold5000_ae.data.validate import validate_prepared
 from bold5000_ae.utils.errors import InputError
 
 
@@ -73,6 +74,7 @@ class PreparedSet:
         affine, dtypes = None, []
         for i, p in enumerate(self.paths):
             with open_prepared(p) as h5:
+                validate_prepared(h5, p)  # shapes, ranges, finite rows: one line (issue 15)
                 mask, aff = h5["mask"][()], h5["affine"][()]
                 if masks and (mask.shape != masks[0].shape or not np.allclose(aff, affine)):
                     raise InputError(p, f"grid {mask.shape} differs from {self.paths[0].name}'s "

@@ -14,6 +14,11 @@ call ``save_hyperparameters``, so a checkpoint holds only tensors and plain valu
 compiled run's checkpoint loads into a plain module and back; and a checkpoint for another
 architecture is refused with one line naming the first mismatch instead of a page of
 ``load_state_dict`` errors or, worse, a silent partial load.
+
+Integrity and moves (see ``checkpoint_integrity.py``): every checkpoint written here carries a
+SHA-256 of its contents, verified on every load (a bit-flipped file is refused, naming it), and
+stores ModelCheckpoint's paths relative to its own folder, so a moved run folder resumes and
+tests its best checkpoint from the new place.
 """
 
 from __future__ import annotations
@@ -26,6 +31,12 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
+from bold5000_ae.training.checkpoint_integrity import (
+    absolute_paths,
+    relative_paths,
+    verify,
+    with_digest,
+)
 from bold5000_ae.utils.atomic_io import atomic_path
 from bold5000_ae.utils.errors import InputError
 from bold5000_ae.utils.state_dict import COMPILED_PREFIX, check_state, clean_key
@@ -41,10 +52,13 @@ def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> Any:
     if not path.is_file():
         raise InputError(path, "checkpoint not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # unpickling refused, truncated file, not a torch file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(path, f"cannot load as a weights-only checkpoint: {first}") from exc
+    if isinstance(payload, Mapping):
+        verify(payload, path)  # a flipped bit: refused, naming the file
+    return payload
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -82,7 +96,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                         storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO takes no storage_options")
-        with atomic_path(path) as tmp:
+        checkpoint = with_digest(relative_paths(checkpoint, Path(path).parent))
+        size = sum(t.numel() * t.element_size() for t in _tensors(checkpoint))
+        with atomic_path(path, expected_bytes=size) as tmp:
             torch.save(checkpoint, tmp)
 
     def load_checkpoint(self, path: str | Path, map_location: Any = None,
@@ -93,7 +109,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if not isinstance(checkpoint, dict):
             raise InputError(path, "is not a Lightning checkpoint")
         checkpoint["_source"] = str(path)
-        return checkpoint
+        return absolute_paths(checkpoint, Path(path).parent)  # a moved run folder resumes
+
+
+def _tensors(obj: Any) -> list[torch.Tensor]:
+    if torch.is_tensor(obj):
+        return [obj]
+    if isinstance(obj, Mapping):
+        return [t for v in obj.values() for t in _tensors(v)]
+    if isinstance(obj, list | tuple):
+        return [t for v in obj for t in _tensors(v)]
+    return []
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path,

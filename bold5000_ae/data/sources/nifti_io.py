@@ -48,13 +48,27 @@ def same_grid(shape_a: tuple[int, ...], affine_a: np.ndarray, shape_b: tuple[int
                                                                     atol=GRID_ATOL_MM)
 
 
+# No scanner or preprocessing writes values this large: one such voxel overflowed the run's
+# z-scoring and stored the whole run as zeros (issue 15).
+ABSURD_VALUE = 1e10
+
+
 def check_finite(data: np.ndarray, path: str | Path, mask: np.ndarray | None = None) -> None:
-    """Refuse NaN/Inf (inside ``mask`` when given: outside-brain NaNs are harmless)."""
+    """Refuse NaN/Inf or absurdly large values (inside ``mask`` when given: outside-brain NaNs
+    are harmless), naming the first frame (4D) that holds one."""
     values = data[mask] if mask is not None else data
-    bad = int((~np.isfinite(values)).sum())
-    if bad:
-        raise InputError(path, f"{bad} NaN or Inf voxel values" +
-                         (" inside the mask" if mask is not None else ""))
+    where = " inside the mask" if mask is not None else ""
+    for test, what in ((lambda v: ~np.isfinite(v), "NaN or Inf voxel values"),
+                       (lambda v: np.abs(v) > ABSURD_VALUE, f"voxel values beyond ±{ABSURD_VALUE:g}"
+                                                            " (corrupted data?)")):
+        bad = test(values)
+        count = int(bad.sum())
+        if count:
+            frame = ""
+            if data.ndim == 4:
+                frames = bad.reshape(-1, data.shape[-1]).any(axis=0)
+                frame = f", first in frame {int(np.flatnonzero(frames)[0])}"
+            raise InputError(path, f"{count} {what}{where}{frame}")
 
 
 def load_mask(path: str | Path, shape: tuple[int, ...], affine: np.ndarray,
