@@ -174,6 +174,7 @@ def test_offline_wandb_and_no_secret_written(prepared_h5: Path, tmp_path: Path) 
     assert secret not in done.stdout + done.stderr
 
 
+@pytest.mark.subprocess
 def test_max_epochs_zero_is_marked_untrained(prepared_h5: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     done = subprocess.run([TRAIN, f"data.path={prepared_h5}", *RUN_ARGS, "trainer.max_epochs=0",
