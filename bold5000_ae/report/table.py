@@ -61,7 +61,7 @@ def references(runs: pd.DataFrame, metrics: Sequence[str],
                ceilings: dict[str, str]) -> pd.DataFrame:
     """Fixed rows beside the ranking: each baseline and ceiling the finished runs reported, as
     ``label``, ``n`` and ``<metric> mean/std`` over runs (every run of a sweep shares the split,
-    so these agree up to the seed's effect on the baseline)."""
+    so these agree up to the seed's effect on the baseline; std NaN where they agree exactly)."""
     done = runs[runs["status"] == OK]
     rows: dict[str, dict[str, float]] = {}
     for column in done.columns:
@@ -71,7 +71,8 @@ def references(runs: pd.DataFrame, metrics: Sequence[str],
         name, metric = found
         row = rows.setdefault(name, {"label": name, "n": int(done[column].notna().sum())})
         row[f"{metric} mean"] = float(done[column].mean())
-        row[f"{metric} std"] = float(done[column].std(ddof=1)) if row["n"] > 1 else math.nan
+        varies = done[column].dropna().nunique() > 1  # one value: no "± 0.0000"
+        row[f"{metric} std"] = float(done[column].std(ddof=1)) if varies else math.nan
     return pd.DataFrame(list(rows.values()), columns=["label", "n", *(
         f"{m} {s}" for m in metrics for s in ("mean", "std"))])
 
