@@ -10,6 +10,7 @@ import hydra
 import lightning as L
 import numpy as np
 import torch
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -19,7 +20,9 @@ from bold5000_ae.models.build import build_model
 from bold5000_ae.training.checkpoint_io import load_into, load_state_dict, resolve_ckpt_path
 from bold5000_ae.training.instantiate import instantiate_callbacks, instantiate_loggers
 from bold5000_ae.utils.config import CONFIG_DIR
-from bold5000_ae.viz.figures import log_figure, orthogonal_slices
+from bold5000_ae.viz.brain import brain_panels
+from bold5000_ae.viz.figures import log_figure
+from bold5000_ae.viz.tensorboard import hyperparameters, log_hparams
 
 
 def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -58,14 +61,20 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if trainer.is_global_zero and hasattr(model, "example_volumes") and model.example:
             true, recon = model.example_volumes()
             (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-            # the sweep report's slice montage reads every run's example volume
-            np.savez_compressed(out_dir / "figures" / "example.npz", true=true, recon=recon)
-            fig = orthogonal_slices(true, recon, out_dir / "figures" / "reconstruction.png",
-                                    title=f"test R² {metrics.get('test/r2', float('nan')):.3f}")
+            # the sweep report's slice montage reads every run's example volume; the affine and
+            # mask place it in the brain (bold5000_ae.viz.brain)
+            np.savez_compressed(out_dir / "figures" / "example.npz", true=true, recon=recon,
+                                affine=datamodule.affine, mask=datamodule.mask)
+            fig = brain_panels(true, recon, datamodule.affine, datamodule.mask,
+                               out_dir / "figures" / "reconstruction.png",
+                               sample="test sample 0 (first of the test split)")
             log_figure(trainer.loggers, "test/reconstruction", fig, trainer.global_step)
     metrics.update({f"ground_truth/{k}": v for k, v in datamodule.ground_truth.items()
                     if isinstance(v, int | float)})
     if trainer.is_global_zero:
+        overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+        log_hparams(trainer.loggers, hyperparameters(hparams, overrides), metrics,
+                    trainer.global_step)
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         _print_summary(metrics, out_dir)
     return metrics

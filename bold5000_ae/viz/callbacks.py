@@ -30,8 +30,10 @@ class ReconstructionFigures(L.Callback):
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         datamodule = getattr(trainer, "datamodule", None)
         mask = getattr(pl_module, "volume_mask", None)
+        # only models that reconstruct BOLD (the AE and VAE define example_volumes)
         if (trainer.sanity_checking or not self._due(trainer) or datamodule is None
-                or mask is None or not hasattr(datamodule, "affine")):
+                or mask is None or not hasattr(pl_module, "example_volumes")
+                or not hasattr(datamodule, "affine")):
             return
         if self._bold is None:
             self._bold = next(iter(datamodule.val_dataloader()))["bold"][:1].detach().cpu()
