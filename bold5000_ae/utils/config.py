@@ -29,3 +29,13 @@ def project_root() -> str:
 
 
 OmegaConf.register_new_resolver("project_root", project_root, replace=True)
+
+
+def local_config_dir() -> str:
+    """``<project root>/conf`` when it exists (machine-local configs in ``conf/local/``), else
+    this package's ``conf/``: Hydra warns about a search path that is not there."""
+    path = Path(project_root()) / "conf"
+    return str(path) if path.is_dir() else CONFIG_DIR
+
+
+OmegaConf.register_new_resolver("local_config_dir", local_config_dir, replace=True)

@@ -55,9 +55,9 @@ def brain_panels(true: np.ndarray, recon: np.ndarray, affine: np.ndarray, mask: 
             cmap="RdBu_r", vmax=vmax, symmetric_cbar=True, colorbar=True, annotate=True,
             draw_cross=False, black_bg=False, title=name)
         display.add_contours(mask_img, levels=[0.5], colors="k", linewidths=0.8)
-    fig.suptitle(f"{sample}: R² {r2:.3f} (in-mask, vs the training mean) · cuts at "
-                 f"x={coords[0]:.0f} y={coords[1]:.0f} z={coords[2]:.0f} mm · "
-                 "colour: normalised BOLD (z)", fontsize=10)
+    fig.suptitle(f"{sample}: R² {r2:.3f} (this sample, in-mask, vs the training mean)\n"
+                 f"cuts at x={coords[0]:.0f} y={coords[1]:.0f} z={coords[2]:.0f} mm · "
+                 "colour: normalised BOLD (z) · outline: brain mask", fontsize=10)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     return fig
