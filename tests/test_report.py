@@ -13,8 +13,7 @@ import pytest
 import yaml
 
 from bold5000_ae.cli.report import main as report_main
-from bold5000_ae.report import ReportSettings, build_report, collect_runs
-from bold5000_ae.report import interactive
+from bold5000_ae.report import ReportSettings, build_report, collect_runs, interactive
 from bold5000_ae.report.curves import curve_table
 from bold5000_ae.report.figures import palette
 

@@ -39,7 +39,8 @@ BODY_PROBE = """<script>window.addEventListener('load', () => setTimeout(() => {
   r2.click(); out.ascending = labels(); out.aria = r2.getAttribute('aria-sort');
   r2.click(); out.descending = labels();
   const job = header('runs', 'job'); job.click(); job.click();
-  out.jobs = Array.from(document.querySelectorAll('#runs tbody tr')).map(r => r.cells[0].textContent);
+  out.jobs = Array.from(document.querySelectorAll('#runs tbody tr'))
+                  .map(r => r.cells[0].textContent);
   out.fixed = Array.from(document.querySelectorAll('#ranking tbody.fixed tr'))
                    .map(r => r.cells[1].textContent);
   out.plots = document.querySelectorAll('.js-plotly-plot').length;

@@ -18,8 +18,13 @@ from bold5000_ae.report.curves import all_curves
 from bold5000_ae.report.figures import learning_curves, metric_bars, palette, slice_montage
 from bold5000_ae.report.html import write_html
 from bold5000_ae.report.optuna_views import study_views
-from bold5000_ae.report.table import (present_metrics, references, runs_markdown, summarise,
-                                      to_markdown)
+from bold5000_ae.report.table import (
+    present_metrics,
+    references,
+    runs_markdown,
+    summarise,
+    to_markdown,
+)
 from bold5000_ae.utils.config import CONFIG_DIR
 
 log = logging.getLogger(__name__)

@@ -38,7 +38,8 @@ SORT_JS = """function sortTable(table, col, th) {
                      const n = parseFloat(v); return v === '' ? null : (isNaN(n) ? v : n); };
   rows.sort((a, b) => { const x = key(a), y = key(b);
     if (x === null || y === null) return (x === null) - (y === null);
-    const o = (typeof x === 'number' && typeof y === 'number') ? x - y : String(x).localeCompare(String(y));
+    const numbers = typeof x === 'number' && typeof y === 'number';
+    const o = numbers ? x - y : String(x).localeCompare(String(y));
     return ascending ? o : -o; });
   rows.forEach(r => body.appendChild(r));
 }

@@ -52,7 +52,7 @@ def bars(table: pd.DataFrame, metrics: Sequence[str], colours: dict[str, str],
 def curves(curve_tables: dict[str, pd.DataFrame], colours: dict[str, str]) -> go.Figure:
     """Validation curves: per configuration the mean over seeds and a ± std band."""
     fig = make_subplots(rows=1, cols=len(curve_tables), subplot_titles=list(curve_tables))
-    for col, (metric, table) in enumerate(curve_tables.items(), start=1):
+    for col, table in enumerate(curve_tables.values(), start=1):
         for label, line in table.groupby("label", sort=False):
             colour = colours.get(str(label), "#888888")
             std = line["std"].fillna(0.0)

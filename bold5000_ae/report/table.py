@@ -22,8 +22,9 @@ def present_metrics(runs: pd.DataFrame, wanted: Sequence[str]) -> list[str]:
 def summarise(runs: pd.DataFrame, metrics: Sequence[str], rank_by: str,
               higher_is_better: bool = True) -> pd.DataFrame:
     """One row per configuration (``label``): ``n`` finished seeds, ``<m> mean`` and ``<m> std``
-    (sample std over seeds; NaN for one seed, where a spread is not defined) per metric, ranked by ``rank_by``'s mean (rank 1 is
-    best). Configurations whose every seed failed get no row; the run list shows them."""
+    (sample std over seeds; NaN for one seed, where a spread is not defined) per metric, ranked
+    by ``rank_by``'s mean (rank 1 is best). Configurations whose every seed failed get no row;
+    the run list shows them."""
     done = runs[runs["status"] == OK]
     if done.empty or not metrics:
         return pd.DataFrame(columns=["rank", "label", "n"])
