@@ -29,8 +29,11 @@ class StudyViews:
 def study_views(storage: str, study_name: str, objective: str) -> StudyViews | None:
     """Load the study and draw its views; None when it cannot be loaded. A view that needs more
     trials than there are (importances need two finished ones) is left out with a log line."""
+    import functools
+
     import optuna
     from optuna import visualization as vis
+    from optuna.importance import MeanDecreaseImpurityImportanceEvaluator
 
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
@@ -45,7 +48,11 @@ def study_views(storage: str, study_name: str, objective: str) -> StudyViews | N
         best = study.best_trial
         views.best = {"trial": best.number, objective: best.value, **best.params}
     draws = [("objective history (all trials of the study)", vis.plot_optimization_history),
-             ("parameter importances (fANOVA)", vis.plot_param_importances),
+             # optuna 2.x's fANOVA breaks on current numpy; the random forest's mean decrease
+             # in impurity (scikit-learn) ranks the parameters the same way
+             ("parameter importances (random forest, mean decrease in impurity)",
+              functools.partial(vis.plot_param_importances,
+                                evaluator=MeanDecreaseImpurityImportanceEvaluator(seed=0))),
              ("parallel coordinates (all trials of the study)", vis.plot_parallel_coordinate)]
     for title, draw in draws:
         try:
