@@ -60,3 +60,16 @@ def test_study_persists_and_a_rerun_adds_trials(prepared_h5: Path, tmp_path: Pat
     assert f"<tr><th>trial</th><td>{best.number}</td></tr>" in page
     for title in ("objective history", "parameter importances", "parallel coordinates (all"):
         assert title in page, title
+
+
+def test_sampler_seed_moves_on_with_the_study(tmp_path: Path) -> None:
+    from bold5000_ae.cli.optuna_seed import optuna_seed
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    assert optuna_seed(1234, storage, "s") == 1234
+    assert not (tmp_path / "study.db").exists()  # asking does not create the database
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    assert optuna_seed(1234, storage, "s") == 1237
+    assert optuna_seed(1234, storage, "other") == 1234
+    assert optuna_seed(None, storage, "s") is None  # an unseeded sampler stays unseeded
