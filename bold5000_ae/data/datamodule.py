@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from bold5000_ae.data.gpu_cache import META_KEYS, DeviceBatches, DeviceSplit
 from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
+from bold5000_ae.data.sources.base import check_split_keeps_groups
 from bold5000_ae.utils.errors import InputError
 
 if TYPE_CHECKING:  # splits pulls in scikit-learn; the GPU benchmark path runs without it
@@ -193,6 +194,7 @@ class BoldDataModule(LightningDataModule):
             self.attrs = read_attrs(h5)
             images = h5["images"][()] if self.include_images else None
             assignment = self.split.assign(trials)
+            check_split_keeps_groups(self.attrs, trials, assignment, str(self.path))
             if self.labeled_only:
                 assignment = np.where(trials.label.to_numpy() >= 0, assignment, "excluded")
             self.assignment = assignment

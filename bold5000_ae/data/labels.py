@@ -13,7 +13,7 @@ from collections import defaultdict, deque
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from bold5000_ae.data.stimuli import ImageRef
 from bold5000_ae.utils.errors import InputError
@@ -28,6 +28,14 @@ _TABLE_TOKENS = {**{str(v): v for v in _LABEL_NAMES.values()}, **_LABEL_NAMES}
 _TWO_POLICIES = ("exclude", "non_living")
 
 PathArg = str | PathLike[str]
+
+
+class Labeler(Protocol):
+    """What CompositeLabeler dispatches to (also the release labelers, labels_release.py)."""
+
+    def label_image(self, ref: ImageRef) -> int: ...
+
+    def describe(self) -> dict[str, Any]: ...
 
 
 def _check_policy(key: str, value: str, valid: Sequence[str]) -> str:
@@ -55,17 +63,12 @@ class WordNetLabeler:
     wrong or truncated file, which should fail loudly rather than turn every image UNKNOWN.
     """
 
-    def __init__(
-        self,
-        is_a_path: PathArg,
-        *,
-        unresolved_policy: Literal["exclude", "non_living"] = "exclude",
-        strict: bool = True,
-    ) -> None:
+    def __init__(self, is_a_path: PathArg, *,
+                 unresolved_policy: Literal["exclude", "non_living"] = "exclude",
+                 strict: bool = True) -> None:
         self.path = _existing(is_a_path, "WordNet is_a file")
-        self.unresolved_policy = _check_policy(
-            "unresolved_policy", unresolved_policy, _TWO_POLICIES
-        )
+        self.unresolved_policy = _check_policy("unresolved_policy", unresolved_policy,
+                                               _TWO_POLICIES)
         self.strict = strict
         self.ambiguous: set[str] = set()
         self._parents: dict[str, list[str]] = defaultdict(list)
@@ -132,12 +135,8 @@ class CocoLabeler:
     failing that, by the numeric COCO id, so 2014 and 2017 annotation files both work.
     """
 
-    def __init__(
-        self,
-        instances_json_paths: PathArg | Sequence[PathArg] | None,
-        *,
-        mixed_policy: Literal["living", "non_living", "exclude"] = "living",
-    ) -> None:
+    def __init__(self, instances_json_paths: PathArg | Sequence[PathArg] | None, *,
+                 mixed_policy: Literal["living", "non_living", "exclude"] = "living") -> None:
         self.mixed_policy = _check_policy("coco_mixed_policy", mixed_policy, tuple(_POLICY_VALUES))
         if instances_json_paths is None:
             paths: list[PathArg] = []
@@ -195,7 +194,8 @@ class ScenesLabeler:
         return _POLICY_VALUES[self.policy]
 
     def describe(self) -> dict[str, Any]:
-        return {"rule": "scenes -> policy", "policy": self.policy}
+        """The policy is recorded: scene labels are a choice, not evidence."""
+        return {"rule": "scenes -> policy (exclude: unknown, -1)", "policy": self.policy}
 
 
 class LabelTableLabeler:
@@ -235,13 +235,9 @@ class LabelTableLabeler:
 class CompositeLabeler:
     """Dispatch on ``ImageRef.source``; a label table, when given, wins for the names it holds."""
 
-    def __init__(
-        self,
-        imagenet: WordNetLabeler | None = None,
-        coco: CocoLabeler | None = None,
-        scenes: ScenesLabeler | None = None,
-        table: LabelTableLabeler | None = None,
-    ) -> None:
+    def __init__(self, imagenet: Labeler | None = None, coco: Labeler | None = None,
+                 scenes: ScenesLabeler | None = None,
+                 table: LabelTableLabeler | None = None) -> None:
         self.by_source = {
             "imagenet": imagenet,
             "coco": coco,
@@ -267,34 +263,37 @@ class CompositeLabeler:
 
 
 _DEFAULTS: dict[str, Any] = {
-    "wordnet_is_a": None,
-    "unresolved_policy": "exclude",
-    "wordnet_strict": True,
-    "coco_instances": None,
-    "coco_mixed_policy": "living",
-    "scenes_policy": "exclude",
+    "wordnet_is_a": None, "unresolved_policy": "exclude", "wordnet_strict": True,
+    "coco_instances": None, "coco_mixed_policy": "living", "scenes_policy": "exclude",
     "table": None,
+    # release files (labels_release.py): found below release_root unless given
+    "release_root": None, "coco_annotations": None, "imagenet_labels": None,
 }
 
 
 def build_labeler(cfg: Mapping[str, Any]) -> CompositeLabeler:
-    """Build a CompositeLabeler from a plain mapping (or Hydra DictConfig) with defaults.
+    """A CompositeLabeler from a mapping with defaults. ImageNet: ``wordnet_is_a``, else the
+    release's ``imagenet_final_labels.txt``; COCO: ``coco_instances``, else the release's
+    ``coco_final_annotations.pkl``; sources with neither label UNKNOWN."""
+    from bold5000_ae.data import labels_release as rel  # imports this module
 
-    Sources without a file (no ``wordnet_is_a``, no ``coco_instances``) label UNKNOWN.
-    """
     unknown = sorted(set(cfg) - set(_DEFAULTS))
     if unknown:
         raise InputError("labels", f"unknown keys {unknown}; valid: {', '.join(_DEFAULTS)}")
     c = {**_DEFAULTS, **cfg}
     policy = _check_policy("unresolved_policy", c["unresolved_policy"], _TWO_POLICIES)
-    wordnet, strict = c["wordnet_is_a"], bool(c["wordnet_strict"])
-    imagenet = (
-        None
-        if wordnet is None
-        else WordNetLabeler(wordnet, unresolved_policy=policy, strict=strict)
-    )
-    coco = CocoLabeler(c["coco_instances"], mixed_policy=c["coco_mixed_policy"])
+    mixed = _check_policy("coco_mixed_policy", c["coco_mixed_policy"], tuple(_POLICY_VALUES))
+    found = rel.find_release_labels(c["release_root"])
+    pkl, txt = c["coco_annotations"] or found.get("coco"), c["imagenet_labels"] or found.get(
+        "imagenet")
+    imagenet: Labeler | None = None
+    if c["wordnet_is_a"] is not None:
+        imagenet = WordNetLabeler(c["wordnet_is_a"], unresolved_policy=policy,
+                                  strict=bool(c["wordnet_strict"]))
+    elif txt is not None:
+        imagenet = rel.ImagenetReleaseLabeler(txt, unresolved_policy=policy)
+    coco: Labeler = CocoLabeler(c["coco_instances"], mixed_policy=mixed)
+    if c["coco_instances"] is None and pkl is not None:
+        coco = rel.CocoAnnotationsLabeler(pkl, mixed_policy=mixed)
     table = None if c["table"] is None else LabelTableLabeler(c["table"])
-    return CompositeLabeler(
-        imagenet=imagenet, coco=coco, scenes=ScenesLabeler(c["scenes_policy"]), table=table
-    )
+    return CompositeLabeler(imagenet, coco, ScenesLabeler(c["scenes_policy"]), table)

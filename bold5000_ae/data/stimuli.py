@@ -34,6 +34,10 @@ _IMAGENET = re.compile(r"^n\d{8}_\d+\.jpe?g$", re.IGNORECASE)
 _COCO = re.compile(r"^COCO_(?:train|val)\d{4}_\d{12}\.jpg$", re.IGNORECASE)
 # BOLD5000's Presented_Stimuli folders, one per source.
 _FOLDERS = {"coco": "COCO", "imagenet": "ImageNet", "scenes": "Scene"}
+# Where Presented_Stimuli may sit below a stimuli root: the folder itself, the unzipped
+# BOLD5000_Stimuli, or the folder holding it.
+PRESENTED_PREFIXES = ("", "Presented_Stimuli", "Scene_Stimuli/Presented_Stimuli",
+                      "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli")
 
 
 @dataclass(frozen=True)
@@ -139,28 +143,44 @@ def _read_v73_cells(path: Path, key: str) -> list[list[str]]:
     return texts
 
 
-def read_all_image_names(path: str | PathLike[str]) -> list[tuple[str, str]]:
-    """Read ``all_img_names.mat`` (cell array N x 2 of name, source) as (name, source) pairs.
+def read_mat_cells(path: str | PathLike[str], key: str, width: int = 2) -> list[list[str]]:
+    """Read a MATLAB cell array of strings, N x ``width``, as rows of str.
 
-    Works for both MATLAB v5 (scipy.io) and v7.3 (HDF5, via h5py) files.
+    Works for MATLAB v5 (scipy.io) and v7.3 (HDF5, via h5py) files: the release ships both
+    kinds (``all_img_names.mat``, the per-run ``CSI_sess{SS}_run{RR}.mat`` lists).
     """
     path = Path(path)
-    key = "all_img_names"
     if not path.is_file():
-        raise InputError(path, "image name file not found")
+        raise InputError(path, "MATLAB file not found")
     if h5py.is_hdf5(path):
         rows = _read_v73_cells(path, key)
     else:
         try:
             mat = scipy.io.loadmat(path)
-        except (ValueError, TypeError, OSError) as err:
+        except (ValueError, TypeError, OSError, NotImplementedError) as err:
             raise InputError(path, f"not a readable MATLAB file ({err})") from err
         if key not in mat:
             found = ", ".join(k for k in mat if not k.startswith("__"))
             raise InputError(path, f"no variable {key!r} (found: {found})")
-        rows = [[_cell_text(c) for c in row] for row in np.atleast_2d(mat[key])]
-    if not rows or any(len(row) != 2 for row in rows):
-        raise InputError(path, f"{key} must be an N x 2 cell array of (name, source)")
+        cells = np.atleast_2d(mat[key])
+        if cells.dtype != object:
+            raise InputError(path, f"{key} is a {cells.dtype} array, expected a cell array of "
+                                   "strings")
+        rows = [[_cell_text(c) for c in row] for row in cells]
+    if not rows or any(len(row) != width for row in rows):
+        shape = f"{len(rows)} x {len(rows[0]) if rows else 0}"
+        raise InputError(path, f"{key} must be an N x {width} cell array of strings, found "
+                               f"{shape}")
+    return rows
+
+
+def read_all_image_names(path: str | PathLike[str]) -> list[tuple[str, str]]:
+    """Read ``all_img_names.mat`` (cell array N x 2 of name, source) as (name, source) pairs."""
+    path = Path(path)
+    key = "all_img_names"
+    if not path.is_file():
+        raise InputError(path, "image name file not found")
+    rows = read_mat_cells(path, key)
     pairs = [(name.strip(), source.strip().lower()) for name, source in rows]
     bad = sorted({s for _, s in pairs if s not in SOURCES})
     if bad:
@@ -169,18 +189,21 @@ def read_all_image_names(path: str | PathLike[str]) -> list[tuple[str, str]]:
 
 
 def find_stimulus_image(root: str | PathLike[str], ref: ImageRef) -> Path | None:
-    """Locate an image under ``root``: ``Presented_Stimuli/{COCO,ImageNet,Scene}`` layout or flat.
+    """Locate an image under ``root``: ``{COCO,ImageNet,Scene}/<name>`` or flat, in ``root`` or in
+    the release's ``BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli`` below it, so the folder
+    the user downloaded works as it is.
 
     Returns None rather than raising, because a missing image is a per-dataset decision (drop
     the trial, or fail) that belongs to the caller.
     """
-    root = Path(root)
     folders = [_FOLDERS[ref.source]] if ref.source in _FOLDERS else list(_FOLDERS.values())
-    for candidate in [root / folder / ref.image_name for folder in folders]:
-        if candidate.is_file():
-            return candidate
-    flat = root / ref.image_name
-    return flat if flat.is_file() else None
+    for base in [Path(root) / prefix for prefix in PRESENTED_PREFIXES]:
+        for candidate in [base / folder / ref.image_name for folder in folders]:
+            if candidate.is_file():
+                return candidate
+        if (base / ref.image_name).is_file():
+            return base / ref.image_name
+    return None
 
 
 def load_image(path: str | PathLike[str], size: int) -> np.ndarray:

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from bold5000_ae.utils.errors import InputError
+
 # Columns a unit's sample table must have (before images and labels are attached).
 SAMPLE_COLUMNS = ("subject", "session", "run", "trial", "offset_s", "presented_name")
 
@@ -37,3 +39,31 @@ class Source(Protocol):
     def load(self, unit: str) -> UnitSamples: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+
+def check_split_keeps_groups(attrs: dict[str, Any], trials: pd.DataFrame,
+                             assignment: np.ndarray, path: str) -> None:
+    """Refuse a split that cuts a group the source normalised within.
+
+    Why: a source that z-scores within a session (``betas``, ``roi_betas``) gives every row of a
+    session the statistics of all that session's rows. If some of those rows are validation or
+    test rows, training rows carry held-out statistics. Splits that keep sessions whole
+    (``holdout_sessions``, ``kfold_sessions``, ``cross_subject``) are leak-free; others are
+    refused here rather than silently reshaped, so the split a run reports is the one it used.
+    """
+    source = attrs.get("source")
+    if not isinstance(source, dict):  # files written by other tools name their source only
+        return
+    within = source.get("normalized_within") or (  # files prepared before the attribute
+        "session" if source.get("zscore") == "per voxel within session" else None)
+    if not within:
+        return
+    keys = trials["subject"].astype(str) + "/" + trials[within].astype(str)
+    used = assignment != "excluded"
+    sides = pd.DataFrame({"key": keys[used], "side": assignment[used]})
+    cut = int((sides.groupby("key").side.nunique() > 1).sum())
+    if cut:
+        raise InputError(path, f"rows are z-scored within each {within} but the split puts "
+                               f"{cut} {within}(s) on more than one side (held-out statistics "
+                               f"in training rows); use data/split=holdout_sessions or "
+                               f"kfold_sessions, or prepare with source.reader.zscore=false")

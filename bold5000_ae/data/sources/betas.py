@@ -8,6 +8,18 @@ s starts after all trials of sessions 1..s-1, which is why sessions must be pres
 gaps even when only some are selected. Within a session, trial j is trial j % 37 + 1 of run
 j // 37 + 1. Subjects live in their own native grids, so several subjects are accepted only when
 their grids (and hence masks) agree.
+
+From the release root alone: the trial order is the release's
+``Stimuli_Presentation_Lists/CSI{n}/CSI{n}_imgnames.txt`` (or a ``stim_lists`` file), the brain
+mask ``CSI{n}_brainmask.nii.gz`` anywhere below the root, and, when the per-run presentation
+files are there, each session's trial count is checked against its runs.
+
+Leakage: a per-session z-score puts every row of a session through statistics of the whole
+session, so a split that puts some runs of a session in training and others in validation would
+carry held-out statistics into training rows. The prepared file therefore records
+``normalized_within = "session"`` and the data module refuses splits that cut a session
+(``base.check_split_keeps_groups``); ``zscore=false`` stores raw betas, which any split may use
+(the data module normalises with training rows only).
 """
 
 from __future__ import annotations
@@ -29,6 +41,13 @@ from bold5000_ae.data.sources.nifti_io import (
     load_nifti,
     same_grid,
 )
+from bold5000_ae.data.sources.release import (
+    IMGNAMES,
+    STIM_LISTS,
+    find_below,
+    find_presentation_runs,
+    presentation_layout,
+)
 from bold5000_ae.data.sources.trial_layout import (
     TRIALS_PER_RUN,
     check_list_length,
@@ -43,16 +62,18 @@ DEFAULT_KIND = "TYPED-FITHRF-GLMDENOISE-RR"
 class BetasSource:
     """GLMsingle session files under ``root`` (searched recursively), one unit per session."""
 
-    def __init__(self, root: str | Path, stim_list: str,
-                 mask: str = "{root}/CSI{subject}_brainmask.nii.gz",
+    def __init__(self, root: str | Path, stim_list: str | None = None,
+                 mask: str | None = None,
                  kind: str = DEFAULT_KIND, subjects: Sequence[int] | None = None,
                  sessions: Sequence[int] | None = None, zscore: bool = True,
-                 trials_per_run: int = TRIALS_PER_RUN) -> None:
+                 trials_per_run: int = TRIALS_PER_RUN,
+                 presentation_root: str | Path | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "betas folder not found")
         self.stim_list, self.mask_spec, self.kind = stim_list, mask, kind
         self.zscore, self.trials_per_run = zscore, trials_per_run
+        self.presentation_root = Path(presentation_root) if presentation_root else self.root
         pattern = re.compile(rf"^CSI(\d+)_GLMbetas-{re.escape(kind)}_ses-(\d+)\.nii(\.gz)?$")
         by_subject: dict[int, dict[int, Path]] = {}
         for path in sorted(self.root.rglob(f"CSI*_GLMbetas-{kind}_ses-*.nii*")):
@@ -81,10 +102,34 @@ class BetasSource:
                                                                   shape[3])
                 start += shape[3]
             self._check_list(sub, start)
+            self._check_presentation(sub, {ses: header_grid(files[ses])[0][3] for ses in found})
         self._mask: tuple[np.ndarray, np.ndarray] | None = None
 
     def _list_path(self, subject: int) -> Path:
-        return stim_list_path(self.stim_list, subject, self.root)
+        return stim_list_path(self.stim_list, subject, self.root, IMGNAMES + STIM_LISTS)
+
+    def _mask_path(self, subject: int) -> Path:
+        if self.mask_spec:
+            return Path(self.mask_spec.format(subject=subject, root=self.root))
+        name = f"CSI{subject}_brainmask.nii.gz"
+        found = find_below(self.root, [name, f"CSI{subject}_brainmask.nii"])
+        if found is None:
+            raise InputError(self.root, f"no {name} below it; give source.reader.mask")
+        return found
+
+    def _check_presentation(self, subject: int, trials: dict[int, int]) -> None:
+        """Each session file must hold the trials of that session's presentation runs."""
+        runs = find_presentation_runs(self.presentation_root, subject)
+        if not runs:
+            return
+        per_session, _ = presentation_layout(runs, self.trials_per_run)
+        for ses, n in trials.items():
+            want = (per_session[ses - 1] * self.trials_per_run if ses <= len(per_session)
+                    else None)
+            if want != n:
+                raise InputError(self.root, f"CSI{subject} session {ses} betas hold {n} trials, "
+                                            f"its presentation files "
+                                            f"{want if want is not None else 'none'}")
 
     def _check_list(self, subject: int, n_trials: int) -> None:
         """Fail before any work when the list cannot cover the trials (longer is fine: the
@@ -106,8 +151,8 @@ class BetasSource:
                     raise InputError(other, f"grid of CSI{sub} differs from CSI{first_sub}: "
                                             "subjects are in native space; prepare one subject "
                                             "per file")
-            masks = [load_mask(self.mask_spec.format(subject=sub, root=self.root), shape,
-                               affine, f"betas {p.name}") for sub, (p, _, _) in grids.items()]
+            masks = [load_mask(self._mask_path(sub), shape, affine, f"betas {p.name}")
+                     for sub, (p, _, _) in grids.items()]
             self._mask = (np.logical_and.reduce(masks), affine)
         return self._mask
 
@@ -135,5 +180,6 @@ class BetasSource:
         return {"source": "betas", "root": str(self.root), "grid_kind": "volume",
                 "kind": self.kind, "mask": self.mask_spec, "stim_list": self.stim_list,
                 "zscore": "per voxel within session" if self.zscore else None,
+                "normalized_within": "session" if self.zscore else None,
                 "units": len(self._units), "trials_per_run": self.trials_per_run,
                 "row_rule": "session s starts after the trials of sessions 1..s-1 in the list"}

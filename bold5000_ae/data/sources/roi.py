@@ -7,7 +7,10 @@ ROI names and widths recorded in the ``source`` attribute so a reader can slice 
 A conv3d encoder makes no sense on that layout; the MLP encoder does. The real CSI1 masks hold
 1685 voxels over the ten ROIs, of which 19 lie in two ROIs, so the columns repeat those voxels.
 
-Rows are trials in stimulus-list order; session and run come from ``trial_layout.py``. ``tr``
+Rows are trials in stimulus-list order; session and run come from ``trial_layout.py``. From the
+release root alone the reader finds ``ROIs/CSI{n}/{mat,h5}/`` and the list
+``ROIs/stim_lists/CSI01_stim_lists.txt`` (zero-padded, as published), and the runs of each session
+from ``Stimuli_Presentation_Lists`` when the stimuli release is unpacked beside it. ``tr``
 picks the file: TR k is the k-th volume after onset (offset recorded as 2*(k-1) s), TR34 the
 mean of the 3rd and 4th (offset NaN, as for any mean over a window). MATLAB v5 files are read
 with scipy.io, v7.3 and ``.h5`` files with h5py; (voxels, trials) arrays, which MATLAB's
@@ -27,12 +30,13 @@ import scipy.io
 
 from bold5000_ae.data.sources.base import UnitSamples
 from bold5000_ae.data.sources.nifti_io import load_nifti
+from bold5000_ae.data.sources.release import IMGNAMES, STIM_LISTS, find_below, subject_spellings
 from bold5000_ae.data.sources.trial_layout import (
     TRIALS_PER_RUN,
     check_list_length,
     layout_table,
-    runs_per_session_from_events,
     stim_list_path,
+    subject_layout,
     subject_path,
 )
 from bold5000_ae.data.stimuli import read_stimulus_list
@@ -45,13 +49,21 @@ TR_SECONDS = 2.0
 
 
 def roi_file(root: Path, subject: int, tr: str, fmt: str) -> Path:
-    """``ROIs/CSI{n}/{mat,h5}/CSI{n}_ROIs_TR{tr}.{mat,h5}`` as released, or flat under root."""
-    name = f"CSI{subject}_ROIs_TR{tr}.{fmt}"
-    for candidate in (root / f"CSI{subject}" / fmt / name, root / f"CSI{subject}" / name,
-                      root / name):
-        if candidate.is_file():
-            return candidate
-    raise InputError(root / f"CSI{subject}" / fmt / name, "ROI file not found")
+    """``[ROIs/]CSI{n}/{mat,h5}/CSI{n}_ROIs_TR{tr}.{mat,h5}`` as released (``CSI01`` too), or
+    anywhere below root. ``fmt="auto"`` takes ``mat`` when present, else ``h5``."""
+    formats = ("mat", "h5") if fmt == "auto" else (fmt,)
+    for ext in formats:
+        for spelling in subject_spellings(subject):
+            name = f"{spelling}_ROIs_TR{tr}.{ext}"
+            for candidate in (root / spelling / ext / name, root / "ROIs" / spelling / ext / name,
+                              root / spelling / name, root / name):
+                if candidate.is_file():
+                    return candidate
+        found = find_below(root, [f"{s}_ROIs_TR{tr}.{ext}" for s in subject_spellings(subject)])
+        if found is not None:
+            return found
+    wanted = " or ".join(f"CSI{subject}_ROIs_TR{tr}.{ext}" for ext in formats)
+    raise InputError(root, f"ROI file not found: no {wanted} below it")
 
 
 def _read_arrays(path: Path, rois: Sequence[str]) -> dict[str, np.ndarray]:
@@ -74,17 +86,21 @@ def _read_arrays(path: Path, rois: Sequence[str]) -> dict[str, np.ndarray]:
 class RoiSource:
     """One unit per subject: its ROI file, rows matched to its stimulus list."""
 
-    def __init__(self, root: str | Path, stim_list: str, subjects: Sequence[int] = (1,),
-                 tr: str | int = "34", format: Literal["mat", "h5"] = "mat",
+    def __init__(self, root: str | Path, stim_list: str | None = None,
+                 subjects: Sequence[int] = (1,), tr: str | int = "34",
+                 format: Literal["auto", "mat", "h5"] = "auto",
                  rois: Sequence[str] | None = None,
                  runs_per_session: Sequence[int] | None = None,
                  events_root: str | Path | None = None, trials_per_run: int = TRIALS_PER_RUN,
-                 roi_masks: str | None = None, task: str = "5000scenes") -> None:
+                 roi_masks: str | None = None, task: str = "5000scenes",
+                 presentation_root: str | Path | None = None) -> None:
         self.root, self.tr, self.format = Path(root), str(tr), format
+        if not self.root.is_dir():
+            raise InputError(self.root, "ROI release folder not found")
         if self.tr not in ROI_TRS:
             raise InputError("tr", f"unknown ROI file TR{self.tr}; valid: {', '.join(ROI_TRS)}")
-        if format not in ("mat", "h5"):
-            raise InputError("format", f"unknown format {format!r}; valid: mat, h5")
+        if format not in ("auto", "mat", "h5"):
+            raise InputError("format", f"unknown format {format!r}; valid: auto, mat, h5")
         self.rois = tuple(rois) if rois else ROI_ORDER
         unknown = [r for r in self.rois if r not in ROI_ORDER]
         if unknown or len(set(self.rois)) != len(self.rois):
@@ -95,6 +111,8 @@ class RoiSource:
                                  else None)
         self.events_root = events_root
         self.trials_per_run, self.roi_masks, self.task = trials_per_run, roi_masks, task
+        self.presentation_root = Path(presentation_root) if presentation_root else self.root
+        self._layout_from: dict[str, str] = {}
         self._files = {f"sub-CSI{s}": roi_file(self.root, s, self.tr, format)
                        for s in self.subjects}
         self._widths: dict[str, int] | None = None
@@ -113,7 +131,8 @@ class RoiSource:
             raise InputError(path, f"not a readable MATLAB or HDF5 file ({exc})") from None
 
     def _list_path(self, unit: str) -> Path:
-        return stim_list_path(self.stim_list, int(unit.removeprefix("sub-CSI")), self.root)
+        return stim_list_path(self.stim_list, int(unit.removeprefix("sub-CSI")), self.root,
+                              STIM_LISTS + IMGNAMES)
 
     def _check_masks(self, subject: int, widths: dict[str, int]) -> None:
         """ROI widths must equal the voxel counts of the subject's ROI masks, when given."""
@@ -169,9 +188,10 @@ class RoiSource:
         check_list_length(names, n, list_path, exact=True)
         if self.roi_masks:
             self._check_masks(subject, {r: c.shape[1] for r, c in zip(self.rois, columns)})
-        runs = self.runs_per_session
-        if runs is None and self.events_root is not None:
-            runs = runs_per_session_from_events(self.events_root, subject, self.task)
+        runs, self._layout_from[unit] = subject_layout(
+            subject, names, list_path, runs_per_session=self.runs_per_session,
+            events_root=self.events_root, presentation_root=self.presentation_root,
+            task=self.task, trials_per_run=self.trials_per_run)
         layout = layout_table(n, runs, self.trials_per_run)
         offset = np.nan if self.tr == "34" else TR_SECONDS * (int(self.tr) - 1)
         samples = pd.DataFrame({"subject": subject, "session": layout.session,
@@ -189,4 +209,7 @@ class RoiSource:
                 "subjects": self.subjects, "stim_list": self.stim_list,
                 "runs_per_session": self.runs_per_session,
                 "events_root": str(self.events_root) if self.events_root else None,
-                "trials_per_run": self.trials_per_run, "roi_masks": self.roi_masks}
+                "trials_per_run": self.trials_per_run, "roi_masks": self.roi_masks,
+                "files": {u: str(p) for u, p in self._files.items()},
+                "presentation_root": str(self.presentation_root),
+                "layout_from": dict(self._layout_from)}

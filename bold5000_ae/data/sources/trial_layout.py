@@ -20,6 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bold5000_ae.data.sources.release import (
+    IMGNAMES,
+    STIM_LISTS,
+    check_against_list,
+    find_presentation_runs,
+    find_subject_list,
+    presentation_layout,
+)
 from bold5000_ae.utils.errors import InputError
 
 TRIALS_PER_RUN = 37
@@ -35,9 +43,44 @@ def subject_path(spec: str | Path, subject: int, default_name: str, **fields: An
     return path / default_name.format(subject=subject, **fields) if path.is_dir() else path
 
 
-def stim_list_path(spec: str | Path, subject: int, root: Path) -> Path:
-    """``CSI{n}_stim_lists.txt`` in a folder, or a path pattern."""
-    return subject_path(spec, subject, "CSI{subject}_stim_lists.txt", root=root)
+def stim_list_path(spec: str | Path | None, subject: int, root: Path,
+                   templates: Sequence[str] = STIM_LISTS + IMGNAMES) -> Path:
+    """A subject's presentation-order list: a path pattern with ``{subject}``, or found by its
+    published names (``templates``, in order of preference) in a folder, or below ``root``
+    when ``spec`` is empty."""
+    if spec is None or not str(spec):
+        return find_subject_list(root, subject, templates)
+    path = Path(str(spec).format(subject=subject, root=root))
+    return find_subject_list(path, subject, templates) if path.is_dir() else path
+
+
+def subject_layout(subject: int, names: Sequence[str], list_path: Path, *,
+                   runs_per_session: Sequence[int] | None, events_root: str | Path | None,
+                   presentation_root: str | Path | None, task: str,
+                   trials_per_run: int) -> tuple[list[int] | None, str]:
+    """(runs per session, where the numbers came from) for list-ordered rows of ``subject``.
+
+    Precedence: ``runs_per_session``, then BIDS events, then the presentation files; the
+    presentation files, when present, are also checked against the list (same images, same
+    order) and against ``runs_per_session``, so a typed layout cannot silently disagree.
+    """
+    from_files = None
+    runs = find_presentation_runs(presentation_root, subject) if presentation_root else []
+    if runs:
+        from_files, presented = presentation_layout(runs, trials_per_run)
+        check_against_list(presented, names, list_path, presentation_root)
+    if runs_per_session is not None:
+        given = [int(r) for r in runs_per_session]
+        if from_files is not None and given != from_files:
+            raise InputError("runs_per_session", f"{given} disagrees with the presentation "
+                                                 f"files under {presentation_root}: "
+                                                 f"{from_files}")
+        return given, "runs_per_session"
+    if events_root is not None:
+        return runs_per_session_from_events(events_root, subject, task), "events"
+    if from_files is not None:
+        return from_files, "presentation files"
+    return None, "none (sessions unknown)"
 
 
 def find_events(root: str | Path, subject: int, session: int, run: int,

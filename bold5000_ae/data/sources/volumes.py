@@ -3,8 +3,10 @@
 The seed project's inputs: every trial's volumes at onset + 4, 6 and 8 s, already cleaned
 (motion, smoothing, ICA-AROMA, high-pass, median-scaled to 10000) and resampled to 88 x 88 x 66.
 Volume k of a run belongs to trial (k-1)//3 + 1 at offset ``offsets_s[(k-1) % 3]``. The image of
-each trial comes from the run's BIDS events file (``events_root``) or, failing that, from the
-subject's stimulus list through the run layout (``trial_layout.py``). The volumes are only
+each trial comes from the run's BIDS events file (``events_root``), from the release's per-run
+presentation file ``CSI_sess{SS}_run{RR}.mat`` found below ``root`` (so a folder holding the
+volumes and ``BOLD5000_Stimuli`` needs nothing else), or from the subject's stimulus list
+through the run layout (``trial_layout.py``). The volumes are only
 masked (nilearn ``compute_multi_epi_mask`` over the first runs' mean volumes, or a mask file);
 ``standardize`` z-scores each voxel within a run.
 """
@@ -27,6 +29,7 @@ from nilearn.masking import compute_multi_epi_mask
 from bold5000_ae.data.events import read_events
 from bold5000_ae.data.sources.base import UnitSamples
 from bold5000_ae.data.sources.nifti_io import check_finite, header_grid, load_mask, load_nifti
+from bold5000_ae.data.sources.release import find_presentation_runs, read_presentation_run
 from bold5000_ae.data.sources.trial_layout import (
     TRIALS_PER_RUN,
     find_events,
@@ -48,15 +51,14 @@ class VolumesSource:
                  mask_runs: int = 3, offsets_s: Sequence[float] = (4.0, 6.0, 8.0),
                  mode: Literal["each", "mean"] = "each", standardize: bool = False,
                  subjects: Sequence[int] | None = None,
-                 sessions: Sequence[int] | None = None, task: str = "5000scenes") -> None:
+                 sessions: Sequence[int] | None = None, task: str = "5000scenes",
+                 presentation_root: str | Path | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "volume folder not found")
         if mode not in ("each", "mean"):
             raise InputError("mode", f"unknown mode {mode!r}; valid: each, mean")
-        if events_root is None and stim_list is None:
-            raise InputError("source.reader", "give events_root or stim_list to map volumes to "
-                                              "trials and images")
+        self.presentation_root = Path(presentation_root) if presentation_root else self.root
         self.events_root = Path(events_root) if events_root else None
         self.stim_list = stim_list
         self.runs_per_session = ([int(r) for r in runs_per_session] if runs_per_session
@@ -78,6 +80,14 @@ class VolumesSource:
             self._runs[f"sub-CSI{sub}_ses-{ses:02d}_run-{run:02d}"] = (sub, ses, run, vols)
         if not self._runs:
             raise InputError(self.root, "no CSI*_session*_run*_volume*.nii.gz files found")
+        self._presentation: dict[tuple[int, int, int], Path] = {}
+        if events_root is None:
+            for sub in sorted({r[0] for r in self._runs.values()}):
+                self._presentation.update({(sub, r.session, r.run): r.path for r in
+                                           find_presentation_runs(self.presentation_root, sub)})
+        if events_root is None and stim_list is None and not self._presentation:
+            raise InputError(self.root, "no events_root, stim_list or Stimuli_Presentation_Lists"
+                                        " below it to map volumes to trials and images")
         self._mask: tuple[np.ndarray, np.ndarray] | None = None
 
     def units(self) -> list[str]:
@@ -131,6 +141,15 @@ class VolumesSource:
             types = events["ImgType"].astype(str).tolist() if "ImgType" in events else None
             return (events["ImgName"].astype(str).tolist()[:n_trials],
                     (types or [None] * len(events))[:n_trials])
+        if (sub, ses, run) in self._presentation:
+            path = self._presentation[(sub, ses, run)]
+            names, types = read_presentation_run(path)
+            if n_trials > len(names):
+                raise InputError(path, f"{len(names)} trials but {unit} has volumes of "
+                                       f"{n_trials} trials")
+            return names[:n_trials], types[:n_trials]
+        if self.stim_list is None:
+            raise InputError(self.presentation_root, f"no presentation file for {unit}")
         path = stim_list_path(self.stim_list, sub, self.root)
         names = read_stimulus_list(path)
         layout = layout_table(len(names), self.runs_per_session, self.trials_per_run)
@@ -182,6 +201,7 @@ class VolumesSource:
         return {"source": "volumes", "root": str(self.root), "grid_kind": "volume",
                 "events_root": str(self.events_root) if self.events_root else None,
                 "stim_list": self.stim_list, "runs_per_session": self.runs_per_session,
+                "presentation_files": len(self._presentation),
                 "trials_per_run": self.trials_per_run, "mask": self.mask_spec,
                 "mask_runs": self.mask_runs, "offsets_s": list(self.offsets_s),
                 "mode": self.mode, "standardize": self.standardize, "runs": len(self._runs),
