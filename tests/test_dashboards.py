@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
+from bold5000_ae.utils.config import run_name
 from tests.test_multirun import run_train, sweep_dirs
 
 
@@ -42,8 +44,10 @@ def test_wandb_run_per_job_grouped_by_sweep_and_tensorboard(prepared_h5: Path,
         [logdir] = [p for p in (job_dir / "tensorboard").rglob("*") if p.is_dir()
                     and list(p.glob("events.out.tfevents.*"))]
         name = logdir.relative_to(job_dir / "tensorboard").as_posix()
-        assert name.startswith("+callbacks.figures._target_=") and "data.path" not in name
-        assert f",seed={int(job) + 1},trainer.max_epochs=1,trainer=cpu" in name
+        hydra_cfg = yaml.safe_load((job_dir / ".hydra" / "hydra.yaml").read_text())["hydra"]
+        overrides = hydra_cfg["job"]["override_dirname"]
+        assert f"seed={int(job) + 1}" in overrides and "data.path" not in overrides
+        assert name == run_name(overrides) and "/" not in name
         events = EventAccumulator(str(logdir), size_guidance={"images": 0})
         events.Reload()
         assert {"test/r2", "val/r2", "test/pearson_r"} <= set(events.Tags()["scalars"])
@@ -65,3 +69,12 @@ def test_wandb_run_per_job_grouped_by_sweep_and_tensorboard(prepared_h5: Path,
         assert start["model.net.latent_dim"].number_value == 8
         assert (job_dir / "csv" / "metrics.csv").is_file()
     assert len(run_ids) == 2
+
+
+def test_run_names_are_one_folder_and_never_collide() -> None:
+    assert run_name("model/loss=mse,seed=2") == "model.loss=mse,seed=2"
+    assert run_name("") == ""
+    long = ",".join(f"model.net.key{i}=value{i}" for i in range(20))
+    one, two = run_name(long + ",seed=1"), run_name(long + ",seed=2")
+    assert len(one.encode()) <= 200 and len(two.encode()) <= 200
+    assert one != two and one[:150] == (long + ",seed=1")[:150]

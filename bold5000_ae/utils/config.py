@@ -39,3 +39,19 @@ def local_config_dir() -> str:
 
 
 OmegaConf.register_new_resolver("local_config_dir", local_config_dir, replace=True)
+
+
+def run_name(overrides: str, limit: int = 200) -> str:
+    """A run's name from its overrides (``${hydra:job.override_dirname}``), safe as one folder
+    name: ``/`` of group overrides becomes ``.``; past ``limit`` characters (a file name holds
+    255 bytes) it is cut and ends with a hash of the whole, so two runs never share a name."""
+    import hashlib
+
+    name = str(overrides).replace("/", ".")
+    if len(name.encode()) <= limit:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    return name.encode()[: limit - 11].decode(errors="ignore") + "~" + digest
+
+
+OmegaConf.register_new_resolver("run_name", run_name, replace=True)
