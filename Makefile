@@ -10,6 +10,8 @@ TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 SYNTH_DIR := data/synthetic
 PREPARED := data/processed/synthetic.h5
+# the noise-free twin (generator v2), prepared by the same command: the ceiling's input
+NOISELESS := data/processed/synthetic_noiseless.h5
 ARGS ?=
 
 .PHONY: help install train data test lint format clean dashboard bench
@@ -30,10 +32,25 @@ install: $(STAMP) ## create .venv and install the package (done automatically by
 $(SYNTH_DIR)/ground_truth.json: | $(STAMP)
 	$(BIN)/bold5000-ae-synth
 
+# Linear preparation (no per-run z-scoring; motion confounds regressed): prepared(data) =
+# prepared(twin) + prepared(noise) row by row, so the twin gives the exact ceiling
+# (bold5000_ae/data/ceiling.py refuses a standardized pair). The datamodule z-scores voxels.
+LINEAR_PREP := source.reader.standardize=false \
+  '++source.reader.confounds=[trans_x,trans_y,trans_z,rot_x,rot_y,rot_z]'
 $(PREPARED): $(SYNTH_DIR)/ground_truth.json
-	$(BIN)/bold5000-ae-prepare overwrite=true
+	$(BIN)/bold5000-ae-prepare overwrite=true $(LINEAR_PREP)
+	if [ -d $(SYNTH_DIR)/noiseless/bids ]; then $(BIN)/bold5000-ae-prepare overwrite=true \
+	  $(LINEAR_PREP) source.root=$(SYNTH_DIR)/noiseless output=$(NOISELESS) \
+	  source.stimuli_root=$(SYNTH_DIR)/BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli \
+	  source.labels_table=$(SYNTH_DIR)/labels.tsv source.ground_truth=$(SYNTH_DIR)/ground_truth.json; \
+	else rm -f $(NOISELESS); fi
 
 data: $(PREPARED) ## generate the synthetic BOLD5000 and prepare it into HDF5
+
+.PHONY: synthetic-figure
+synthetic-figure: $(STAMP) $(PREPARED) ## real-vs-synthetic noise table and figure -> docs/figures/ (docs/synthetic.md)
+	$(BIN)/python -m experiments.synthetic_v2.figure --synthetic $(SYNTH_DIR) \
+	  --real ../shared/bold5000/sample_volumes --out docs/figures
 
 train: $(STAMP) $(PREPARED) ## generate + prepare the synthetic data, train the conv autoencoder (ARGS=overrides)
 	$(BIN)/bold5000-ae-train $(ARGS)

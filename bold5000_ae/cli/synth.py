@@ -1,29 +1,18 @@
-"""``bold5000-ae-synth``: write the built-in synthetic BOLD5000 (see data/synthetic.py)."""
+"""``bold5000-ae-synth``: write the built-in synthetic BOLD5000 (see data/synthetic/)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import fields
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from bold5000_ae.cli.reporting import reports_input_errors
-from bold5000_ae.data.synthetic import SyntheticSpec, generate
+from bold5000_ae.data.synthetic import generate, make_spec
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.errors import InputError
-
-
-def _spec(values: DictConfig) -> SyntheticSpec:
-    spec = OmegaConf.to_container(values, resolve=True)
-    valid = sorted(f.name for f in fields(SyntheticSpec))
-    unknown = sorted(set(spec) - set(valid))
-    if unknown:
-        raise InputError("spec", f"unknown field(s) {', '.join(unknown)}; valid: "
-                                 f"{', '.join(valid)}")
-    return SyntheticSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
 
 
 @reports_input_errors
@@ -33,7 +22,7 @@ def synth(cfg: DictConfig) -> dict:
     out = Path(cfg.output_dir)
     if out.exists() and not cfg.overwrite:
         raise InputError(out, "already exists; pass overwrite=true to regenerate")
-    spec = _spec(cfg.spec)
+    spec = make_spec(OmegaConf.to_container(cfg.spec, resolve=True))
     staging = out.with_name(out.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
     truth = generate(staging, spec)

@@ -1,4 +1,7 @@
-"""A synthetic BOLD5000 written in the real raw formats, with the ground truth it planted.
+"""The ``easy`` synthetic BOLD5000 (generator v1): whole-ellipsoid maps, white noise, linear.
+
+Kept for fast unit tests; the default dataset is generator v2 (``brain.py``). It is written in
+the real raw formats, with the ground truth it planted.
 
 Why: the default run must go through the real reading and cleaning code (BIDS runs, events.tsv,
 stimulus files and list), and later work needs a known answer to be measured against: the
@@ -34,7 +37,8 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from sklearn.metrics import roc_auc_score
 
-from bold5000_ae.utils.atomic_io import atomic_dir
+from bold5000_ae.data.synthetic.noise import MOTION_COLUMNS, write_confounds
+from bold5000_ae.data.synthetic.spec import check_common
 
 EVENT_COLUMNS = ["onset", "duration", "Subj", "Sess", "Run", "Trial", "ImgName", "ImgType",
                  "StimOn(s)", "StimOff(s)", "Response", ""]
@@ -45,6 +49,7 @@ SOURCE_FOLDERS = {"imagenet": "ImageNet", "coco": "COCO", "scenes": "Scene"}
 class SyntheticSpec:
     """Everything that decides the generated dataset; recorded verbatim in ground_truth.json."""
 
+    generator: str = "easy"
     grid: tuple[int, int, int] = (24, 28, 24)
     voxel_size_mm: tuple[float, float, float] = (6.0, 6.0, 6.0)
     subjects: int = 1
@@ -68,6 +73,9 @@ class SyntheticSpec:
     seed: int = 0
     source_mix: dict[str, float] = field(
         default_factory=lambda: {"imagenet": 0.6, "coco": 0.25, "scenes": 0.15})
+
+    def __post_init__(self) -> None:
+        check_common(self)
 
 
 def _smooth_field(rng: np.random.Generator, grid: tuple[int, ...], sigma: float,
@@ -125,14 +133,7 @@ def _unit_hrf_regressors(onsets: np.ndarray, frame_times: np.ndarray) -> np.ndar
     return np.stack(cols, axis=1) / peak.max()
 
 
-def generate(out_dir: str | Path, spec: SyntheticSpec = SyntheticSpec()) -> dict:
-    """Write the dataset under ``out_dir`` (atomically) and return the ground-truth summary."""
-    out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
-        return _generate_into(tmp, spec)
-
-
-def _generate_into(root: Path, spec: SyntheticSpec) -> dict:
+def generate_easy(root: Path, spec: SyntheticSpec) -> dict:
     rng = np.random.default_rng(spec.seed)
     grid = tuple(spec.grid)
     mask = brain_mask(grid)
@@ -204,6 +205,8 @@ def _generate_into(root: Path, spec: SyntheticSpec) -> dict:
                          func / f"{stem}_bold.nii.gz")
                 _write_events(func / f"{stem}_events.tsv", onsets, s, ses, run, shown,
                               [kinds[j] for j in imgs], rng)
+                write_confounds(func / f"{stem}_desc-confounds_timeseries.tsv", pd.DataFrame(
+                    0.0, index=frame_times, columns=list(MOTION_COLUMNS)))  # no motion
                 for trial, onset in enumerate(onsets):
                     for off in spec.sample_offsets_s:
                         f = int(round((onset + off) / spec.tr))

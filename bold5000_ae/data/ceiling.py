@@ -1,0 +1,123 @@
+"""Ceilings measured on what a model sees: the noise-free twin after the same preparation.
+
+The v2 generator writes a noise-free twin of every run (same events, same confounds); the
+Makefile prepares it with the same ``bold5000-ae-prepare`` command into ``<name>_noiseless.h5``
+beside the prepared file. Preparation is linear there (detrend, high-pass, confound regression;
+``source.reader.standardize=false``: per-run z-scoring is refused here), so
+prepared(observed) = prepared(twin) + prepared(noise) row by row, and the twin normalised with
+the training statistics is the noise-free part of each normalised row a model is scored on.
+Per split (and per test run):
+
+- ``r2``: 1 - MSE(twin, observed) / MSE(training mean, observed), the R² of the noise-free
+  signal as a reconstruction of the observed rows; training mean = 0 after normalisation.
+- ``ideal_image_r2``: the same for the best prediction from the image alone: the twin averaged
+  over every presentation of that image at that volume offset (subject-wise).
+- ``oracle_auc``: living/non-living AUC of the read-out that knows the twin: a diagonal-noise
+  linear discriminant, means from the twin's training rows, noise variance from the training
+  residuals (observed - twin), applied to the observed rows. A strong reference, not a proof of
+  Bayes optimality (docs/synthetic.md).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
+
+KEYS = ["subject", "session", "run", "trial", "offset_s"]
+
+
+def twin_path(path: str | Path) -> Path:
+    """Where the prepared noise-free twin of ``path`` lives."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_noiseless{path.suffix}")
+
+
+def _normalised(h5: Any, rows: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    order = np.argsort(rows)
+    out = np.empty((len(rows), h5["bold"].shape[1]), np.float64)
+    out[order] = h5["bold"][np.sort(rows)]
+    return (out - mean) / std
+
+
+def _r2(pred: np.ndarray, obs: np.ndarray) -> float:
+    return float(1.0 - ((pred - obs) ** 2).sum() / max((obs ** 2).sum(), 1e-12))
+
+
+def ceiling_metrics(datamodule: Any, twin: str | Path | None = None) -> dict[str, float]:
+    """``ceiling/<split>/...`` figures for a set-up BoldDataModule; {} when no twin exists."""
+    twin = Path(twin) if twin else twin_path(datamodule.path)
+    if not twin.is_file() or not datamodule.datasets:
+        return {}
+    mean, std = datamodule.mean.astype(np.float64), datamodule.std.astype(np.float64)
+    with open_prepared(datamodule.path) as obs_h5, open_prepared(twin) as twin_h5:
+        twin_trials = read_trials(twin_h5)
+        trials = datamodule.trials
+        attrs = [read_attrs(h5) for h5 in (obs_h5, twin_h5)]
+        if any(a.get("source", {}).get("standardize") for a in attrs):
+            warnings.warn(f"{datamodule.path} or its twin was z-scored per run (nonlinear): "
+                          "no ceiling; prepare with source.reader.standardize=false",
+                          stacklevel=2)
+            return {}
+        truths = [a.get("ground_truth") for a in attrs]
+        if len(twin_trials) != len(trials) or truths[0] != truths[1] or not np.allclose(
+                twin_trials[KEYS].to_numpy(float), trials[KEYS].to_numpy(float), equal_nan=True):
+            warnings.warn(f"{twin} does not hold the rows of {datamodule.path}; no ceiling",
+                          stacklevel=2)
+            return {}
+        clean_all = _normalised(twin_h5, np.arange(len(trials)), mean, std)
+        out: dict[str, float] = {}
+        ideal = _ideal_image_prediction(clean_all, trials)
+        for name, ds in datamodule.datasets.items():
+            rows = np.asarray(ds.rows)
+            if not len(rows):
+                continue
+            obs = _normalised(obs_h5, rows, mean, std)
+            out[f"ceiling/{name}/r2"] = _r2(clean_all[rows], obs)
+            out[f"ceiling/{name}/ideal_image_r2"] = _r2(ideal[rows], obs)
+            if name == "test":
+                out.update(_per_run(clean_all[rows], obs, trials.iloc[rows]))
+                train = np.asarray(datamodule.datasets["train"].rows)
+                auc = _oracle_auc(clean_all, obs_h5, train, rows, trials, mean, std, obs)
+                if auc is not None:
+                    out["ceiling/test/oracle_auc"] = auc
+    return out
+
+
+def _ideal_image_prediction(clean: np.ndarray, trials: pd.DataFrame) -> np.ndarray:
+    key = trials[["subject", "image_index", "offset_s"]].astype(str).agg("-".join, axis=1)
+    codes, _ = pd.factorize(key)
+    sums = np.zeros((codes.max() + 1, clean.shape[1]))
+    np.add.at(sums, codes, clean)
+    counts = np.bincount(codes)[:, None]
+    return sums[codes] / counts[codes]
+
+
+def _per_run(clean: np.ndarray, obs: np.ndarray, trials: pd.DataFrame) -> dict[str, float]:
+    out = {}
+    runs = trials[["subject", "session", "run"]].astype(int).astype(str).agg("-".join, axis=1)
+    for run in dict.fromkeys(runs):
+        sel = (runs == run).to_numpy()
+        out[f"ceiling/test/run_{run}/r2"] = _r2(clean[sel], obs[sel])
+    return out
+
+
+def _oracle_auc(clean: np.ndarray, obs_h5: Any, train: np.ndarray, test: np.ndarray,
+                trials: pd.DataFrame, mean: np.ndarray, std: np.ndarray,
+                test_obs: np.ndarray) -> float | None:
+    labels = trials["label"].to_numpy()
+    tr = train[labels[train] >= 0]
+    te = labels[test] >= 0
+    if len(np.unique(labels[tr])) < 2 or len(np.unique(labels[test][te])) < 2:
+        return None
+    resid = _normalised(obs_h5, tr, mean, std) - clean[tr]
+    noise_var = resid.var(axis=0) + 1e-6
+    diff = clean[tr][labels[tr] == 1].mean(0) - clean[tr][labels[tr] == 0].mean(0)
+    score = test_obs[te] @ (diff / noise_var)
+    return float(roc_auc_score(labels[test][te], score))

@@ -1,0 +1,155 @@
+"""Generator v2: a brain-shaped synthetic BOLD5000, streamed one run at a time.
+
+Per subject s, run, frame t and in-mask voxel v (notation of tuning.py and noise.py):
+
+    bold[t, v]  = B_v + S[t, v] + noise[t, v]
+    clean[t, v] = B_v + S[t, v]          (the noise-free twin, written under noiseless/)
+    S[t, v]     = sum_i h_v(t - onset_i) * gain_i * resp_v(image_i),  0 outside visual regions
+
+Why a twin on disk: the reconstruction ceiling must be measured on what a model sees, so the
+twin goes through the very same ``bold5000-ae-prepare`` (detrend, high-pass, confounds) and the
+ceiling is read on the same test rows (bold5000_ae/data/ceiling.py). Only one run's arrays are
+in memory at any time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from bold5000_ae.data.synthetic import anatomy as anat
+from bold5000_ae.data.synthetic.easy import (
+    SOURCE_FOLDERS,
+    _bold_header,
+    _image_names,
+    _presentation_order,
+    _write_events,
+)
+from bold5000_ae.data.synthetic.images import FACTORS, image_factors, render_images
+from bold5000_ae.data.synthetic.noise import RunNoise, write_confounds
+from bold5000_ae.data.synthetic.spec import VISUAL_ROIS, BrainSpec
+from bold5000_ae.data.synthetic.tuning import (
+    group_maps,
+    responses,
+    run_signal,
+    subject_tuning,
+)
+
+TWIN = "noiseless"
+
+
+def generate_brain(root: Path, spec: BrainSpec) -> dict:
+    """Write the v2 dataset (and its noise-free twin under ``root/noiseless``) into ``root``."""
+    rng = np.random.default_rng(spec.seed)
+    grid = tuple(int(n) for n in spec.grid)
+    vox = np.asarray(spec.voxel_size_mm, float)
+    affine = anat.grid_affine(grid, tuple(vox))
+    mask, gm = anat.mni_mask_and_gm(grid, affine)
+    coords = anat.voxel_mm(affine, grid)
+    regions = list(spec.rois)
+    centres = {r: VISUAL_ROIS[r] for r in regions}
+    sigma_vox = spec.map_smoothness_mm / 2.3548 / float(vox.mean())
+    group = group_maps(rng, grid, sigma_vox)
+
+    names, kinds = _image_names(rng, spec)
+    living = rng.random(spec.unique_images) < spec.living_fraction
+    images = render_images(rng, living, spec.image_size)
+    factors = image_factors(images, living)
+    _write_stimuli(root, names, kinds, images, living)
+
+    trees = [root / "bids"] + ([root / TWIN / "bids"] if spec.write_noiseless else [])
+    for bids in trees:
+        (bids / "derivatives" / "masks").mkdir(parents=True)
+        (bids / "dataset_description.json").write_text(json.dumps(
+            {"Name": "bold5000_ae synthetic BOLD5000 (v2)", "BIDSVersion": "1.8.0"}, indent=2))
+    n_trials = spec.sessions * spec.runs_per_session * spec.trials_per_run
+    frame_times = np.arange(spec.volumes_per_run) * spec.tr
+    stim_lists, subjects, saved = {}, [], {}
+    for s in range(1, spec.subjects + 1):
+        sub = f"sub-CSI{s}"
+        for bids in trees:
+            nib.save(nib.Nifti1Image(mask.astype(np.uint8), affine),
+                     bids / "derivatives" / "masks" / f"{sub}_brainmask.nii.gz")
+        shift_mm = rng.normal(0, spec.misregistration_mm / np.sqrt(3), 3)
+        weights, label = anat.roi_weights(coords, centres, spec.roi_sigma_mm, spec.roi_cutoff,
+                                          shift_mm, mask)
+        baseline = anat.anatomy(rng, mask, gm, spec.baseline)
+        tuning = subject_tuning(rng, group, mask, weights, label, regions, baseline,
+                                shift_mm / vox, spec, sigma_vox)
+        resp = responses(tuning, factors, spec)
+        noise = RunNoise(rng, mask, baseline, coords, anat.BRAIN_CENTRE_MM, vox, spec)
+        order = _presentation_order(rng, spec.unique_images, n_trials)
+        presented, seen = [], set()
+        for j in order:
+            presented.append(("rep_" if j in seen else "") + names[j])
+            seen.add(j)
+        stim_lists[sub] = presented
+        saved[f"{sub}_roi_weight"], saved[f"{sub}_roi_label"] = weights, label
+        saved[f"{sub}_shift_mm"] = shift_mm
+        k = 0
+        for ses in range(1, spec.sessions + 1):
+            for run in range(1, spec.runs_per_session + 1):
+                imgs = order[k:k + spec.trials_per_run]
+                shown = presented[k:k + spec.trials_per_run]
+                k += spec.trials_per_run
+                onsets = 6.0 + 10.0 * np.arange(len(imgs)) + rng.uniform(0, 0.04, len(imgs))
+                gains = 1 + spec.trial_gain_sd * rng.standard_normal(len(imgs))
+                signal = run_signal(tuning, resp[imgs], onsets, frame_times, gains)
+                run_noise, confounds = noise.draw(frame_times)
+                stem = f"{sub}_ses-{ses:02d}_task-5000scenes_run-{run:02d}"
+                clean = np.tile(baseline[mask], (len(frame_times), 1))
+                clean[:, tuning.voxels] += signal
+                for bids, data in zip(trees, (clean + run_noise, clean)):
+                    func = bids / sub / f"ses-{ses:02d}" / "func"
+                    func.mkdir(parents=True, exist_ok=True)
+                    _save_run(func / f"{stem}_bold.nii.gz", data, mask, affine, spec.tr)
+                    write_confounds(func / f"{stem}_desc-confounds_timeseries.tsv", confounds)
+                    _write_events(func / f"{stem}_events.tsv", onsets, s, ses, run, shown,
+                                  [kinds[j] for j in imgs], np.random.default_rng(k + s))
+                del clean, run_noise, signal
+        subjects.append({"subject": s, "shift_mm": shift_mm.round(3).tolist(),
+                         "visual_voxels": int(len(tuning.voxels)),
+                         "visual_fraction": float(len(tuning.voxels) / mask.sum())})
+    lists_dir = root / "BOLD5000_Stimuli" / "Image_Labels"
+    lists_dir.mkdir(parents=True)
+    for sub, shown in stim_lists.items():
+        (lists_dir / f"{sub.removeprefix('sub-')}_stim_lists.txt").write_text(
+            "\n".join(shown) + "\n")
+    np.savez_compressed(root / "ground_truth.npz", mask=mask, affine=affine,
+                        image_factors=factors, factor_names=np.array(FACTORS),
+                        image_living=living, image_names=np.array(names),
+                        regions=np.array(regions), **saved)
+    truth = {"generator": "v2",
+             "spec": {k: (list(v) if isinstance(v, tuple) else v)
+                      for k, v in asdict(spec).items()},
+             "n_samples": int(3 * n_trials * spec.subjects),
+             "n_voxels": int(mask.sum()), "subjects": subjects,
+             "noiseless_root": TWIN if spec.write_noiseless else None}
+    (root / "ground_truth.json").write_text(json.dumps(truth, indent=2))
+    return truth
+
+
+def _save_run(path: Path, data: np.ndarray, mask: np.ndarray, affine: np.ndarray,
+              tr: float) -> None:
+    """(frames, voxels) in-mask rows -> a 4-D float32 NIfTI, zero outside the brain."""
+    volume = np.zeros((*mask.shape, len(data)), np.float32)
+    volume[mask] = data.T
+    nib.save(nib.Nifti1Image(volume, affine, _bold_header(tr)), path)
+
+
+def _write_stimuli(root: Path, names: list[str], kinds: list[str], images: np.ndarray,
+                   living: np.ndarray) -> None:
+    stim_root = root / "BOLD5000_Stimuli" / "Scene_Stimuli" / "Presented_Stimuli"
+    for j, name in enumerate(names):
+        folder = stim_root / SOURCE_FOLDERS[kinds[j]]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(images[j]).save(folder / name, format="JPEG", subsampling=0,
+                                        quality=100)
+    pd.DataFrame({"image_name": names, "label": living.astype(int)}).to_csv(
+        root / "labels.tsv", sep="\t", index=False)

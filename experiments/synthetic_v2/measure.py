@@ -1,0 +1,132 @@
+"""Generate, prepare (data + noise-free twin) and score PCA-k against the measured ceiling.
+
+    .venv/bin/python -m experiments.synthetic_v2.measure --out /tmp/v2 [--set key=value ...]
+
+Why a script: the "done when" numbers of issue 11 (docs/synthetic.md) come from here, on the
+same split the default ``make train`` uses, so anyone can re-run them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from bold5000_ae.data.ceiling import ceiling_metrics, twin_path
+from bold5000_ae.data.datamodule import BoldDataModule
+from bold5000_ae.data.preparation import prepare_dataset
+from bold5000_ae.data.sources.bids import BidsSource
+from bold5000_ae.data.synthetic import BrainSpec, generate
+from bold5000_ae.data.synthetic.noise import MOTION_COLUMNS
+
+STIMULI = "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli"
+
+
+def prepare_tree(raw: Path, bids: Path, output: Path, image_size: int = 32,
+                 high_pass: float | None = 1 / 128) -> None:
+    """Prepare as conf/source/synthetic.yaml does (linear cleaning, motion confounds)."""
+    source = BidsSource(bids, mask=str(bids / "derivatives/masks/sub-CSI{subject}_brainmask"
+                                                ".nii.gz"), standardize=False,
+                        confounds=list(MOTION_COLUMNS), high_pass=high_pass)
+    truth = json.loads((raw / "ground_truth.json").read_text())
+    prepare_dataset(source, output, stimuli_root=raw / STIMULI, image_size=image_size,
+                    labels={"table": str(raw / "labels.tsv")}, overwrite=True,
+                    extra_attrs={"ground_truth": truth})
+
+
+def build(out: Path, spec: BrainSpec, high_pass: float | None = 1 / 128) -> Path:
+    """Generate ``spec`` under ``out/raw`` and prepare both trees; return the data file."""
+    shutil.rmtree(out, ignore_errors=True)
+    generate(out / "raw", spec)
+    data = out / "data.h5"
+    prepare_tree(out / "raw", out / "raw" / "bids", data, spec.image_size, high_pass)
+    prepare_tree(out / "raw", out / "raw" / "noiseless" / "bids", twin_path(data),
+                 spec.image_size, high_pass)
+    return data
+
+
+def pca_r2(dm: BoldDataModule, k: int) -> float:
+    """Test R² of PCA-k fitted on the training rows (normalised as the model sees them)."""
+    train = dm.datasets["train"]._bold.numpy().astype(np.float64)
+    test = dm.datasets["test"]._bold.numpy().astype(np.float64)
+    _, _, vt = np.linalg.svd(train - train.mean(0), full_matrices=False)
+    basis = vt[:k]
+    recon = (test - train.mean(0)) @ basis.T @ basis + train.mean(0)
+    return float(1 - ((recon - test) ** 2).sum() / (test ** 2).sum())
+
+
+def score(data: Path, ks: tuple[int, ...] = (8, 64)) -> dict[str, float]:
+    dm = BoldDataModule(data)
+    dm.setup()
+    out = {k: v for k, v in ceiling_metrics(dm).items() if "/run_" not in k}
+    out.update({f"pca_{k}/test/r2": pca_r2(dm, k) for k in ks})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--set", nargs="*", default=[], help="BrainSpec overrides key=value")
+    args = parser.parse_args()
+    over = {}
+    for item in args.set:
+        key, value = item.split("=", 1)
+        over[key] = type(getattr(BrainSpec(), key))(float(value)) if key not in (
+            "grid", "voxel_size_mm") else tuple(json.loads(value))
+    data = build(args.out, replace(BrainSpec(), **over))
+    print(json.dumps({"set": over, **score(data)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
+
+
+def clean_pca_r2(data: Path, k: int) -> float:
+    """Share of the twin's test variance PCA-k (fitted on the twin's training rows) keeps: how
+    many linear dimensions the planted signal needs."""
+    twin = BoldDataModule(twin_path(data), normalize="mean")
+    twin.setup()
+    train = twin.datasets["train"]._bold.numpy().astype(np.float64)
+    test = twin.datasets["test"]._bold.numpy().astype(np.float64)
+    _, _, vt = np.linalg.svd(train, full_matrices=False)
+    recon = test @ vt[:k].T @ vt[:k]
+    return float(1 - ((recon - test) ** 2).sum() / (test ** 2).sum())
+
+
+def noise_pca_r2(data: Path, k: int) -> float:
+    """Share of the prepared noise's test variance (observed - twin) PCA-k fitted on the
+    training noise keeps: what a rank-k model gains by reconstructing noise."""
+    obs, twin = BoldDataModule(data), BoldDataModule(twin_path(data), normalize="none")
+    obs.setup()
+    twin.setup()
+    parts = {}
+    for name in ("train", "test"):
+        o = obs.datasets[name]._bold.numpy().astype(np.float64)
+        c = (twin.datasets[name]._bold.numpy() - obs.mean) / obs.std
+        parts[name] = o - c
+    _, _, vt = np.linalg.svd(parts["train"], full_matrices=False)
+    test = parts["test"]
+    recon = test @ vt[:k].T @ vt[:k]
+    return float(1 - ((recon - test) ** 2).sum() / (test ** 2).sum())
+
+
+def visual_reliability(data: Path, raw: Path) -> dict[str, float]:
+    """Per-voxel single-volume R² of the twin against the observed rows, all rows, in the
+    visual voxels of subject 1 (median, 90th percentile) and elsewhere (max)."""
+    obs, twin = BoldDataModule(data, normalize="none"), BoldDataModule(twin_path(data),
+                                                                        normalize="none")
+    obs.setup()
+    twin.setup()
+    o = np.concatenate([obs.datasets[n]._bold.numpy() for n in ("train", "val", "test")])
+    c = np.concatenate([twin.datasets[n]._bold.numpy() for n in ("train", "val", "test")])
+    r2 = 1 - ((o - c) ** 2).sum(0) / ((o - o.mean(0)) ** 2).sum(0)
+    truth = np.load(raw / "ground_truth.npz")
+    visual = (truth["sub-CSI1_roi_weight"] > 0)[obs.mask]
+    return {"visual_median_r2": float(np.median(r2[visual])),
+            "visual_p90_r2": float(np.percentile(r2[visual], 90)),
+            "outside_max_r2": float(r2[~visual].max()),
+            "visual_fraction": float(visual.mean())}

@@ -1,0 +1,263 @@
+"""Generator v2: brain geometry, signal only in visual regions, calibrated noise, subjects that
+differ, and a ceiling measured on the prepared noise-free twin."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import cross_val_score
+
+from bold5000_ae.data.ceiling import ceiling_metrics, twin_path
+from bold5000_ae.data.datamodule import BoldDataModule
+from bold5000_ae.data.synthetic import BrainSpec, generate, make_spec
+from bold5000_ae.data.synthetic.images import global_statistics, render_images
+from bold5000_ae.data.synthetic.tuning import hrf
+from bold5000_ae.utils.errors import InputError
+from experiments.synthetic_v2.measure import build, pca_r2
+
+# The default model on a coarse grid with few, short runs: seconds, same mechanisms.
+TINY_V2 = BrainSpec(grid=(16, 18, 16), voxel_size_mm=(10.0, 10.0, 10.0), sessions=2,
+                    runs_per_session=2, trials_per_run=8, volumes_per_run=50,
+                    unique_images=24, image_size=16, seed=4)
+FUNC = "bids/sub-CSI{s}/ses-01/func/sub-CSI{s}_ses-01_task-5000scenes_run-01_{kind}"
+
+
+@pytest.fixture(scope="module")
+def tiny_v2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("v2") / "raw"
+    generate(root, TINY_V2)
+    return root
+
+
+@pytest.mark.parametrize(("values", "field"), [
+    ({"grid": [0, 28, 24]}, "spec.grid"), ({"noise_std": -1}, "spec.noise_std"),
+    ({"voxel_size_mm": [6, 0, 6]}, "spec.voxel_size_mm"), ({"rois": ["V9"]}, "spec.rois"),
+    ({"generator": "v3"}, "spec.generator"), ({"volumes_per_run": 20}, "spec.volumes_per_run")])
+def test_bad_spec_is_one_error_naming_the_field(values: dict, field: str) -> None:
+    with pytest.raises(InputError) as err:
+        make_spec(values)
+    assert str(err.value).startswith(f"{field}: ")
+    with pytest.raises(InputError, match=r"^spec\.grid: "):
+        make_spec({"generator": "easy", "grid": [0, 28, 24]})
+
+
+def test_synth_cli_bad_grid_exits_2_with_one_line(tmp_path: Path, capsys) -> None:
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bold5000_ae.cli.synth import synth
+    from tests.conftest import compose_config
+
+    cfg = compose_config("synth", [f"output_dir={tmp_path / 'x'}", "spec.grid=[0,28,24]"],
+                         tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        synth(cfg)
+    GlobalHydra.instance().clear()
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: spec.grid: need three sizes >= 4, got [0, 28, 24]"
+    assert not (tmp_path / "x").exists()
+
+
+def test_presets_compose_to_their_generators(tmp_path: Path) -> None:
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from tests.conftest import compose_config
+
+    specs = {}
+    for preset in ("v2", "easy", "seed88"):
+        cfg = compose_config("synth", [f"spec={preset}"], tmp_path)
+        specs[preset] = make_spec(OmegaConf.to_container(cfg.spec, resolve=True))
+        GlobalHydra.instance().clear()
+    assert specs["v2"] == BrainSpec()  # the config mirrors the constructor's defaults
+    assert specs["easy"].generator == "easy"
+    assert specs["seed88"].grid == (88, 88, 66) and specs["seed88"].generator == "v2"
+
+
+def test_brain_mask_is_the_mni_brain(tiny_v2: Path) -> None:
+    truth = np.load(tiny_v2 / "ground_truth.npz")
+    mask, affine = truth["mask"], truth["affine"]
+    # MNI152 brain volume is ~1.5-1.9 litres; at 10 mm voxels that is 1500-1900 voxels
+    assert 1300 < mask.sum() < 2100
+    ijk = np.argwhere(mask)
+    xyz = ijk @ affine[:3, :3].T + affine[:3, 3]
+    assert xyz[:, 1].min() < -90 and xyz[:, 1].max() > 50  # occipital pole to frontal lobe
+    assert abs(xyz[:, 0].mean()) < 5  # left-right symmetric
+
+
+def test_no_planted_stimulus_variance_outside_visual_regions(tmp_path: Path) -> None:
+    spec = replace(TINY_V2, noise_std=0.0, subjects=2, misregistration_mm=6.0)
+    generate(tmp_path / "raw", spec)
+    truth = np.load(tmp_path / "raw/ground_truth.npz")
+    for s in (1, 2):
+        data = np.asarray(nib.load(tmp_path / "raw" / FUNC.format(s=s, kind="bold.nii.gz"))
+                          .dataobj)
+        variance = np.ptp(data, axis=-1)  # any change over time at all
+        visual = truth[f"sub-CSI{s}_roi_weight"] > 0
+        outside = truth["mask"] & ~visual
+        assert outside.sum() > 3 * visual.sum() > 0
+        assert variance[outside].max() == 0.0
+        assert (variance[visual] > 0).mean() > 0.9
+    # misregistration: the subjects' visual regions are not the same voxels
+    assert not np.array_equal(truth["sub-CSI1_roi_weight"] > 0, truth["sub-CSI2_roi_weight"] > 0)
+
+
+def test_twin_layout_and_confounds(tiny_v2: Path) -> None:
+    func = FUNC.format(s=1, kind="desc-confounds_timeseries.tsv")
+    confounds = pd.read_csv(tiny_v2 / func, sep="\t")
+    assert list(confounds.columns[:6]) == ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
+                                           "rot_z"]
+    assert len(confounds) == TINY_V2.volumes_per_run
+    assert (tiny_v2 / func).read_text().splitlines()[1].endswith("n/a")  # first FD, fMRIPrep
+    assert confounds[["trans_x", "trans_y", "trans_z"]].abs().max().max() > 0
+    for kind in ("bold.nii.gz", "events.tsv", "desc-confounds_timeseries.tsv"):
+        assert (tiny_v2 / "noiseless" / FUNC.format(s=1, kind=kind)).is_file()
+    events = FUNC.format(s=1, kind="events.tsv")
+    assert (tiny_v2 / events).read_text() == (tiny_v2 / "noiseless" / events).read_text()
+    noisy = np.asarray(nib.load(tiny_v2 / FUNC.format(s=1, kind="bold.nii.gz")).dataobj)
+    clean = np.asarray(nib.load(tiny_v2 / "noiseless" / FUNC.format(s=1, kind="bold.nii.gz"))
+                       .dataobj)
+    resid = (noisy - clean)[np.load(tiny_v2 / "ground_truth.npz")["mask"]]
+    assert 0.5 * TINY_V2.temporal_noise < resid.std() < 20 * TINY_V2.temporal_noise
+
+
+def test_living_is_not_a_global_image_statistic() -> None:
+    rng = np.random.default_rng(0)
+    living = rng.random(400) < 0.5
+    images = render_images(rng, living, 32)
+    stats = np.concatenate([global_statistics(images), images.mean((1, 2)),
+                            images.std((1, 2))], axis=1)
+    stats = (stats - stats.mean(0)) / stats.std(0)
+    auc = cross_val_score(LogisticRegression(max_iter=2000), stats, living, cv=5,
+                          scoring="roc_auc").mean()
+    assert auc < 0.65
+
+
+def test_factors_are_measured_on_the_written_images(tiny_v2: Path) -> None:
+    from PIL import Image
+
+    truth = np.load(tiny_v2 / "ground_truth.npz")
+    folder = tiny_v2 / "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli"
+    paths = {p.name: p for p in folder.rglob("*") if p.is_file()}
+    images = np.stack([np.asarray(Image.open(paths[n]).convert("RGB"))
+                       for n in truth["image_names"]])
+    stats = global_statistics(images)
+    for k in range(5):
+        r = np.corrcoef(stats[:, k], truth["image_factors"][:, k + 1])[0, 1]
+        assert r > 0.95, (truth["factor_names"][k + 1], r)
+    assert np.array_equal(truth["image_factors"][:, 0], np.where(truth["image_living"], 1, -1))
+
+
+@pytest.mark.parametrize("peak", [4.0, 5.0, 6.0])
+def test_hrf_peaks_where_asked(peak: float) -> None:
+    t = np.arange(0, 30, 0.01)
+    h = hrf(t, peak)
+    assert t[np.argmax(h)] == pytest.approx(peak, abs=0.05)
+    assert h.max() == pytest.approx(1.0, abs=1e-3) and h.min() < 0  # undershoot
+
+
+def test_noise_free_data_scores_ceiling_one(tmp_path: Path) -> None:
+    data = build(tmp_path, replace(TINY_V2, noise_std=0.0))
+    dm = BoldDataModule(data)
+    dm.setup()
+    ceiling = ceiling_metrics(dm)
+    assert ceiling["ceiling/test/r2"] == pytest.approx(1.0, abs=1e-5)
+    assert ceiling["ceiling/train/r2"] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_motion_alone_is_removed_by_the_confounds(tmp_path: Path) -> None:
+    """Only motion as noise: prepare regresses the written confounds, so the prepared data equal
+    the prepared twin (the motion term is linear in the six columns). Without the high-pass:
+    with nilearn 0.14's Butterworth filter in the same call ~3% of the motion variance is left
+    (measured; docs/synthetic.md), which the ceiling then counts as noise."""
+    spec = replace(TINY_V2, temporal_noise=0.0, drift_pct=0.0, physio_fraction=0.0,
+                   motion_mm=0.3)
+    data = build(tmp_path, spec, high_pass=None)
+    # centred, not z-scored: outside the regions both are 0 up to float32 rounding, which a
+    # per-voxel z-score would blow up to unit variance
+    dm = BoldDataModule(data, normalize="mean")
+    dm.setup()
+    assert ceiling_metrics(dm)["ceiling/test/r2"] == pytest.approx(1.0, abs=1e-4)
+    raw = np.asarray(nib.load(tmp_path / "raw" / FUNC.format(s=1, kind="bold.nii.gz")).dataobj)
+    clean = np.asarray(nib.load(tmp_path / "raw/noiseless" / FUNC.format(s=1, kind="bold.nii.gz"))
+                       .dataobj)
+    assert np.abs(raw - clean).max() > 1.0  # the motion was there before cleaning
+
+
+def test_stale_or_standardized_twin_gives_no_ceiling(tmp_path: Path, prepared_h5: Path
+                                                     ) -> None:
+    import shutil
+
+    data = build(tmp_path / "a", TINY_V2)
+    other = build(tmp_path / "b", replace(TINY_V2, seed=TINY_V2.seed + 1))
+    dm = BoldDataModule(data)
+    dm.setup()
+    assert 0 < ceiling_metrics(dm)["ceiling/test/r2"] < 1  # its own twin
+    shutil.copy(twin_path(other), twin_path(data))  # same row layout, another dataset
+    with pytest.warns(UserWarning, match="does not hold the rows"):
+        assert ceiling_metrics(dm) == {}
+    easy = tmp_path / "easy.h5"
+    shutil.copy(prepared_h5, easy)  # z-scored per run, as the conftest fixture prepares it
+    dm = BoldDataModule(easy)
+    dm.setup()
+    assert ceiling_metrics(dm) == {}  # no twin beside it
+    shutil.copy(twin_path(other), twin_path(easy))
+    with pytest.warns(UserWarning, match="z-scored per run"):
+        assert ceiling_metrics(dm) == {}
+
+
+def test_pca_and_a_trained_model_do_not_exceed_the_ceiling(tmp_path: Path, capsys) -> None:
+    """Small default-like data (the default model, 6 runs): PCA with the model's latent size
+    and the conv AE trained by ``train`` stay at or below the ceiling ``train`` records."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bold5000_ae.cli.train import train
+    from tests.conftest import TINY_TRAIN, compose_config
+
+    data = build(tmp_path / "data", replace(TINY_V2, sessions=2, runs_per_session=3,
+                                            trials_per_run=12, volumes_per_run=70,
+                                            unique_images=40))
+    cfg = compose_config("train", [f"data.path={data}", *TINY_TRAIN], tmp_path)
+    metrics = train(cfg)
+    GlobalHydra.instance().clear()
+    ceiling = metrics["ceiling/test/r2"]
+    assert 0 < ceiling < 1
+    assert metrics["test/r2"] <= ceiling
+    dm = BoldDataModule(data)
+    dm.setup()
+    assert ceiling_metrics(dm)["ceiling/test/r2"] == pytest.approx(ceiling)  # same test rows
+    assert pca_r2(dm, cfg.model.net.latent_dim) <= ceiling
+    assert "ceiling R²" in capsys.readouterr().out
+
+
+def test_cross_subject_auc_below_within_subject(tmp_path: Path) -> None:
+    spec = replace(TINY_V2, subjects=2, sessions=2, runs_per_session=2, trials_per_run=16,
+                   volumes_per_run=90, unique_images=48, seed=7)
+    data = build(tmp_path, spec)
+    dm = BoldDataModule(data, normalize="none")
+    dm.setup()
+    trials = dm.trials
+    with __import__("h5py").File(data, "r") as h5:
+        bold = h5["bold"][()]
+    # z-score within subject (each subject's own scale), as a cross-subject decoder would
+    for s in (1, 2):
+        rows = trials.subject.to_numpy() == s
+        bold[rows] = (bold[rows] - bold[rows].mean(0)) / (bold[rows].std(0) + 1e-6)
+    label, subject, session = (trials[c].to_numpy() for c in ("label", "subject", "session"))
+    train = (subject == 1) & (session == 1)
+    clf = LogisticRegression(C=0.01, max_iter=3000).fit(bold[train], label[train])
+    within = roc_auc_score(label[(subject == 1) & (session == 2)],
+                           clf.decision_function(bold[(subject == 1) & (session == 2)]))
+    cross = roc_auc_score(label[(subject == 2) & (session == 2)],
+                          clf.decision_function(bold[(subject == 2) & (session == 2)]))
+    assert within > 0.6
+    assert cross < within
+    assert json.loads((tmp_path / "raw/ground_truth.json").read_text())["generator"] == "v2"
