@@ -1,29 +1,47 @@
-"""Shared fixtures: a tiny synthetic BOLD5000 (raw and prepared) and in-process Hydra configs."""
+"""Shared fixtures: a tiny synthetic BOLD5000 (raw and prepared), in-process Hydra configs, and
+Hydra's global state cleared after every test. Helpers live in ``tests/helpers/``."""
 
 from __future__ import annotations
 
-import json
+import inspect
 import os
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.bids import BidsSource
-from bold5000_ae.data.synthetic import SyntheticSpec, generate
-from bold5000_ae.utils.config import CONFIG_DIR
+from bold5000_ae.data.synthetic import generate
+from tests.helpers.hydra import TINY_TRAIN, clear_hydra, compose_config
+from tests.helpers.synthetic import SHARED_BOLD5000, TINY_SPEC, prepare_synthetic
+
+# re-exported: tests import these from here as well as from tests.helpers
+__all__ = ["TINY_SPEC", "TINY_TRAIN", "compose_config", "prepare_synthetic"]
 
 os.environ.setdefault("WANDB_MODE", "disabled")
-SHARED_BOLD5000 = Path(__file__).resolve().parents[1].parent / "shared" / "bold5000"
 
-# Small enough for seconds, large enough to hold 4 runs for group splits.
-TINY_SPEC = SyntheticSpec(grid=(12, 14, 12), voxel_size_mm=(8.0, 8.0, 8.0), sessions=2,
-                          runs_per_session=2, trials_per_run=8, volumes_per_run=50,
-                          unique_images=24, image_size=16, seed=3)
+# A test whose body starts a process must say so (``@pytest.mark.subprocess``), so
+# ``-m "not subprocess"`` gives a quick in-process run; CI runs everything.
+SUBPROCESS_CALLS = ("subprocess.run(", "subprocess.Popen(", "run_train(")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = []
+    for item in items:
+        func = getattr(item, "function", None)
+        if func is None or item.get_closest_marker("subprocess"):
+            continue
+        if any(call in inspect.getsource(func) for call in SUBPROCESS_CALLS):
+            unmarked.append(item.nodeid)
+    if unmarked:
+        raise pytest.UsageError("start processes but are not marked @pytest.mark.subprocess: "
+                                + ", ".join(unmarked))
+
+
+@pytest.fixture(autouse=True)
+def _clear_hydra():
+    """Every test starts and ends with no composed config, whatever it composed."""
+    yield
+    clear_hydra()
 
 
 @pytest.fixture(scope="session")
@@ -40,42 +58,11 @@ def synthetic_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def prepare_synthetic(raw: Path, output: Path, **source_kwargs) -> dict:
-    """Prepare a synthetic raw folder the way source=synthetic does."""
-    source = BidsSource(raw / "bids", mask=str(raw / "bids/derivatives/masks/"
-                                               "sub-CSI{subject}_brainmask.nii.gz"),
-                        **source_kwargs)
-    truth = json.loads((raw / "ground_truth.json").read_text())
-    return prepare_dataset(source, output,
-                           stimuli_root=raw / "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli",
-                           image_size=16, labels={"table": str(raw / "labels.tsv")},
-                           extra_attrs={"ground_truth": truth})
-
-
 @pytest.fixture(scope="session")
 def prepared_h5(synthetic_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("prepared") / "tiny.h5"
     prepare_synthetic(synthetic_raw, output)
     return output
-
-
-def compose_config(name: str, overrides: list[str], tmp_path: Path) -> DictConfig:
-    """Compose ``conf/<name>.yaml`` in-process as the entry point would, outputs in tmp_path."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.root_dir = str(tmp_path)
-        cfg.paths.output_dir = str(tmp_path / "out")
-        cfg.hydra.runtime.output_dir = str(tmp_path / "out")
-        cfg.hydra.job.num = 0
-    HydraConfig().set_config(cfg)
-    return cfg
-
-
-TINY_TRAIN = ["trainer=cpu", "trainer.max_epochs=2", "data.batch_size=8",
-              "model.net.channels=[4,8]", "model.net.latent_dim=8", "logger=csv",
-              "callbacks=none", "trainer.enable_progress_bar=false"]
 
 
 @pytest.fixture

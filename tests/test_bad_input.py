@@ -16,12 +16,11 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from hydra.core.global_hydra import GlobalHydra
 
 from bold5000_ae.cli.prepare import prepare
 from bold5000_ae.cli.train import train
 from bold5000_ae.data.hdf5_format import FORMAT_VERSION
-from tests.conftest import TINY_TRAIN, compose_config
+from tests.helpers.hydra import TINY_TRAIN, compose_config
 
 RUN = "sub-CSI1/ses-01/func/sub-CSI1_ses-01_task-5000scenes_run-01"
 
@@ -111,7 +110,6 @@ def test_prepare_refuses_bad_raw_input(case: str, synthetic_raw: Path, tmp_path:
         f"error: {bad_file.name}"), lines[-1]
     assert problem in lines[-1]
     assert output.read_bytes() == b"previous output"
-    GlobalHydra.instance().clear()
 
 
 def _h5_other_version(path: Path) -> None:
@@ -144,9 +142,9 @@ def test_train_refuses_bad_hdf5(harm, problem: str, prepared_h5: Path, tmp_path:
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith(f"error: {bad}: ") and problem in line, line
     assert not (tmp_path / "out" / "checkpoints").exists()
-    GlobalHydra.instance().clear()
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("override,group", [("model/loss=no_such_loss", "model/loss"),
                                             ("model=no_such_model", "model"),
                                             ("data/split=no_such_split", "data/split")])
@@ -163,6 +161,7 @@ def test_unknown_config_name_lists_valid_names(override: str, group: str,
     assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").rglob("*.ckpt"))
 
 
+@pytest.mark.subprocess
 def test_unknown_source_lists_valid_names(tmp_path: Path) -> None:
     env = {**os.environ, "PROJECT_ROOT": str(tmp_path)}
     env.pop("HYDRA_FULL_ERROR", None)
@@ -181,4 +180,3 @@ def test_missing_mandatory_config_value_is_one_line(tmp_path: Path, capsys) -> N
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("error: source.reader.root: missing mandatory value")
     assert not (tmp_path / "o.h5").exists()
-    GlobalHydra.instance().clear()

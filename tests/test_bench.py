@@ -23,6 +23,7 @@ ABSENT_ON_GPU = ("hydra", "omegaconf", "nilearn", "nibabel", "wandb", "sklearn")
 CPU = torch.device("cpu")
 
 
+@pytest.mark.subprocess
 def test_gpu_check_imports_nothing_the_gpu_machine_lacks() -> None:
     code = ("import sys, experiments.benchmarks.gpu_check; "
             f"print(sorted(m for m in {ABSENT_ON_GPU!r} if m in sys.modules))")
@@ -59,6 +60,7 @@ def test_bf16_parity_check_passes_on_cpu() -> None:
     assert result["passed"], result
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_gpu_check_script_smoke_writes_json_and_log(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path)}
@@ -72,6 +74,7 @@ def test_gpu_check_script_smoke_writes_json_and_log(tmp_path: Path) -> None:
     assert (tmp_path / "gpu_check.log").stat().st_size > 0
 
 
+@pytest.mark.subprocess
 def test_make_train_ab_runs_both_trees_and_records_equal_work() -> None:
     """HEAD against the working tree at a tiny size: both sides train, each from its own tree."""
     synth = ("spec.grid=[12,14,12]", "spec.sessions=2", "spec.runs_per_session=2",

@@ -14,6 +14,7 @@ from bold5000_ae.models.build import build_model
 from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
 from bold5000_ae.models.transfer import TransferClassifier
 from bold5000_ae.training.checkpoint_io import load_into, load_state_dict, load_submodule
+from bold5000_ae.training.pipeline import restore_pretrained
 from bold5000_ae.utils.errors import InputError
 
 GRID = (6, 7, 6)
@@ -32,8 +33,11 @@ def _save(tmp_path: Path, net: torch.nn.Module, name: str = "ae.ckpt") -> Path:
 
 
 def _classifier(net: torch.nn.Module, ckpt: Path | None, **kw) -> TransferClassifier:
-    return TransferClassifier(net, MASK, torch.optim.AdamW,
-                              pretrained=str(ckpt) if ckpt else None, **kw)
+    """Built fresh, then the encoder restored by the training layer (weights only)."""
+    classifier = TransferClassifier(net, MASK, torch.optim.AdamW, **kw)
+    if ckpt:
+        restore_pretrained(classifier, ckpt)
+    return classifier
 
 
 def test_lightning_checkpoint_loads_weights_only(train_cfg) -> None:
@@ -55,6 +59,7 @@ def test_encoder_weights_arrive_bit_exact(tmp_path: Path) -> None:
     assert ours.keys() == theirs.keys()
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
     assert not hasattr(classifier, "decoder") and "decoder" not in str(classifier.state_dict())
+    assert classifier.pretrained == str(tmp_path / "ae.ckpt")
 
 
 def test_compiled_checkpoint_loads_into_plain_module_and_back(tmp_path: Path) -> None:
@@ -85,7 +90,9 @@ def test_model_compile_option_keeps_checkpoint_keys(prepared_h5: Path) -> None:
         "loss": {"_target_": "bold5000_ae.losses.mse.MaskedMSE"},
         "optimizer": {"_target_": "torch.optim.AdamW", "_partial_": True}})
     module = build_model(cfg, dm)
-    assert module.net._compiled_call_impl is not None  # compiled in place
+    # compiled in place: what the module calls, the encoder and the decoder
+    assert module.net.encoder._compiled_call_impl is not None
+    assert module.net.decoder._compiled_call_impl is not None
     assert not any("_orig_mod" in k for k in module.state_dict())
 
 

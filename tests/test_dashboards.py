@@ -15,9 +15,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 from bold5000_ae.utils.config import run_name
-from tests.test_multirun import run_train, sweep_dirs
+from tests.helpers.cli import run_train, sweep_dirs
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_wandb_run_per_job_grouped_by_sweep_and_tensorboard(prepared_h5: Path,
                                                             tmp_path: Path) -> None:

@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra.core.global_hydra import GlobalHydra
 
 from bold5000_ae.cli.train import train
 from bold5000_ae.data.datamodule import BoldDataModule
 from bold5000_ae.data.gpu_cache import DeviceBatches, DeviceSplit
 from bold5000_ae.data.hdf5_format import read_prepared, write_prepared
 from bold5000_ae.utils.errors import InputError
-from tests.conftest import TINY_TRAIN, compose_config
+from tests.helpers.hydra import TINY_TRAIN, compose_config
 
 MODES = ("none", "ram", "gpu")
 
@@ -112,4 +111,3 @@ def test_fast_gpu_experiment_trains_on_cpu(prepared_h5: Path, tmp_path: Path) ->
     assert cfg.trainer.benchmark is True
     metrics = train(cfg)
     assert np.isfinite(metrics["test/r2"])
-    GlobalHydra.instance().clear()

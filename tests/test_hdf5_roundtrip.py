@@ -19,7 +19,7 @@ from bold5000_ae.data.hdf5_format import (
     write_prepared,
 )
 from bold5000_ae.utils.errors import InputError
-from tests.conftest import TINY_SPEC
+from tests.helpers.synthetic import TINY_SPEC
 
 
 def _tiny(n: int = 5) -> PreparedData:
@@ -88,7 +88,8 @@ def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_prepared_synthetic_matches_raw_cleaning(synthetic_raw: Path, prepared_h5: Path) -> None:
-    """Row for (run 1, trial 2, +6 s) equals nilearn's cleaning of that run at that frame."""
+    """Row for (run 1, trial 2, +6 s) equals nilearn's cleaning of that run at that frame, with
+    the default high-pass (cosine: DCT regressors), recorded in the file's attributes."""
     data = read_prepared(prepared_h5)
     assert data.bold.shape == (3 * 4 * TINY_SPEC.trials_per_run, int(data.mask.sum()))
     assert set(data.trials.label) == {0, 1}
@@ -98,7 +99,9 @@ def test_prepared_synthetic_matches_raw_cleaning(synthetic_raw: Path, prepared_h
     func = synthetic_raw / "bids/sub-CSI1/ses-01/func"
     raw = np.asarray(nib.load(func / "sub-CSI1_ses-01_task-5000scenes_run-01_bold.nii.gz")
                      .dataobj)[data.mask].T
-    cleaned = clean(raw, detrend=True, high_pass=1 / 128, t_r=2.0, standardize="zscore_sample")
+    assert data.attrs["high_pass_filter"] == "cosine"
+    cleaned = clean(raw, detrend=True, high_pass=1 / 128, t_r=2.0, standardize="zscore_sample",
+                    filter="cosine")
     events = pd.read_csv(func / "sub-CSI1_ses-01_task-5000scenes_run-01_events.tsv", sep="\t")
     frame = int(round((events.onset[1] + 6) / 2.0))
     t = data.trials

@@ -12,7 +12,14 @@ import pytest
 import torch
 
 from bold5000_ae.cli.train import train
-from bold5000_ae.evaluation.metrics import n_way_identification, pairwise_identification
+from bold5000_ae.evaluation.identification import (
+    distinct_image_pairs,
+    identification_metrics,
+    n_way_identification,
+    pairwise_identification,
+    reference_predictions,
+)
+from bold5000_ae.evaluation.metrics import similarity_matrix
 from bold5000_ae.training.checkpoint_io import load_state_dict
 
 TINY_PHASE4 = ["experiment=phase4_image_to_latent", "model.bold_net.channels=[4,8]",
@@ -22,7 +29,7 @@ TINY_PHASE4 = ["experiment=phase4_image_to_latent", "model.bold_net.channels=[4,
 
 def test_phase4_runs_end_to_end_with_a_frozen_bold_net(prepared_h5: Path, tmp_path: Path,
                                                        monkeypatch) -> None:
-    from tests.conftest import TINY_TRAIN, compose_config
+    from tests.helpers.hydra import TINY_TRAIN, compose_config
 
     base = [o for o in TINY_TRAIN if not o.startswith("model.net.")]
     cfg = compose_config("train", [f"data.path={prepared_h5}", *base, *TINY_PHASE4], tmp_path)
@@ -39,7 +46,10 @@ def test_phase4_runs_end_to_end_with_a_frozen_bold_net(prepared_h5: Path, tmp_pa
     monkeypatch.setattr(build, "instantiate", keep)
     metrics = train(cfg)
     for key in ("test/cosine", "test/identification_2way", "test/identification_4way",
-                "test/predicted_bold/r2", "test/autoencoded_bold/r2"):
+                "test/predicted_bold/r2", "test/autoencoded_bold/r2",
+                "test/baseline/image_mean/identification_2way",
+                "test/baseline/category_mean/identification_2way",
+                "test/baseline/image_mean/predicted_bold/r2"):
         assert key in metrics and math.isfinite(metrics[key]), key
     assert -1 <= metrics["test/cosine"] <= 1
     assert 0 <= metrics["test/identification_2way"] <= 1
@@ -60,3 +70,33 @@ def test_identification_scores() -> None:
     assert pairwise_identification(noise).item() == pytest.approx(0.5, abs=0.03)
     assert n_way_identification(noise, 50, trials=5).item() == pytest.approx(1 / 50, abs=0.02)
     assert math.isnan(n_way_identification(perfect, 50).item())  # too few samples for 50-way
+
+
+# 4 images × 3 volumes (a trial each); image i's volumes all have target e_i (one-hot), so a
+# sibling volume ties with a sample's own target. Images 0, 1 living; 2, 3 not.
+IMAGES = torch.arange(4).repeat_interleave(3)
+LABELS = (IMAGES < 2).long()
+TRUE = torch.eye(4)[IMAGES]
+
+
+def test_the_ideal_predictor_scores_one_once_same_image_distractors_are_excluded() -> None:
+    ideal = reference_predictions(TRUE, IMAGES, LABELS)["image_mean"]
+    assert torch.equal(ideal, TRUE)
+    sim = similarity_matrix(ideal, TRUE, "cosine")
+    # with siblings as distractors: 9 of a sample's 11 others are beaten, the 2 siblings tie
+    assert pairwise_identification(sim).item() == pytest.approx(9 / 11)
+    # 4-way: a hit needs 3 distractors from the 9 other-image samples: C(9,3)/C(11,3)
+    assert n_way_identification(sim, 4, trials=200).item() == pytest.approx(84 / 165, abs=0.04)
+    scores = identification_metrics(ideal, TRUE, IMAGES, n_way=4)
+    assert scores["identification_2way"].item() == 1.0
+    assert scores["identification_4way"].item() == 1.0
+    assert scores["identification_4way_chance"].item() == 0.25
+
+
+def test_a_category_only_predictor_beats_chance_by_construction() -> None:
+    category = reference_predictions(TRUE, IMAGES, LABELS)["category_mean"]
+    scores = identification_metrics(category, TRUE, IMAGES, n_way=4)
+    # a living sample's prediction (e0+e1)/2 ties with the other living image's target and
+    # beats the 6 non-living targets: 6 of its 9 allowed distractors
+    assert scores["identification_2way"].item() == pytest.approx(6 / 9)
+    assert not distinct_image_pairs(IMAGES)[0, :3].any()

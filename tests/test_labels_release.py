@@ -56,6 +56,7 @@ def test_malicious_pickle_is_refused_without_running_code(tmp_path: Path, payloa
     assert not marker.exists()
 
 
+@pytest.mark.subprocess
 def test_prepare_refuses_tampered_release_pickle(tmp_path: Path) -> None:
     tree = tmp_path / "release1"
     rt.write_stimuli(tree)

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hydra.core.global_hydra import GlobalHydra
 from hydra.types import HydraContext
 from hydra.utils import instantiate
 from submitit.slurm.slurm import SlurmExecutor
 
-from tests.conftest import compose_config
-from tests.test_multirun import run_train, sweep_dirs
+from tests.helpers.cli import run_train, sweep_dirs
+from tests.helpers.hydra import compose_config
 
 
 class Submitted(Exception):
@@ -61,16 +60,15 @@ def test_slurm_launcher_submission_parameters(tmp_path: Path,
     sweep_dir = str(cfg.hydra.sweep.dir)
     assert flags["output"].startswith(f"{sweep_dir}/.submitit/")
     assert "srun" in sbatch and "submitit.core._submit" in sbatch
-    GlobalHydra.instance().clear()
 
 
 def test_joblib_launcher_composes(tmp_path: Path) -> None:
     cfg = compose_config("train", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"], tmp_path)
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")
     assert cfg.hydra.launcher.n_jobs == 3
-    GlobalHydra.instance().clear()
 
 
+@pytest.mark.subprocess
 def test_joblib_runs_a_sweep_in_parallel_and_reports(prepared_h5: Path, tmp_path: Path) -> None:
     done = run_train(["-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=1,2",
                       "test=false"], tmp_path, prepared_h5)

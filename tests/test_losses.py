@@ -78,7 +78,10 @@ def test_weighted_sum_keeps_every_term() -> None:
     loss = WeightedSum({"mse": MaskedMSE(), "l1": MaskedL1()}, {"mse": 2.0, "l1": 0.5})
     out = loss(PRED, TARGET)
     assert out["loss"].item() == pytest.approx(2 * 7.125 + 0.5 * 3.25)
-    assert out["mse/mse"].item() == pytest.approx(7.125)
+    # the "mse" term is the per-voxel mean (squares 1, 4, 0, 0.25, 0, 9 over 6 values), while
+    # the objective sums over voxels (5 and 9.25, batch mean 7.125)
+    assert out["mse/mse"].item() == pytest.approx(14.25 / 6)
+    assert out["mse/loss"].item() == pytest.approx(7.125)
     assert out["l1/l1"].item() == pytest.approx(3.25)
 
 

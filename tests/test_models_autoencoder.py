@@ -23,7 +23,7 @@ from bold5000_ae.losses.regularizers import (
 )
 from bold5000_ae.models.autoencoder import AutoencoderModule
 from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
-from tests.conftest import TINY_TRAIN, compose_config
+from tests.helpers.hydra import TINY_TRAIN, compose_config
 
 
 def test_phase1_reports_reconstruction_metrics_with_baseline(train_cfg) -> None:

@@ -35,7 +35,7 @@ def build(name: str, **overrides) -> torch.nn.Module:
 
 
 def net_input(net: torch.nn.Module, batch: int) -> torch.Tensor:
-    if getattr(net, "input_kind", "volume") == "vector":
+    if net.consumes == "vector":
         return torch.randn(batch, int(_Data.mask.sum()))
     return torch.randn(batch, 1, *GRID)
 

@@ -13,26 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-TINY_CLI = ["trainer=cpu", "trainer.max_epochs=1", "data.batch_size=8", "model.net.channels=[4,8]",
-            "model.net.latent_dim=8", "logger=csv", "callbacks=none",
-            "trainer.enable_progress_bar=false"]
+from tests.helpers.cli import TINY_CLI, run_train, sweep_dirs  # noqa: F401 (re-exported)
 
 
-def run_train(args: list[str], root: Path, h5: Path, timeout: int = 600,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``bold5000-ae-train <args>`` with outputs under ``root`` and the tiny data."""
-    flags = [a for a in args if a.startswith("-")]  # Hydra's argparse: flags before overrides
-    cmd = [str(Path(sys.executable).with_name("bold5000-ae-train")), *flags, f"data.path={h5}",
-           *TINY_CLI, *[a for a in args if a not in flags]]
-    full_env = {**os.environ, "WANDB_MODE": "disabled", "PROJECT_ROOT": str(root), **(env or {})}
-    full_env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout)
-
-
-def sweep_dirs(root: Path, task: str = "train") -> list[Path]:
-    return sorted((root / "logs" / task / "multiruns").iterdir())
-
-
+@pytest.mark.subprocess
 def test_readme_first_sweep_runs_verbatim_from_another_folder(prepared_h5: Path,
                                                             tmp_path: Path) -> None:
     """The README's first sweep, typed as written (no ``paths.*`` override), from a folder that is
@@ -69,6 +53,7 @@ def test_project_root_defaults_to_the_checkout_not_the_current_folder(
     assert project_root() == str(tmp_path / "elsewhere")
 
 
+@pytest.mark.subprocess
 def test_three_job_multirun_writes_its_report(prepared_h5: Path, tmp_path: Path) -> None:
     done = run_train(["-m", "model.net.latent_dim=4,8,16"], tmp_path, prepared_h5)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -92,6 +77,7 @@ def test_three_job_multirun_writes_its_report(prepared_h5: Path, tmp_path: Path)
     assert "model.net.latent_dim=16" in page
 
 
+@pytest.mark.subprocess
 def test_a_failing_job_is_reported_and_the_others_finish(prepared_h5: Path,
                                                          tmp_path: Path) -> None:
     done = run_train(["-m", "model.optimizer.lr=0.002,-1.0,0.001"], tmp_path, prepared_h5)
@@ -109,6 +95,7 @@ def test_a_failing_job_is_reported_and_the_others_finish(prepared_h5: Path,
     assert len(pd.read_csv(sweep / "report" / "summary.csv")) == 2
 
 
+@pytest.mark.subprocess
 def test_a_failing_single_run_still_exits_non_zero(prepared_h5: Path, tmp_path: Path) -> None:
     done = run_train(["model.optimizer.lr=-1.0"], tmp_path, prepared_h5)
     assert done.returncode != 0
@@ -127,6 +114,7 @@ NARROW = {  # each sweep experiment narrowed to one tiny job (command-line value
 }
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", sorted(NARROW))
 def test_sweep_experiment_runs_a_job_and_reports(experiment: str, prepared_h5: Path,

@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from tests.test_multirun import run_train, sweep_dirs
+from tests.helpers.cli import run_train, sweep_dirs
 
 SEARCH = ["hparams_search=autoencoder_optuna", "test=false"]
 
@@ -21,6 +21,7 @@ def load(root: Path) -> optuna.Study:
                              storage=f"sqlite:///{root / 'logs/optuna/autoencoder.db'}")
 
 
+@pytest.mark.subprocess
 def test_study_persists_and_a_rerun_adds_trials(prepared_h5: Path, tmp_path: Path) -> None:
     first = run_train([*SEARCH, "hydra.sweeper.n_trials=3"], tmp_path, prepared_h5)
     assert first.returncode == 0, first.stderr[-3000:]

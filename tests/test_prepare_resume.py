@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,6 +44,7 @@ def _command(raw: Path, output: Path, run_dir: Path) -> list[str]:
             "image_size=16", f"hydra.run.dir={run_dir}"]
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_sigkill_mid_prepare_then_rerun_equals_uninterrupted(many_runs: Path,
                                                              tmp_path: Path) -> None:
@@ -67,6 +69,9 @@ def test_sigkill_mid_prepare_then_rerun_equals_uninterrupted(many_runs: Path,
                            text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert output.is_file() and not parts.exists()
+    # the rerun (another Hydra run folder) reused every finished part
+    resumed = re.search(r"units_resumed\W+(\d+)", rerun.stdout)
+    assert resumed and int(resumed.group(1)) == len(done), rerun.stdout[-2000:]
 
     whole = tmp_path / "whole.h5"
     prepare_dataset(BidsSource(many_runs / "bids", mask=MASK), whole,
@@ -113,6 +118,7 @@ def test_rerun_loads_only_the_units_not_yet_done(synthetic_raw: Path, tmp_path: 
     assert other.loaded == units
 
 
+@pytest.mark.subprocess
 def test_console_bad_input_is_one_line_and_nothing_written(tmp_path: Path) -> None:
     """A source's problem reaches the user as one line, exit 2, no output file."""
     from tests.test_source_betas import write_betas

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.core.global_hydra import GlobalHydra
 
 from bold5000_ae.cli.train import train
 from bold5000_ae.training.checkpoint_io import AtomicCheckpointIO
@@ -37,6 +36,7 @@ def _epochs_logged(run_dir: Path) -> int:
         return len({row["epoch"] for row in csv.DictReader(handle) if row.get("train/loss")})
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_sigkill_mid_training_then_resume_matches_uninterrupted(prepared_h5: Path,
                                                                 tmp_path: Path) -> None:
@@ -87,7 +87,6 @@ def test_nan_loss_stops_naming_step_and_checkpoint(train_cfg, capsys) -> None:
     assert line.startswith("error: training loss became NaN or Inf at step ")
     assert "Last good checkpoint:" in line
     assert not (Path(cfg.paths.output_dir) / "metrics.json").exists()
-    GlobalHydra.instance().clear()
 
 
 def test_crash_mid_checkpoint_keeps_previous(tmp_path: Path, monkeypatch) -> None:
@@ -128,21 +127,18 @@ def test_checkpoint_with_pickled_code_is_refused(train_cfg, tmp_path: Path, caps
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: {evil}: cannot load as a weights-only checkpoint")
     assert not marker.exists()
-    GlobalHydra.instance().clear()
 
 
 def test_checkpoint_of_other_architecture_is_refused(train_cfg, capsys) -> None:
     first = train_cfg(["trainer.max_epochs=1", "callbacks=default", "~callbacks.progress_bar"])
     train(first)
     ckpt = Path(first.paths.output_dir) / "checkpoints/last.ckpt"
-    GlobalHydra.instance().clear()
     other = train_cfg([f"ckpt_path={ckpt}", "model.net.channels=[4,16]"])
     with pytest.raises(SystemExit) as stop:
         train(other)
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: {ckpt}: architecture mismatch")
-    GlobalHydra.instance().clear()
 
 
 def test_same_seed_same_metrics(train_cfg) -> None:
@@ -150,11 +146,11 @@ def test_same_seed_same_metrics(train_cfg) -> None:
     for _ in range(2):
         cfg = train_cfg(["seed=11", "trainer.deterministic=true", "trainer.max_epochs=2"])
         runs.append(train(cfg))
-        GlobalHydra.instance().clear()
     assert runs[0]["test/r2"] == pytest.approx(runs[1]["test/r2"], rel=1e-6, abs=1e-7)
     assert runs[0]["test/mse"] == pytest.approx(runs[1]["test/mse"], rel=1e-6)
 
 
+@pytest.mark.subprocess
 def test_offline_wandb_and_no_secret_written(prepared_h5: Path, tmp_path: Path) -> None:
     """wandb offline by default: finishes with no network; keys from the environment never
     reach configs, logs or outputs."""

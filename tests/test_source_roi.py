@@ -118,6 +118,7 @@ def test_real_roi_masks_match_release_widths(shared_bold5000: Path) -> None:
     assert sum(counts.values()) == 1685 and int(union.sum()) == 1666
 
 
+@pytest.mark.subprocess
 def test_prepare_console_script_reads_roi_mat(tmp_path: Path, shared_bold5000: Path) -> None:
     """The real entry point, end to end: .mat + real masks + WordNet labels -> HDF5."""
     expected = write_roi_release(tmp_path, "mat")

@@ -13,7 +13,7 @@ import pytest
 
 from bold5000_ae.data.events import read_events
 from bold5000_ae.data.synthetic import SyntheticSpec, generate
-from tests.conftest import TINY_SPEC
+from tests.helpers.synthetic import TINY_SPEC
 
 
 def _digest(root: Path) -> str:
@@ -93,10 +93,9 @@ def test_zero_effect_gives_chance_oracle(tmp_path: Path) -> None:
 
 
 def test_synth_entry_refuses_unknown_field_and_keeps_old_data(tmp_path: Path, capsys) -> None:
-    from hydra.core.global_hydra import GlobalHydra
 
     from bold5000_ae.cli.synth import synth
-    from tests.conftest import compose_config
+    from tests.helpers.hydra import compose_config
 
     out = tmp_path / "synthetic"
     out.mkdir()
@@ -109,4 +108,3 @@ def test_synth_entry_refuses_unknown_field_and_keeps_old_data(tmp_path: Path, ca
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("error: spec: unknown field(s) grdi; valid: ")
     assert (out / "old.txt").read_text() == "previous dataset"
-    GlobalHydra.instance().clear()

@@ -53,7 +53,7 @@ def test_synth_cli_bad_grid_exits_2_with_one_line(tmp_path: Path, capsys) -> Non
     from hydra.core.global_hydra import GlobalHydra
 
     from bold5000_ae.cli.synth import synth
-    from tests.conftest import compose_config
+    from tests.helpers.hydra import compose_config
 
     cfg = compose_config("synth", [f"output_dir={tmp_path / 'x'}", "spec.grid=[0,28,24]"],
                          tmp_path)
@@ -70,7 +70,7 @@ def test_presets_compose_to_their_generators(tmp_path: Path) -> None:
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from tests.conftest import compose_config
+    from tests.helpers.hydra import compose_config
 
     specs = {}
     for preset in ("v2", "easy", "seed88"):
@@ -220,7 +220,7 @@ def test_pca_and_a_trained_model_do_not_exceed_the_ceiling(tmp_path: Path, capsy
     from hydra.core.global_hydra import GlobalHydra
 
     from bold5000_ae.cli.train import train
-    from tests.conftest import TINY_TRAIN, compose_config
+    from tests.helpers.hydra import TINY_TRAIN, compose_config
 
     data = build(tmp_path / "data", replace(TINY_V2, sessions=2, runs_per_session=3,
                                             trials_per_run=12, volumes_per_run=70,

@@ -1,13 +1,16 @@
-"""Phase 3 end to end: the AE is trained first when no checkpoint is given, the frozen encoder's
-grouped-CV AUC lands within 0.05 of the generator's oracle (default planted effect), and with no
-planted effect it is at chance with a non-significant permutation p-value. Also what each
-fine-tuning mode trains, and the class-imbalance weight."""
+"""Phase 3 end to end: the AE is trained first when no checkpoint is given; the read-out is
+scored only on the runs the AE never saw, beside the untrained encoder, PCA-k, random
+projection and the oracle on the same folds, each with a CI over trials that cannot exceed the
+oracle; with no planted effect it is at chance with a non-significant trial-level p-value. (That
+a trained encoder beats untrained ones where the structure needs learning is in
+test_baselines.py.) Also what each fine-tuning mode trains, and the class-imbalance weight."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -16,7 +19,8 @@ from bold5000_ae.data.synthetic import SyntheticSpec, generate
 from bold5000_ae.evaluation.crossval import grouped_cv, raw_voxel_map
 from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
 from bold5000_ae.models.transfer import TransferClassifier, parameterised_layers
-from tests.conftest import compose_config, prepare_synthetic
+from tests.helpers.hydra import compose_config
+from tests.helpers.synthetic import prepare_synthetic
 
 # Permutations and the raw-voxel baseline are trimmed to keep these within CI's budget; the
 # phase-3 experiment runs both in full (experiments/phase3_transfer/README.md).
@@ -27,6 +31,8 @@ PHASE3_FAST = ["experiment=phase3_transfer", "trainer=cpu", "logger=csv", "callb
                "trainer.enable_progress_bar=false", "model.net.channels=[8,16]",
                "model.net.latent_dim=16", "model.pretrain.max_epochs=8", "trainer.max_epochs=5",
                "callbacks.evaluation.classification.n_permutations=20",
+               "callbacks.evaluation.classification.n_boot=50",
+               "callbacks.evaluation.classification.untrained_inits=2",
                "callbacks.evaluation.classification.raw_baseline=false"]
 
 
@@ -37,14 +43,20 @@ def _dataset(tmp: Path, **spec) -> tuple[Path, dict]:
 
 
 @pytest.mark.slow
-def test_transfer_cv_auc_within_005_of_oracle(tmp_path: Path) -> None:
+def test_transfer_cv_beside_its_baselines_on_unseen_runs(tmp_path: Path) -> None:
     path, truth = _dataset(tmp_path, **QUALITY)
     cfg = compose_config("train", [f"data.path={path}", *PHASE3_FAST], tmp_path)
     metrics = train(cfg)
     assert (Path(cfg.paths.output_dir) / "pretrain" / "checkpoints" / "best.ckpt").is_file()
     oracle = truth["oracle_auc_volume"]
     assert metrics["eval/cv/oracle_auc_volume"] == pytest.approx(oracle)
-    assert metrics["eval/cv/encoder/auc"] >= oracle - 0.05
+    split = pd.read_csv(Path(cfg.paths.output_dir) / "split.csv")
+    assert metrics["eval/cv/n_groups"] == (split["split"] != "train").sum()  # probe pool
+    for name in ("encoder", "untrained", "pca_k", "random_projection"):
+        lo, hi = metrics[f"eval/cv/{name}/auc_ci_low"], metrics[f"eval/cv/{name}/auc_ci_high"]
+        assert lo <= metrics[f"eval/cv/{name}/auc"] <= hi
+        assert lo < oracle, name  # a read-out above the oracle would mean a wrong oracle
+    assert metrics["eval/cv/encoder/auc"] > 0.6  # the planted effect is found
     assert metrics["eval/cv/encoder/p_value"] <= 0.05
     assert "test/auc" in metrics and "test/balanced_accuracy" in metrics
 

@@ -62,7 +62,7 @@ def test_mean_is_the_deterministic_code() -> None:
     bold = torch.randn(2, 216)
     torch.testing.assert_close(module(bold), module(bold))
     mean, _ = module.posterior(bold)
-    torch.testing.assert_close(module.latent_mean(bold), mean)
+    torch.testing.assert_close(module.embed(bold), mean)
 
 
 def test_active_units_fall_when_beta_rises(train_cfg) -> None:

@@ -1,24 +1,24 @@
-"""Evaluate a trained encoder as a fixed feature extractor; ``bold5000-ae-eval`` entry point.
+"""``bold5000-ae-eval``: a finished run, rebuilt from its saved config and checkpoint.
 
-What is measured, on the run's own file and on any ``other_files`` (the generalization
-question: another subject, or a "second experiment" with its own anatomy, noise and stimuli):
-the grouped-CV living/non-living AUC of a logistic read-out of the encoder's latent (means, for
-a VAE), its permutation p-value, the same CV on the raw in-mask voxels, and the generator's
-oracle AUC where the file records one. Every fold normalises voxels with its training groups'
-statistics only. Another file's volumes are put on the encoder's grid and mask: the same grid
-is re-masked; another grid is resampled (trilinear) first.
+Two modes (``mode=``):
 
-Two ways in: the ``EvaluationCallback`` (``callbacks.evaluation`` in the phase experiments)
-runs it at the end of ``trainer.test``, on the tested weights, and logs its numbers so they land
-in the run's metrics.json; ``bold5000-ae-eval checkpoint=...`` rebuilds a finished run from its
-saved config and checkpoint.
+- ``test`` (default, what users of Lightning templates expect): the checkpoint's own test
+  metrics on a chosen split (``split=test|val``, Lightning ``trainer.test``), with the
+  reconstruction baselines (training mean, PCA-k, ceiling) beside them for autoencoders;
+- ``transfer``: the encoder as a fixed feature extractor (``evaluation/readout.py``): grouped-CV
+  read-out on the run's own file and on ``other_files``, beside the untrained encoder, PCA-k,
+  random projection, raw voxels and the oracle.
+
+Both print where they wrote ``metrics.json`` / ``evaluation.json``. The read-out code lives in
+``bold5000_ae.evaluation``; this module only rebuilds the run and wires the parts. The
+``EvaluationCallback`` runs the transfer read-out at the end of ``trainer.test`` in the phase
+experiments, on the tested weights, and logs its numbers as ``eval/...``.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,141 +26,87 @@ import hydra
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from hydra.utils import instantiate
 from lightning.pytorch import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bold5000_ae.cli.reporting import reports_input_errors
-from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
 from bold5000_ae.data.splits import group_keys
-from bold5000_ae.evaluation.crossval import grouped_cv, raw_voxel_map, standardize
-from bold5000_ae.training.checkpoint_io import load_into, load_state_dict, load_submodule
+from bold5000_ae.evaluation.baselines import datamodule_baselines, untrained_copy
+from bold5000_ae.evaluation.readout import DEFAULTS, Encode, classify_file, format_table
+from bold5000_ae.training.checkpoint_io import load_into, load_state_dict
+from bold5000_ae.training.pipeline import restore_pretrained
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.errors import InputError
-from bold5000_ae.utils.masking import VolumeMask
-
-Encode = Callable[[torch.Tensor], torch.Tensor]
 
 
-def feature_encoder(model: torch.nn.Module) -> Encode:
-    """bold vectors → latent features, for an AE, a VAE, a transfer classifier (its pretrained
-    encoder, so fine-tuning on held-out groups cannot leak into the CV) or an image→latent
-    model (its frozen BOLD encoder)."""
-    if hasattr(model, "latent_mean"):
-        return model.latent_mean
-    if hasattr(model, "target_latent"):
-        return model.target_latent
-    if hasattr(model, "features"):
-        if getattr(model, "finetune", "frozen") != "frozen" and model.pretrained:
-            model = copy.deepcopy(model)
-            load_submodule(model.encoder, model.pretrained, "net.encoder.")
-        return model.features
-    raise TypeError(f"{type(model).__name__} has no encoder to evaluate")
+def feature_encoder(model: torch.nn.Module, restore: bool = True) -> Encode:
+    """bold vectors → latent features: every module's ``embed`` (for a transfer classifier, its
+    pretrained encoder, so fine-tuning on held-out groups cannot leak into the CV; an untrained
+    copy is not restored)."""
+    if not hasattr(model, "embed"):
+        raise TypeError(f"{type(model).__name__} has no encoder to evaluate")
+    if restore and getattr(model, "finetune", "frozen") != "frozen" and getattr(
+            model, "pretrained", None):
+        model = copy.deepcopy(model)
+        restore_pretrained(model, model.pretrained)
+    return model.embed
 
 
-def onto_mask(bold: np.ndarray, mask: np.ndarray, target_mask: np.ndarray) -> np.ndarray:
-    """Masked vectors of one mask → masked vectors of ``target_mask`` (resampled if the grids
-    differ; voxels outside the source mask read as 0, the normalised mean)."""
-    if mask.shape == target_mask.shape and np.array_equal(mask, target_mask):
-        return bold
-    volume = VolumeMask(mask).to_volume(torch.from_numpy(bold).float())
-    if mask.shape != target_mask.shape:
-        volume = F.interpolate(volume, size=target_mask.shape, mode="trilinear",
-                               align_corners=False)
-    return VolumeMask(target_mask).to_vector(volume).numpy()
-
-
-@torch.no_grad()
-def encode_all(encode: Encode, bold: np.ndarray, device: torch.device,
-               batch_size: int = 128) -> np.ndarray:
-    out = [encode(torch.from_numpy(bold[i:i + batch_size]).float().to(device)).float().cpu()
-           for i in range(0, len(bold), batch_size)]
-    return torch.cat(out).numpy()
-
-
-def encoder_map(encode: Encode, bold: np.ndarray, device: torch.device, normalize: str):
-    """A fold's features: voxels normalised with its training rows, then encoded."""
-
-    def features(train_rows: np.ndarray) -> np.ndarray:
-        if normalize == "voxel":
-            x = standardize(train_rows, bold)
-        elif normalize == "mean":
-            x = bold - bold[train_rows].mean(0)
-        else:
-            x = bold
-        return encode_all(encode, x.astype(np.float32), device)
-
-    return features
-
-
-def load_labeled(path: str | Path, group_by: list[str]) -> dict[str, Any]:
-    """Labeled samples of a prepared file: raw bold, labels, CV groups, mask, ground truth."""
-    with open_prepared(path) as h5:
-        trials = read_trials(h5)
-        rows = np.flatnonzero(trials.label.to_numpy() >= 0)
-        bold = h5["bold"][rows].astype(np.float32) if len(rows) else None
-        mask, attrs = h5["mask"][()], read_attrs(h5)
-    if bold is None or len(np.unique(trials.label.to_numpy()[rows])) < 2:
-        raise InputError(path, "needs labeled samples of both classes for classification")
-    truth = attrs.get("ground_truth", {})
-    return {"bold": bold, "labels": trials.label.to_numpy()[rows],
-            "groups": group_keys(trials.iloc[rows], group_by), "mask": mask,
-            "truth": truth if isinstance(truth, dict) else {}}
-
-
-def classify_file(model: torch.nn.Module, model_mask: np.ndarray, path: str | Path,
-                  cfg: DictConfig, normalize: str, prefix: str) -> dict[str, float]:
-    """Encoder-feature CV, raw-voxel CV and the oracle for one file, under ``prefix``."""
-    data = load_labeled(path, list(cfg.group_by))
-    device = next(model.parameters()).device
-    model.eval()
-    bold = onto_mask(data["bold"], data["mask"], model_mask)
-    common = {"n_splits": cfg.get("n_splits"), "n_permutations": int(cfg.n_permutations),
-              "seed": int(cfg.get("seed", 0))}
-    out = grouped_cv(encoder_map(feature_encoder(model), bold, device, normalize),
-                     data["labels"], data["groups"], c=float(cfg.c_features),
-                     **common).as_metrics(f"{prefix}/encoder")
-    if cfg.get("raw_baseline", True):
-        raw = grouped_cv(raw_voxel_map(data["bold"]), data["labels"], data["groups"],
-                         c=float(cfg.c_raw), scale=False, **common)
-        out.update(raw.as_metrics(f"{prefix}/raw_voxels"))
-    for key in ("oracle_auc_volume", "oracle_auc_trial_mean", "noise_ceiling_r2"):
-        if key in data["truth"]:
-            out[f"{prefix}/{key}"] = float(data["truth"][key])
-    out[f"{prefix}/n_samples"] = float(len(data["labels"]))
-    out[f"{prefix}/n_groups"] = float(len(np.unique(data["groups"])))
-    return out
+def latent_size(model: torch.nn.Module) -> int:
+    net = getattr(model, "net", None) or getattr(model, "bold_net", None)
+    return int(getattr(model, "latent_dim", None) or net.latent_dim)
 
 
 def evaluate_trained(model: torch.nn.Module, datamodule: Any, cfg: DictConfig,
                      out_dir: str | Path) -> dict[str, float]:
-    """The ``evaluation`` block of a run: classification on its own file and on
-    ``other_files``; metrics are returned and written to ``evaluation.json``."""
-    metrics: dict[str, float] = {}
+    """The transfer read-out of a run: its own file (probe pool) and ``other_files``; metrics
+    are returned and written to ``evaluation.json``."""
+    cls_cfg = {**DEFAULTS, **OmegaConf.to_container(cfg.classification, resolve=True)}
+    model.eval()
+    device = next(model.parameters()).device
+    untrained = [feature_encoder(untrained_copy(model, 1000 + i), restore=False)
+                 for i in range(int(cls_cfg["untrained_inits"]))]
+    args = (feature_encoder(model), untrained, latent_size(model), datamodule.mask)
     normalize = getattr(datamodule, "normalize", "voxel")
-    cls_cfg = cfg.classification
+    affine = getattr(datamodule, "affine", None)
+    metrics: dict[str, float] = {}
     if cfg.get("own_file", True):
-        metrics.update(classify_file(model, datamodule.mask, datamodule.path, cls_cfg,
-                                     normalize, "cv"))
+        drop: list[str] = []
+        if cls_cfg["probe_pool"] == "heldout":  # the runs the autoencoder trained on
+            seen = datamodule.trials[datamodule.assignment == "train"]
+            drop = sorted(set(group_keys(seen, list(cls_cfg["group_by"]))))
+        elif cls_cfg["probe_pool"] != "all":
+            raise ValueError(f"probe_pool must be 'heldout' or 'all', got {cls_cfg['probe_pool']}")
+        metrics.update(classify_file(*args, datamodule.path, cls_cfg, normalize, "cv", device,
+                                     drop_groups=drop, model_affine=affine))
+        # the held-out test run's own CV fold, to read its held-out head AUC against
+        test = datamodule.trials[datamodule.assignment == "test"]
+        for key in sorted(set(group_keys(test, list(cls_cfg["group_by"])))):
+            if f"cv/encoder/fold_auc/{key}" in metrics:
+                metrics["cv/encoder/test_run_fold_auc"] = metrics[f"cv/encoder/fold_auc/{key}"]
     for name, path in (cfg.get("other_files") or {}).items():
-        metrics.update(classify_file(model, datamodule.mask, path, cls_cfg, normalize,
-                                     f"transfer/{name}"))
+        metrics.update(classify_file(*args, path, cls_cfg, normalize, f"transfer/{name}",
+                                     device, model_affine=affine))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    print_table(metrics)
+    print(format_table(metrics))
+    print(f"[eval] wrote {out / 'evaluation.json'}")
     return metrics
 
 
-def print_table(metrics: dict[str, float]) -> None:
-    prefixes = sorted({k.rsplit("/", 2)[0] for k in metrics if k.endswith("/auc")})
-    for prefix in prefixes:
-        enc, raw = metrics.get(f"{prefix}/encoder/auc"), metrics.get(f"{prefix}/raw_voxels/auc")
-        print(f"  {prefix}: encoder AUC {enc:.3f} (p={metrics[f'{prefix}/encoder/p_value']:.3f})"
-              + (f", raw voxels {raw:.3f}" if raw is not None else "")
-              + (f", oracle {metrics[f'{prefix}/oracle_auc_volume']:.3f}"
-                 if f"{prefix}/oracle_auc_volume" in metrics else ""))
+def latest_checkpoint(log_dir: str | Path, run_task: str = "train") -> Path:
+    """The newest run of ``run_task`` (``<log_dir>/<run_task>/runs/<time>``) that has a
+    checkpoint: its best one (``epoch_*.ckpt``, the one ``make train`` tested), else last."""
+    runs = sorted(Path(log_dir, run_task, "runs").glob("*/checkpoints"), reverse=True)
+    for folder in runs:
+        found = sorted(folder.glob("epoch_*.ckpt")) or sorted(folder.glob("last.ckpt"))
+        if found:
+            return found[-1]
+    raise InputError(Path(log_dir, run_task, "runs"),
+                     f"no checkpoint of a {run_task} run here (run bold5000-ae-{run_task} "
+                     "first, or pass checkpoint=<path>)")
 
 
 def load_run(checkpoint: str | Path, run_config: str | Path | None) -> tuple[Any, Any, DictConfig]:
@@ -183,6 +129,24 @@ def load_run(checkpoint: str | Path, run_config: str | Path | None) -> tuple[Any
     return datamodule, model, run_cfg
 
 
+def test_metrics(model: L.LightningModule, datamodule: Any, split: str, out_dir: Path,
+                 accelerator: str = "auto") -> dict[str, float]:
+    """The checkpoint's test-step metrics on ``split`` (named ``<split>/...``) and, for an
+    autoencoder, the reconstruction baselines on the same rows."""
+    if split not in ("test", "val"):
+        raise InputError("split", f"must be 'test' or 'val', got {split!r}")
+    trainer = L.Trainer(accelerator=accelerator, devices=1, logger=False,
+                        default_root_dir=out_dir, enable_model_summary=False)
+    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
+    print(f"[eval] testing the checkpoint on the {split} split ({len(loader.dataset)} samples)")
+    trainer.test(model, dataloaders=loader, weights_only=True)
+    metrics = {split + k[4:] if k.startswith("test/") else k: float(v)
+               for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    if hasattr(model, "test_metrics"):  # an autoencoder: its baselines on the same rows
+        metrics.update(datamodule_baselines(datamodule, latent_size(model), split))
+    return metrics
+
+
 class EvaluationCallback(Callback):
     """``evaluate_trained`` at the end of testing; its metrics are logged as ``eval/...``."""
 
@@ -198,15 +162,30 @@ class EvaluationCallback(Callback):
                                    trainer.default_root_dir)
         was_training = pl_module.training
         pl_module.eval()
-        pl_module.log_dict({f"eval/{k}": float(v) for k, v in metrics.items()},
-                           rank_zero_only=True)
+        pl_module.log_dict({f"eval/{k}": float(v) for k, v in metrics.items()
+                            if np.isfinite(v)}, rank_zero_only=True)
         pl_module.train(was_training)
 
 
 @reports_input_errors
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    datamodule, model, _ = load_run(cfg.checkpoint, cfg.get("run_config"))
-    return evaluate_trained(model, datamodule, cfg.evaluation, cfg.paths.output_dir)
+    """``mode=test``: the checkpoint's metrics on ``split``; ``mode=transfer``: the read-out."""
+    out = Path(cfg.paths.output_dir)
+    checkpoint = (latest_checkpoint(cfg.paths.log_dir, cfg.get("run_task", "train"))
+                  if cfg.checkpoint == "latest" else Path(cfg.checkpoint))
+    print(f"[eval] rebuilding the run of {checkpoint}")
+    datamodule, model, _ = load_run(checkpoint, cfg.get("run_config"))
+    if cfg.mode == "transfer":
+        return evaluate_trained(model, datamodule, cfg.evaluation, out)
+    if cfg.mode != "test":
+        raise InputError("mode", f"must be 'test' or 'transfer', got {cfg.mode!r}")
+    metrics = test_metrics(model, datamodule, cfg.split, out, cfg.get("accelerator", "auto"))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    for key in sorted(metrics):
+        print(f"  {key:<34} {metrics[key]:.4f}")
+    print(f"[eval] wrote {out / 'metrics.json'}")
+    return metrics
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")

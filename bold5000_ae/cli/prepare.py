@@ -36,7 +36,8 @@ def prepare(cfg: DictConfig) -> dict:
         source, cfg.output, stimuli_root=cfg.source.get("stimuli_root"),
         image_size=cfg.image_size, labels=OmegaConf.to_container(cfg.labels, resolve=True),
         drop_unlabeled=cfg.drop_unlabeled, bold_dtype=cfg.bold_dtype, overwrite=cfg.overwrite,
-        extra_attrs=extra, config=OmegaConf.to_container(cfg, resolve=True))
+        extra_attrs=extra, config=OmegaConf.to_container(cfg, resolve=True),
+        n_jobs=cfg.n_jobs, shard=cfg.shard, num_shards=cfg.num_shards)
     print_summary(summary, Path(cfg.output))
     return summary
 

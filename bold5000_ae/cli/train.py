@@ -1,15 +1,17 @@
-"""``bold5000-ae-train``: compose the config, fit, test, and write everything to one folder."""
+"""``bold5000-ae-train``: compose the config, fit, test, and write everything to one folder.
+
+A transfer or image→latent run first runs its autoencoder stage (``training/pipeline.py``);
+either way the model fitted here is built fresh, weights restored where it starts from a
+checkpoint, and trained with ``cfg.trainer``, ``cfg.callbacks`` and ``cfg.logger``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import hydra
 import lightning as L
 import numpy as np
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -17,18 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 from bold5000_ae.cli.hydra_callbacks import record_failures
 from bold5000_ae.cli.reporting import reports_input_errors
 from bold5000_ae.data.ceiling import ceiling_metrics
-from bold5000_ae.models.build import build_model
-from bold5000_ae.training.checkpoint_io import load_into, load_state_dict, resolve_ckpt_path
-from bold5000_ae.training.instantiate import instantiate_callbacks, instantiate_loggers
+from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, with_verdict
+from bold5000_ae.training.checkpoint_io import resolve_ckpt_path
+from bold5000_ae.training.pipeline import build_trainer, model_for_run, scalar_metrics
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.viz.brain import brain_panels
 from bold5000_ae.viz.figures import log_figure
 from bold5000_ae.viz.tensorboard import hyperparameters, log_hparams
-
-
-def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items()
-            if isinstance(v, int | float) or (torch.is_tensor(v) and v.numel() == 1)}
 
 
 @reports_input_errors
@@ -39,10 +36,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     out_dir = Path(cfg.paths.output_dir)
     datamodule = instantiate(cfg.data)
     datamodule.setup()
-    model = build_model(cfg.model, datamodule)
-    callbacks = instantiate_callbacks(cfg.get("callbacks"))
-    loggers = instantiate_loggers(cfg.get("logger"))
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, cfg.get("auto_resume", False))
+    model = model_for_run(cfg, datamodule)
+    trainer = build_trainer(cfg)
     hparams = OmegaConf.to_container(cfg, resolve=True)
     for logger in trainer.loggers:
         logger.log_hyperparams(hparams)
@@ -50,15 +46,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
         out_dir.mkdir(parents=True, exist_ok=True)
         datamodule.split_table().to_csv(out_dir / "split.csv", index=False)
 
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, cfg.get("auto_resume", False))
-    if ckpt_path:  # refuse pickled code and other architectures before Lightning loads it
-        load_into(model, load_state_dict(ckpt_path), ckpt_path)
+    # read once, by Lightning: weights only, other architectures refused in one line (see
+    # training/checkpoint_io.py and BoldModule.on_load_checkpoint)
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    metrics = _scalar_metrics(trainer.callback_metrics)
+    metrics = scalar_metrics(trainer.callback_metrics)
     if cfg.get("test"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
-        metrics.update(_scalar_metrics(trainer.callback_metrics))
+        metrics.update(scalar_metrics(trainer.callback_metrics))
+        if trainer.is_global_zero:  # training mean, PCA-k, the ceiling, on the same test rows
+            metrics.update(ceiling_metrics(datamodule))  # the noise-free twin
+            metrics.update(with_verdict({**metrics, **model_baselines(model, datamodule)}))
         if trainer.is_global_zero and hasattr(model, "example_volumes") and model.example:
             true, recon = model.example_volumes()
             (out_dir / "figures").mkdir(parents=True, exist_ok=True)
@@ -72,7 +70,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
             log_figure(trainer.loggers, "test/reconstruction", fig, trainer.global_step)
     metrics.update({f"ground_truth/{k}": v for k, v in datamodule.ground_truth.items()
                     if isinstance(v, int | float)})
-    metrics.update(ceiling_metrics(datamodule))  # the noise-free twin on these test rows
     if trainer.is_global_zero:
         overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
         log_hparams(trainer.loggers, hyperparameters(hparams, overrides), metrics,
@@ -83,7 +80,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
-    shown = [k for k in ("test/r2", "test/pearson_r", "test/mse", "val/r2") if k in metrics]
+    shown = [k for k in ("test/r2", "test/pearson_r", "test/mse", "val/r2", "test/auc",
+                          "eval/cv/encoder/test_run_fold_auc") if k in metrics]
     print(f"\noutputs: {out_dir}")
     for key in shown:
         print(f"  {key:<16} {metrics[key]:.4f}")
@@ -93,6 +91,8 @@ def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
     elif "ground_truth/noise_ceiling_r2" in metrics:
         print(f"  {'noise ceiling R²':<16} {metrics['ground_truth/noise_ceiling_r2']:.4f} "
               "(planted signal before cleaning; not a bound on these rows)")
+    for line in summary_lines(metrics):
+        print(line)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

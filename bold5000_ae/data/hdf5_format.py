@@ -7,7 +7,8 @@ so nothing downstream re-reads raw files or guesses at a layout.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,32 +62,61 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+@contextmanager
+def prepared_writer(path: str | Path, n_rows: int, n_voxels: int,
+                    bold_dtype: str = "float32") -> Iterator[h5py.File]:
+    """An open HDF5 file under a temporary name with ``/bold`` preallocated (``n_rows`` x
+    ``n_voxels``, ``bold_dtype``); renamed to ``path`` only when the block exits cleanly.
+
+    Why preallocated: the preparation driver streams one run at a time into it, so its memory is
+    one run, never the whole dataset (issue 17). The caller fills ``/bold`` and then calls
+    ``write_metadata``; on an exception the temporary file is removed.
+    """
+    if n_rows < 1:
+        raise InputError(path, "no samples to write (every sample dropped?)")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        # One sample per chunk, no compression: random access for training, nothing to inflate.
+        h5.create_dataset("bold", shape=(n_rows, n_voxels), dtype=bold_dtype,
+                          chunks=(1, n_voxels))
+        yield h5
+
+
+def write_metadata(h5: h5py.File, data: PreparedData) -> None:
+    """Everything but ``/bold``: mask, affine, images, trials and attributes (``data.bold`` is
+    only used for its shape, so a streaming writer may pass a placeholder of that shape)."""
+    n, v = h5["bold"].shape
+    if int(data.mask.sum()) != v:
+        raise ValueError(f"bold has {v} voxels but the mask holds {int(data.mask.sum())}")
+    if len(data.trials) != n:
+        raise ValueError(f"bold has {n} rows but trials has {len(data.trials)}")
+    h5.create_dataset("mask", data=data.mask.astype(bool))
+    h5.create_dataset("affine", data=np.asarray(data.affine, dtype="f8"))
+    h5.create_dataset("images", data=data.images.astype(np.uint8),
+                      chunks=(1, *data.images.shape[1:]) if len(data.images) else None)
+    h5.create_dataset("image_names", data=np.array(data.image_names, dtype=object),
+                      dtype=h5py.string_dtype())
+    h5.create_dataset("image_present", data=data.image_present.astype(bool))
+    grp = h5.create_group("trials")
+    for name, dtype in TRIAL_COLUMNS.items():
+        grp.create_dataset(name, data=data.trials[name].to_numpy().astype(dtype))
+    h5.attrs["format"] = FORMAT_NAME
+    h5.attrs["format_version"] = FORMAT_VERSION
+    h5.attrs["package_version"] = __version__
+    for key, value in data.attrs.items():
+        h5.attrs[key] = value if isinstance(value, str | int | float) else json.dumps(
+            value, default=_jsonable)
+
+
 def write_prepared(path: str | Path, data: PreparedData, *, bold_dtype: str = "float32") -> None:
-    """Write ``data`` to ``path`` atomically (temporary name, flush, rename)."""
+    """Write ``data`` (all in memory) to ``path`` atomically (temporary name, flush, rename)."""
     n, v = data.bold.shape
     if int(data.mask.sum()) != v:
         raise ValueError(f"bold has {v} voxels but the mask holds {int(data.mask.sum())}")
     if len(data.trials) != n:
         raise ValueError(f"bold has {n} rows but trials has {len(data.trials)}")
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
-        # One sample per chunk, no compression: random access for training, nothing to inflate.
-        h5.create_dataset("bold", data=data.bold.astype(bold_dtype), chunks=(1, v))
-        h5.create_dataset("mask", data=data.mask.astype(bool))
-        h5.create_dataset("affine", data=np.asarray(data.affine, dtype="f8"))
-        h5.create_dataset("images", data=data.images.astype(np.uint8),
-                          chunks=(1, *data.images.shape[1:]) if len(data.images) else None)
-        h5.create_dataset("image_names", data=np.array(data.image_names, dtype=object),
-                          dtype=h5py.string_dtype())
-        h5.create_dataset("image_present", data=data.image_present.astype(bool))
-        grp = h5.create_group("trials")
-        for name, dtype in TRIAL_COLUMNS.items():
-            grp.create_dataset(name, data=data.trials[name].to_numpy().astype(dtype))
-        h5.attrs["format"] = FORMAT_NAME
-        h5.attrs["format_version"] = FORMAT_VERSION
-        h5.attrs["package_version"] = __version__
-        for key, value in data.attrs.items():
-            h5.attrs[key] = value if isinstance(value, str | int | float) else json.dumps(
-                value, default=_jsonable)
+    with prepared_writer(path, n, v, bold_dtype) as h5:
+        h5["bold"][...] = data.bold.astype(bold_dtype, copy=False)
+        write_metadata(h5, data)
 
 
 def check_format(h5: h5py.File, path: str | Path) -> None:
@@ -148,12 +178,16 @@ def read_prepared(path: str | Path) -> PreparedData:
             image_present=h5["image_present"][()], attrs=read_attrs(h5))
 
 
-def summarize(data: PreparedData | Mapping[str, Any]) -> dict[str, Any]:
-    """Counts a user wants to see after preparation."""
+def summarize(data: PreparedData, bold_shape: tuple[int, int] | None = None,
+              bold_bytes: int | None = None) -> dict[str, Any]:
+    """Counts a user wants to see after preparation. A streaming writer passes the written
+    ``bold_shape`` and ``bold_bytes`` (stored dtype) instead of holding ``data.bold``."""
     trials = data.trials
+    shape = bold_shape if bold_shape is not None else data.bold.shape
+    nbytes = bold_bytes if bold_bytes is not None else data.bold.nbytes
     return {
         "samples": int(len(trials)),
-        "voxels": int(data.bold.shape[1]),
+        "voxels": int(shape[1]),
         "grid": list(data.mask.shape),
         "labels": {name: int((trials.label == value).sum())
                    for name, value in (("living", 1), ("non_living", 0), ("unknown", -1))},
@@ -162,5 +196,5 @@ def summarize(data: PreparedData | Mapping[str, Any]) -> dict[str, Any]:
         "runs": int(trials.groupby(["subject", "session", "run"]).ngroups),
         "images": len(data.image_names),
         "images_missing": int((~data.image_present).sum()),
-        "bold_mib": round(data.bold.nbytes / 2**20, 1),
+        "bold_mib": round(nbytes / 2**20, 1),
     }

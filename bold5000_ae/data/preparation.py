@@ -1,15 +1,14 @@
 """The preparation driver: source units → resumable parts → one HDF5 file, atomically.
 
-Each unit (a run, a session) is saved to ``<output>.parts/`` as soon as it is done, so a crash
-or Ctrl-C costs at most the unit in progress; a rerun with the same configuration skips finished
-units. The parts are tied to a fingerprint of the configuration and discarded if it changed.
-The output file appears only at the end, complete (written under a temporary name, renamed).
+Units (runs, sessions) become parts first (``part_store.py``: resumable, parallel through joblib,
+or sharded across cluster jobs). Assembly then streams: the sample tables (small) are read
+together to attach images and labels, and each unit's rows go straight into a preallocated
+``/bold`` of the final file, so peak memory is one unit plus a constant, whatever the number of
+runs. The output appears only at the end, complete (written under a temporary name, renamed).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,88 +19,103 @@ import pandas as pd
 from rich.progress import Progress
 
 from bold5000_ae.data.assemble import attach_images_and_labels
-from bold5000_ae.data.hdf5_format import PreparedData, summarize, write_prepared
-from bold5000_ae.data.sources.base import SAMPLE_COLUMNS, Source, UnitSamples
-from bold5000_ae.utils.atomic_io import atomic_path
+from bold5000_ae.data.hdf5_format import (
+    PreparedData,
+    prepared_writer,
+    summarize,
+    write_metadata,
+)
+from bold5000_ae.data.part_store import (
+    check_unit,
+    fingerprint,
+    part_path,
+    parts_dir,
+    prepare_parts,
+    read_bold,
+    read_table,
+)
+from bold5000_ae.data.sources.base import Source
 from bold5000_ae.utils.errors import InputError
 
-
-def _fingerprint(config: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()
+__all__ = ["check_unit", "prepare_dataset"]
 
 
-def _parts_dir(output: Path, fingerprint: str) -> Path:
-    parts = output.with_name(output.name + ".parts")
-    stamp = parts / "fingerprint.txt"
-    if parts.exists() and (not stamp.is_file() or stamp.read_text() != fingerprint):
-        shutil.rmtree(parts)  # parts of another configuration: not ours to resume
-    parts.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint)
-    return parts
+def _shard_units(units: list[str], shard: int | None, num_shards: int) -> list[str]:
+    if shard is None:
+        return units
+    if num_shards < 1 or not 0 <= shard < num_shards:
+        raise InputError("shard", f"shard {shard} is outside 0..{num_shards - 1} "
+                                  f"(num_shards={num_shards})")
+    return units[shard::num_shards]
 
 
-def check_unit(unit: str, loaded: UnitSamples, n_voxels: int) -> None:
-    """Backstop for every source: rows, columns, voxel count and finite values agree, so a
-    reader's slip fails here, naming the unit, and never reaches the HDF5 file."""
-    bold, samples = loaded.bold, loaded.samples
-    missing = [c for c in SAMPLE_COLUMNS if c not in samples]
-    if missing:
-        raise InputError(unit, f"source gave no column(s) {', '.join(missing)}")
-    if bold.ndim != 2 or bold.shape[1] != n_voxels:
-        raise InputError(unit, f"BOLD rows have shape {bold.shape[1:]}, the mask holds "
-                               f"{n_voxels} voxels")
-    if len(bold) != len(samples) or not len(bold):
-        raise InputError(unit, f"{len(bold)} BOLD rows for {len(samples)} samples")
-    bad = int((~np.isfinite(bold)).sum())
-    if bad:
-        raise InputError(unit, f"{bad} NaN or Inf values after cleaning (constant voxels in "
-                               "the mask?)")
+def _assemble(source: Source, units: list[str], parts: Path, output: Path, *,
+              mask: np.ndarray, affine: np.ndarray, stimuli_root: str | Path | None,
+              image_size: int, labels: Mapping[str, Any], drop_unlabeled: bool,
+              bold_dtype: str, attrs: dict[str, Any]) -> dict[str, Any]:
+    """Stream the parts into ``output``; returns the summary."""
+    tables = [read_table(parts, unit) for unit in units]
+    bounds = np.cumsum([0, *(len(t) for t in tables)])
+    samples = pd.concat(tables, ignore_index=True)
+    trials, images, names, present, rule = attach_images_and_labels(
+        samples, stimuli_root=stimuli_root, image_size=image_size, labels=labels)
+    keep = trials.label.to_numpy() >= 0 if drop_unlabeled else np.ones(len(trials), bool)
+    trials = trials[keep].reset_index(drop=True)
+    n_voxels = int(mask.sum())
+    data = PreparedData(bold=np.empty((len(trials), 0), bold_dtype), mask=mask, affine=affine,
+                        trials=trials, images=images, image_names=names, image_present=present,
+                        attrs={**attrs, "label_rule": rule})
+    with prepared_writer(output, len(trials), n_voxels, bold_dtype) as h5:
+        row = 0
+        for unit, start, stop in zip(units, bounds[:-1], bounds[1:], strict=True):
+            bold = read_bold(parts, unit)[keep[start:stop]].astype(bold_dtype, copy=False)
+            h5["bold"][row:row + len(bold)] = bold
+            row += len(bold)
+        write_metadata(h5, data)
+    itemsize = np.dtype(bold_dtype).itemsize
+    return summarize(data, bold_shape=(len(trials), n_voxels),
+                     bold_bytes=len(trials) * n_voxels * itemsize)
 
 
 def prepare_dataset(source: Source, output: str | Path, *, stimuli_root: str | Path | None,
                     image_size: int, labels: Mapping[str, Any], drop_unlabeled: bool = False,
                     bold_dtype: str = "float32", overwrite: bool = False,
                     extra_attrs: Mapping[str, Any] | None = None,
-                    config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Prepare ``source`` into ``output`` and return the summary printed to the user."""
+                    config: Mapping[str, Any] | None = None, n_jobs: int = 1,
+                    shard: int | None = None, num_shards: int = 1) -> dict[str, Any]:
+    """Prepare ``source`` into ``output`` and return the summary printed to the user.
+
+    ``n_jobs``: units prepared in parallel (joblib; -1 all cores). ``shard``/``num_shards``:
+    prepare only units ``shard::num_shards`` into the parts folder and stop (one cluster job
+    each); a last call without ``shard`` finds every part done and only assembles.
+    """
     output = Path(output)
     if output.exists() and not overwrite:
         raise InputError(output, "already exists; pass overwrite=true to replace it")
-    fingerprint = _fingerprint({"source": source.describe(), "config": config or {}})
-    parts = _parts_dir(output, fingerprint)
+    description = source.describe()
+    parts = parts_dir(output, fingerprint(description, config or {}))
     mask, affine = source.mask_and_affine()
     units = source.units()
     if len(set(units)) != len(units):
-        raise InputError(str(source.describe().get("root")), "two inputs map to one unit name")
+        raise InputError(str(description.get("root")), "two inputs map to one unit name")
+    mine = _shard_units(units, shard, num_shards)
+    resumed = sum(part_path(parts, u).is_file() for u in mine)
     with Progress(transient=False) as progress:
-        task = progress.add_task("preparing", total=len(units))
-        for unit in units:
-            part = parts / f"{unit}.npz"
-            if not part.is_file():
-                loaded = source.load(unit)
-                check_unit(unit, loaded, int(mask.sum()))
-                with atomic_path(part) as tmp:
-                    with open(tmp, "wb") as handle:
-                        table = json.dumps(loaded.samples.to_dict(orient="list"), default=str)
-                        np.savez(handle, bold=loaded.bold, samples=table)
-            progress.update(task, advance=1, description=f"prepared {unit}")
-    bolds, tables = [], []
-    for unit in units:
-        with np.load(parts / f"{unit}.npz") as stored:
-            bolds.append(stored["bold"])
-            tables.append(pd.DataFrame(json.loads(stored["samples"].item())))
-    bold = np.concatenate(bolds)
-    samples = pd.concat(tables, ignore_index=True)
-    trials, images, names, present, rule = attach_images_and_labels(
-        samples, stimuli_root=stimuli_root, image_size=image_size, labels=labels)
-    if drop_unlabeled:
-        keep = trials.label.to_numpy() >= 0
-        bold, trials = bold[keep], trials[keep].reset_index(drop=True)
-    data = PreparedData(bold=bold, mask=mask, affine=affine, trials=trials, images=images,
-                        image_names=names, image_present=present,
-                        attrs={"source": source.describe(), "label_rule": rule,
-                               "grid_kind": source.describe().get("grid_kind", "volume"),
-                               "prepare_config": config or {}, **(extra_attrs or {})})
-    write_prepared(output, data, bold_dtype=bold_dtype)
+        task = progress.add_task("preparing", total=len(mine))
+        prepare_parts(source, mine, parts, int(mask.sum()), n_jobs=n_jobs,
+                      done=lambda u: progress.update(task, advance=1,
+                                                     description=f"prepared {u}"))
+    if shard is not None:
+        done = sum(part_path(parts, u).is_file() for u in units)
+        return {"shard": f"{shard} of {num_shards}", "units_in_shard": len(mine),
+                "units_resumed": resumed, "parts_done": f"{done} of {len(units)}",
+                "parts": str(parts)}
+    attrs = {"source": description, "grid_kind": description.get("grid_kind", "volume"),
+             "prepare_config": config or {}, **(extra_attrs or {})}
+    if "high_pass_filter" in description:
+        attrs["high_pass_filter"] = description["high_pass_filter"]
+    summary = _assemble(source, units, parts, output, mask=mask, affine=affine,
+                        stimuli_root=stimuli_root, image_size=image_size, labels=labels,
+                        drop_unlabeled=drop_unlabeled, bold_dtype=bold_dtype, attrs=attrs)
     shutil.rmtree(parts)
-    return summarize(data)
+    return {**summary, "units_resumed": resumed}

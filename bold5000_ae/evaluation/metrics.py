@@ -15,7 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torchmetrics import CatMetric, MeanMetric, MeanSquaredError, Metric, PearsonCorrCoef
+from torchmetrics import (
+    CatMetric,
+    MeanSquaredError,
+    Metric,
+    MetricCollection,
+    PearsonCorrCoef,
+)
 from torchmetrics.functional import pairwise_cosine_similarity
 
 from bold5000_ae.losses.pearson import per_sample_pearson
@@ -81,55 +87,68 @@ class ReconstructionMetrics(Metric):
                  ssim_data_range: float = 8.0, ssim_max: int | None = None) -> None:
         super().__init__()
         self.volume_mask = None if mask is None else VolumeMask(mask)
-        self.ssim_data_range, self.ssim_max, self.n_ssim = ssim_data_range, ssim_max, 0
-        self.ssim = MeanMetric()
-        self.mse = MeanSquaredError()
-        self.reference_mse = MeanSquaredError()
-        self.pearson = MeanMetric()
-        self.voxel_r = PearsonCorrCoef(num_outputs=n_voxels)
-        self.kept_pred, self.kept_target = CatMetric(), CatMetric()
-        self.identification_max, self.n_kept = identification_max, 0
+        self.ssim_data_range, self.ssim_max = ssim_data_range, ssim_max
+        self.identification_max = identification_max
+        # One collection: reset, device moves and DDP sync act on every part at once. How many
+        # samples SSIM and identification have seen is read off their concatenated states
+        # (host-side shapes, no device sync), so no counter needs resetting by hand.
+        self.parts = MetricCollection({
+            "mse": MeanSquaredError(), "reference_mse": MeanSquaredError(),
+            "pearson": CatMetric(), "voxel_r": PearsonCorrCoef(num_outputs=n_voxels),
+            "ssim": CatMetric(), "kept_pred": CatMetric(), "kept_target": CatMetric()},
+            compute_groups=False)
         self.register_buffer("reference", reference if reference is not None
                              else torch.zeros(n_voxels))
 
+    @property
+    def n_ssim(self) -> int:
+        return _n_rows(self.parts["ssim"])
+
+    @property
+    def n_kept(self) -> int:
+        return _n_rows(self.parts["kept_pred"])
+
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         pred, target = pred.float(), target.float()
-        self.mse.update(pred, target)
-        self.reference_mse.update(self.reference.expand_as(target).contiguous(), target)
-        self.pearson.update(per_sample_pearson(pred, target))
-        self.voxel_r.update(pred, target)
+        parts = self.parts
+        parts["mse"].update(pred, target)
+        parts["reference_mse"].update(self.reference.expand_as(target).contiguous(), target)
+        parts["pearson"].update(per_sample_pearson(pred, target))
+        parts["voxel_r"].update(pred, target)
         n_ssim = len(pred) if self.ssim_max is None else min(len(pred),
                                                              self.ssim_max - self.n_ssim)
         if self.volume_mask is not None and n_ssim > 0:
             vm = self.volume_mask.to(pred.device)
             full = ssim_map(vm.to_volume(pred[:n_ssim]), vm.to_volume(target[:n_ssim]),
                             self.ssim_data_range, 1.0)
-            self.ssim.update(vm.to_vector(full).mean(dim=1))
-            self.n_ssim += n_ssim
+            parts["ssim"].update(vm.to_vector(full).mean(dim=1))
         room = self.identification_max - self.n_kept
         if room > 0:
-            self.kept_pred.update(pred[:room])
-            self.kept_target.update(target[:room])
-            self.n_kept += min(room, len(pred))
+            parts["kept_pred"].update(pred[:room])
+            parts["kept_target"].update(target[:room])
 
     def compute(self) -> dict[str, torch.Tensor]:
-        mse = self.mse.compute()
-        out = {"mse": mse, "r2": 1 - mse / self.reference_mse.compute(),
-               "pearson_r": self.pearson.compute()}
+        parts = self.parts
+        mse = parts["mse"].compute()
+        out = {"mse": mse, "r2": 1 - mse / parts["reference_mse"].compute(),
+               "pearson_r": parts["pearson"].compute().mean()}
         if self.n_kept >= 2:
-            out["voxel_r"] = torch.nan_to_num(self.voxel_r.compute()).mean()
-            sim = similarity_matrix(self.kept_pred.compute(), self.kept_target.compute())
+            out["voxel_r"] = torch.nan_to_num(parts["voxel_r"].compute()).mean()
+            sim = similarity_matrix(parts["kept_pred"].compute(), parts["kept_target"].compute())
             out["identification"] = pairwise_identification(sim)
         if self.n_ssim:
-            out["ssim"] = self.ssim.compute()
+            out["ssim"] = parts["ssim"].compute().mean()
         return out
 
     def reset(self) -> None:
         super().reset()
-        for metric in (self.mse, self.reference_mse, self.pearson, self.voxel_r, self.ssim,
-                       self.kept_pred, self.kept_target):
-            metric.reset()
-        self.n_kept = self.n_ssim = 0
+        self.parts.reset()
+
+
+def _n_rows(metric: CatMetric) -> int:
+    """Rows a CatMetric holds (a list of batches, or one tensor after a sync)."""
+    value = metric.value
+    return int(value.shape[0]) if torch.is_tensor(value) else sum(len(v) for v in value)
 
 
 class ActiveUnits(Metric):

@@ -2,8 +2,8 @@
 
 The module receives a built network (encoder + decoder), a loss, optional regularizers and a
 partial optimizer from the config, and the brain mask from the data; it works on masked voxel
-vectors and scatters them to volumes on the device (unless the net declares
-``input_kind = "vector"``, as the MLP does). The VAE (``vae.py``) reuses everything here and
+vectors, which ``MaskedNet`` scatters to volumes on the device when the net consumes volumes
+(see ``components/base.py`` for the contract). The VAE (``vae.py``) reuses everything here and
 changes only how a latent is drawn and which terms join the loss.
 """
 
@@ -14,16 +14,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningModule
 from torch import nn
 
 from bold5000_ae.evaluation.metrics import ReconstructionMetrics
 from bold5000_ae.losses import bind_mask
 from bold5000_ae.losses.regularizers import Regularizer, Regularizers
+from bold5000_ae.models.components.base import BoldModule
+from bold5000_ae.models.components.masked import MaskedNet
 from bold5000_ae.utils.masking import VolumeMask
 
 
-class AutoencoderModule(LightningModule):
+class AutoencoderModule(BoldModule):
     # True where a step's decoder input is a random draw (the VAE): metrics then use the mean
     stochastic = False
 
@@ -37,6 +38,7 @@ class AutoencoderModule(LightningModule):
         # checkpoints then hold only tensors and plain values (loadable with weights_only=True).
         self.net, self.loss_fn = net, loss
         self.volume_mask = VolumeMask(mask)
+        self.bold = MaskedNet(net.encoder, self.volume_mask, net.decoder)
         bind_mask(self.loss_fn, mask)
         self.regularizers = Regularizers(dict(regularizer or {}))
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
@@ -46,32 +48,20 @@ class AutoencoderModule(LightningModule):
         self.test_metrics = ReconstructionMetrics(self.volume_mask.n_voxels, mask=mask)
         self.example: dict[str, torch.Tensor] = {}
 
-    @property
-    def takes_vectors(self) -> bool:
-        return getattr(self.net, "input_kind", "volume") == "vector"
-
-    def _net_input(self, bold: torch.Tensor) -> torch.Tensor:
-        return bold if self.takes_vectors else self.volume_mask.to_volume(bold)
-
-    def encode(self, bold: torch.Tensor) -> torch.Tensor:
-        """The encoder's raw output: the latent code (AE) or [mean, log-variance] (VAE)."""
-        return self.net.encoder(self._net_input(bold))
-
-    def latent_mean(self, bold: torch.Tensor) -> torch.Tensor:
+    def embed(self, bold: torch.Tensor) -> torch.Tensor:
         """The deterministic code used as features downstream (the mean, for a VAE)."""
-        return self.encode(bold)
+        return self.bold.code(bold)
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        out = self.net.decoder(latent)
-        return out if self.takes_vectors else self.volume_mask.to_vector(out)
+        return self.bold.decode(latent)
 
     def forward(self, bold: torch.Tensor) -> torch.Tensor:
         """Masked vectors in, reconstructed masked vectors out (deterministic)."""
-        return self.decode(self.latent_mean(bold))
+        return self.decode(self.embed(bold))
 
     def sample_latent(self, bold: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The code the decoder sees in a training/validation step, and extra loss terms."""
-        return self.encode(bold), {}
+        return self.bold.code(bold), {}
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, dict]:
         target = batch["bold"]

@@ -1,14 +1,15 @@
-"""Build any of the four LightningModules from its ``model`` config and the data.
+"""Build any of the four LightningModules from its ``model`` config and the data; only build.
 
-What only the data knows is passed to the constructors that ask for it (by signature): the
-network gets ``volume_shape`` or ``n_voxels``; the module gets ``mask``. Two config keys are
-handled here rather than by a constructor:
+What only the data knows comes from what each network declares it ``consumes`` (see
+``components/base.py``): a "volume" net gets ``volume_shape``, a "vector" net ``n_voxels``, an
+"image" net nothing; a module that asks for ``mask`` gets the brain mask. Keys handled here
+rather than by a constructor:
 
-- ``compile``: ``torch.compile`` the inner network in place (``nn.Module.compile``), so the
-  parameter names, and therefore checkpoints, are the same as without it.
-- ``pretrain``: for modules that start from a trained autoencoder (transfer, image→latent) and
-  were given no ``pretrained`` checkpoint, an autoencoder is trained first on the same data and
-  split (see ``pretrain.py``) and its checkpoint is used.
+- ``compile``: ``torch.compile`` the inner encoder and decoder in place
+  (``nn.Module.compile``), so parameter names, and therefore checkpoints, are the same as
+  without it.
+- ``pretrain``: the autoencoder stage a transfer or image→latent run starts from; it is trained
+  by ``training/pipeline.py``, never here, so it is dropped.
 """
 
 from __future__ import annotations
@@ -21,43 +22,50 @@ from lightning.pytorch import LightningModule
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-DATA_ARGS = ("volume_shape", "n_voxels")
+from bold5000_ae.models.components.base import consumes_of
 
-
-def _accepts(target: str, name: str) -> bool:
-    return name in inspect.signature(get_class(target)).parameters
+BUILD_ONLY_KEYS = ("compile", "pretrain")
+NET_KEYS = ("net", "bold_net", "image_net")
 
 
 def data_kwargs(target: str, datamodule: Any) -> dict[str, Any]:
-    """The data-derived constructor arguments ``target`` accepts."""
-    known = {"volume_shape": lambda: datamodule.volume_shape,
-             "n_voxels": lambda: int(datamodule.mask.sum())}
-    return {k: f() for k, f in known.items() if _accepts(target, k)}
+    """The data-derived constructor arguments of the network class ``target``."""
+    kind = consumes_of(get_class(target))
+    if kind == "volume":
+        return {"volume_shape": tuple(datamodule.volume_shape)}
+    if kind == "vector":
+        return {"n_voxels": int(datamodule.mask.sum())}
+    return {}
 
 
 def build_net(net_cfg: DictConfig, datamodule: Any) -> nn.Module:
     return instantiate(net_cfg, **data_kwargs(net_cfg._target_, datamodule))
 
 
+def compile_in_place(module: nn.Module) -> None:
+    """Compile what the module calls: each network's encoder and decoder (or the network)."""
+    for name in ("net", "bold_net", "encoder", "image_net"):
+        inner = getattr(module, name, None)
+        if not isinstance(inner, nn.Module):
+            continue
+        parts = [getattr(inner, p) for p in ("encoder", "decoder") if hasattr(inner, p)]
+        for part in parts or [inner]:
+            part.compile()
+
+
 def build_model(model_cfg: DictConfig, datamodule: Any) -> LightningModule:
-    """Instantiate ``model`` with the network built for the data and the brain mask."""
+    """Instantiate ``model`` with the networks built for the data and the brain mask."""
     cfg = OmegaConf.create(OmegaConf.to_container(model_cfg, resolve=True))
-    compile_net = bool(cfg.pop("compile", False))
-    pretrain = cfg.pop("pretrain", None)
+    compile_net = bool(cfg.get("compile", False))
+    for key in BUILD_ONLY_KEYS:
+        cfg.pop(key, None)
     kwargs: dict[str, Any] = {}
-    if _accepts(cfg._target_, "mask"):
+    if "mask" in inspect.signature(get_class(cfg._target_)).parameters:
         kwargs["mask"] = datamodule.mask
-    for key in ("net", "bold_net"):
+    for key in NET_KEYS:
         if key in cfg:
             kwargs[key] = build_net(cfg[key], datamodule)
-    if "pretrained" in cfg and cfg.pretrained is None and pretrain is not None:
-        from bold5000_ae.models.pretrain import pretrain_autoencoder
-
-        kwargs["pretrained"] = str(pretrain_autoencoder(pretrain, datamodule))
     module = instantiate(cfg, **kwargs)
     if compile_net:
-        for name in ("net", "encoder", "image_net"):
-            inner = getattr(module, name, None)
-            if isinstance(inner, nn.Module):
-                inner.compile()
+        compile_in_place(module)
     return module

@@ -1,12 +1,16 @@
 """Phase 4: a CNN from the stimulus image to the frozen BOLD encoder's latent.
 
-The BOLD autoencoder (encoder and decoder, from an AE/VAE checkpoint) is frozen and in eval
+The BOLD autoencoder (encoder and decoder, copied from an AE/VAE checkpoint's ``net.*`` by the
+training layer, ``training/pipeline.py``; ``pretrained`` records which) is frozen and in eval
 mode; it turns each BOLD sample into its target latent and turns a predicted latent back into a
 predicted BOLD volume. The image CNN is trained on the latent MSE (summed over latent units,
 batch mean). Metrics: latent cosine similarity, 2-way and 50-way identification of the true
 latent among the test set's latents (chance 1/2 and 1/50), and R² / r of the decoded volume
 against the measured one, beside the AE's own reconstruction of it (the ceiling a perfect
-latent prediction would reach). Use image-disjoint splits (``data.split.image_disjoint``), or
+latent prediction would reach). Identification never counts a same-image (so same-trial)
+sample as a distractor, and is shown beside two reference predictors on the same test rows,
+``image_mean`` (the ideal image-only prediction) and ``category_mean`` (category only): see
+``evaluation/identification.py``. Use image-disjoint splits (``data.split.image_disjoint``), or
 identification rewards memorised images.
 """
 
@@ -18,65 +22,55 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch import LightningModule
 from torch import nn
 from torchmetrics import CatMetric, CosineSimilarity
 
-from bold5000_ae.evaluation.metrics import (
-    ReconstructionMetrics,
-    n_way_identification,
-    pairwise_identification,
-    similarity_matrix,
-)
-from bold5000_ae.training.checkpoint_io import load_submodule
+from bold5000_ae.evaluation.identification import identification_metrics, reference_predictions
+from bold5000_ae.evaluation.metrics import ReconstructionMetrics
+from bold5000_ae.models.components.base import BoldModule
+from bold5000_ae.models.components.masked import FrozenLayersMixin, MaskedNet
 from bold5000_ae.utils.masking import VolumeMask
 
 
-class ImageToLatentModule(LightningModule):
+class ImageToLatentModule(FrozenLayersMixin, BoldModule):
     def __init__(self, image_net: nn.Module, bold_net: nn.Module,
                  mask: np.ndarray | torch.Tensor,
                  optimizer: Callable[..., torch.optim.Optimizer],
                  pretrained: str | None = None, n_way: int = 50) -> None:
         super().__init__()
         self.image_net, self.bold_net = image_net, bold_net
-        if pretrained:
-            load_submodule(self.bold_net, pretrained, "net.")
-        self.bold_net.requires_grad_(False)
+        self.pretrained = pretrained
+        self.freeze([self.bold_net])  # frozen: batch-norm statistics stay the AE's
         self.latent_dim = int(bold_net.latent_dim)
-        self.takes_vectors = getattr(bold_net, "input_kind", "volume") == "vector"
         self.volume_mask = VolumeMask(mask)
+        self.bold = MaskedNet(bold_net.encoder, self.volume_mask, bold_net.decoder)
         self.optimizer_factory, self.n_way = optimizer, n_way
         n_vox = self.volume_mask.n_voxels
         self.test_cosine = CosineSimilarity(reduction="mean")
         self.test_pred, self.test_true = CatMetric(), CatMetric()
+        self.test_image, self.test_label, self.test_bold = CatMetric(), CatMetric(), CatMetric()
         self.predicted_bold = ReconstructionMetrics(n_vox)
         self.autoencoded_bold = ReconstructionMetrics(n_vox)
         self.val_cosine = CosineSimilarity(reduction="mean")
 
-    def train(self, mode: bool = True) -> ImageToLatentModule:
-        super().train(mode)
-        self.bold_net.eval()  # frozen: batch-norm statistics stay the AE's
-        return self
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Lightning restores each submodule's mode itself after validation, bypassing train()
-        self.bold_net.eval()
+    def pretrained_parts(self) -> dict[str, nn.Module]:
+        """Checkpoint prefix → the submodule that starts from those weights."""
+        return {"net.": self.bold_net}
 
     @torch.no_grad()
-    def target_latent(self, bold: torch.Tensor) -> torch.Tensor:
-        x = bold if self.takes_vectors else self.volume_mask.to_volume(bold)
-        return self.bold_net.encoder(x)[:, :self.latent_dim]
+    def embed(self, bold: torch.Tensor) -> torch.Tensor:
+        """The frozen BOLD encoder's latent: the target the image CNN learns to predict."""
+        return self.bold.code(bold)
 
     @torch.no_grad()
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        out = self.bold_net.decoder(latent)
-        return out if self.takes_vectors else self.volume_mask.to_vector(out)
+        return self.bold.decode(latent)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.image_net(image)
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> tuple[torch.Tensor, ...]:
-        pred, true = self(batch["image"]), self.target_latent(batch["bold"])
+        pred, true = self(batch["image"]), self.embed(batch["bold"])
         loss = F.mse_loss(pred, true, reduction="none").sum(dim=1).mean()
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(pred),
                  prog_bar=stage != "train")
@@ -98,22 +92,33 @@ class ImageToLatentModule(LightningModule):
         self.test_cosine.update(pred, true)
         self.test_pred.update(pred)
         self.test_true.update(true)
+        self.test_image.update(batch["image_index"].float())
+        self.test_label.update(batch["label"].float())
+        self.test_bold.update(batch["bold"].float())
         self.predicted_bold.update(self.decode(pred), batch["bold"])
         self.autoencoded_bold.update(self.decode(true), batch["bold"])
 
     def on_test_epoch_end(self) -> None:
-        sim = similarity_matrix(self.test_pred.compute(), self.test_true.compute(), "cosine")
-        out: dict[str, Any] = {
-            "test/cosine": self.test_cosine.compute(),
-            "test/identification_2way": pairwise_identification(sim),
-            f"test/identification_{self.n_way}way": n_way_identification(sim, self.n_way)}
+        pred, true, images = (self.test_pred.compute(), self.test_true.compute(),
+                              self.test_image.compute())
+        out: dict[str, Any] = {"test/cosine": self.test_cosine.compute()}
+        out.update({f"test/{k}": v for k, v in
+                    identification_metrics(pred, true, images, self.n_way).items()})
+        bold = self.test_bold.compute()
+        for name, ref in reference_predictions(true, images, self.test_label.compute()).items():
+            out.update({f"test/baseline/{name}/{k}": v for k, v in
+                        identification_metrics(ref, true, images, self.n_way).items()
+                        if not k.endswith("chance")})
+            recon = ReconstructionMetrics(self.volume_mask.n_voxels).to(bold.device)
+            recon.update(self.decode(ref), bold)
+            out[f"test/baseline/{name}/predicted_bold/r2"] = recon.compute()["r2"]
         out.update({f"test/predicted_bold/{k}": v
                     for k, v in self.predicted_bold.compute().items()})
         out.update({f"test/autoencoded_bold/{k}": v
                     for k, v in self.autoencoded_bold.compute().items()})
         self.log_dict(out)
         for metric in (self.test_cosine, self.test_pred, self.test_true, self.predicted_bold,
-                       self.autoencoded_bold):
+                       self.autoencoded_bold, self.test_image, self.test_label, self.test_bold):
             metric.reset()
 
     def configure_optimizers(self) -> Any:

@@ -1,10 +1,12 @@
 """Phase 3: living vs non-living from a pretrained encoder plus a classification head.
 
 "Restore weights only, fresh trainer": the encoder's weights come from an AE or VAE checkpoint
-(``net.encoder.*``, loaded exactly or refused, see ``checkpoints.py``); the decoder is dropped.
-``finetune`` picks what trains: ``frozen`` (the head only; the encoder stays in eval mode so its
-batch-norm statistics do not drift), ``partial`` (the head and the last ``trainable_layers``
-parameterised layers of the encoder) or ``full``. Class imbalance: with
+(its ``encoder_prefix`` entries, ``net.encoder.*``); the training layer copies them in
+(``training/pipeline.py``), the module never reads files, and the decoder is not kept.
+``pretrained`` records where they came from (the evaluation reads out that un-fine-tuned
+encoder). ``finetune`` picks what trains: ``frozen`` (the head only; the encoder stays in eval
+mode so its batch-norm statistics do not drift), ``partial`` (the head and the last
+``trainable_layers`` parameterised layers of the encoder) or ``full``. Class imbalance: with
 ``class_weight: balanced`` the positive class is weighted by n_negative / n_positive of the
 training split (BCE's ``pos_weight``), which equalises the two classes' total weight.
 """
@@ -17,22 +19,21 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch import LightningModule
 from torch import nn
 from torchmetrics.classification import BinaryAUROC, MulticlassAccuracy
 
-from bold5000_ae.training.checkpoint_io import load_submodule
+from bold5000_ae.models.components.base import BoldModule
+from bold5000_ae.models.components.masked import (
+    FrozenLayersMixin,
+    MaskedNet,
+    parameterised_layers,
+)
 from bold5000_ae.utils.masking import VolumeMask
 
 FINETUNE_MODES = ("frozen", "partial", "full")
 
 
-def parameterised_layers(module: nn.Module) -> list[nn.Module]:
-    """Leaf-most modules that own parameters, in registration (forward) order."""
-    return [m for m in module.modules() if any(True for _ in m.parameters(recurse=False))]
-
-
-class TransferClassifier(LightningModule):
+class TransferClassifier(FrozenLayersMixin, BoldModule):
     def __init__(self, net: nn.Module, mask: np.ndarray | torch.Tensor,
                  optimizer: Callable[..., torch.optim.Optimizer],
                  pretrained: str | None = None, finetune: str = "frozen",
@@ -43,21 +44,21 @@ class TransferClassifier(LightningModule):
         if finetune not in FINETUNE_MODES:
             raise ValueError(f"finetune must be one of {FINETUNE_MODES}, got {finetune!r}")
         self.encoder = net.encoder  # the decoder is not kept
-        self.takes_vectors = getattr(net, "input_kind", "volume") == "vector"
         self.latent_dim = int(net.latent_dim)
         self.volume_mask = VolumeMask(mask)
-        self.pretrained = pretrained
-        if pretrained:
-            load_submodule(self.encoder, pretrained, encoder_prefix)
+        self.bold = MaskedNet(self.encoder, self.volume_mask)
+        self.pretrained, self.encoder_prefix = pretrained, encoder_prefix
         self.finetune, self.trainable_layers = finetune, trainable_layers
-        self._set_trainable()
+        layers = parameterised_layers(self.encoder)
+        keep = {"frozen": 0, "partial": trainable_layers, "full": len(layers)}[finetune]
+        self.freeze(layers[:len(layers) - keep])
         # The latent has no fixed scale: batch norm (no affine) standardises it for the head.
-        layers: list[nn.Module] = [nn.BatchNorm1d(self.latent_dim, affine=False),
-                                   nn.Dropout(dropout)]
+        head: list[nn.Module] = [nn.BatchNorm1d(self.latent_dim, affine=False),
+                                 nn.Dropout(dropout)]
         if head_hidden:
-            layers += [nn.Linear(self.latent_dim, head_hidden), nn.GELU(), nn.Dropout(dropout)]
-        layers.append(nn.Linear(head_hidden or self.latent_dim, 1))
-        self.head = nn.Sequential(*layers)
+            head += [nn.Linear(self.latent_dim, head_hidden), nn.GELU(), nn.Dropout(dropout)]
+        head.append(nn.Linear(head_hidden or self.latent_dim, 1))
+        self.head = nn.Sequential(*head)
         self.class_weight, self.optimizer_factory = class_weight, optimizer
         self.register_buffer("pos_weight", torch.ones(()))
         self.metrics = nn.ModuleDict({
@@ -65,33 +66,17 @@ class TransferClassifier(LightningModule):
                 ("auc", BinaryAUROC()), ("balanced_accuracy",
                                          MulticlassAccuracy(num_classes=2, average="macro")))})
 
-    def _set_trainable(self) -> None:
-        layers = parameterised_layers(self.encoder)
-        keep = {"frozen": 0, "partial": self.trainable_layers, "full": len(layers)}[self.finetune]
-        self.frozen_layers = layers[:len(layers) - keep]
-        for layer in self.frozen_layers:
-            layer.requires_grad_(False)
+    def pretrained_parts(self) -> dict[str, nn.Module]:
+        """Checkpoint prefix → the submodule that starts from those weights."""
+        return {self.encoder_prefix: self.encoder}
 
-    def train(self, mode: bool = True) -> TransferClassifier:
-        """Frozen layers stay in eval mode (batch-norm statistics and dropout fixed)."""
-        super().train(mode)
-        for layer in getattr(self, "frozen_layers", []):
-            layer.eval()
-        return self
-
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Lightning restores each submodule's mode itself after validation, bypassing train()
-        for layer in self.frozen_layers:
-            layer.eval()
-
-    def features(self, bold: torch.Tensor) -> torch.Tensor:
+    def embed(self, bold: torch.Tensor) -> torch.Tensor:
         """The latent code (the mean, when the encoder has a VAE's two heads)."""
-        out = self.encoder(bold if self.takes_vectors else self.volume_mask.to_volume(bold))
-        return out[:, :self.latent_dim]
+        return self.bold.code(bold)
 
     def forward(self, bold: torch.Tensor) -> torch.Tensor:
         """Logit of 'living'."""
-        return self.head(self.features(bold))[:, 0]
+        return self.head(self.embed(bold))[:, 0]
 
     def on_fit_start(self) -> None:
         if self.class_weight == "balanced":

@@ -1,10 +1,11 @@
 """Phase 2: a variational autoencoder on the same encoder/decoder families.
 
-The encoder is built with two heads (``encoder_heads: 2``): its output splits into the mean and
-log-variance of a diagonal Gaussian posterior. A step draws z = μ + σ·ε (reparameterisation),
-decodes it, and adds β·KL(q(z|x) ‖ N(0, I)) in closed form to the reconstruction loss, both
-summed over their units and averaged over the batch, so β = 1 is the ELBO for a unit-variance
-Gaussian likelihood (up to its constant) and other values mean what they say.
+The encoder is built with two heads (``encoder_heads: 2``) and returns the mean and
+log-variance of a diagonal Gaussian posterior by name (``Encoder.posterior``). A step draws
+z = μ + σ·ε (reparameterisation), decodes it, and adds β·KL(q(z|x) ‖ N(0, I)) in closed form to
+the reconstruction loss, both summed over their units and averaged over the batch, so β = 1 is
+the ELBO for a unit-variance Gaussian likelihood (up to its constant) and other values mean
+what they say.
 
 Two guards against posterior collapse, both config values: KL warm-up (β rises linearly from 0
 over ``kl_warmup_epochs``) and free bits (each unit's batch-mean KL counts at least
@@ -25,6 +26,7 @@ from torch import nn
 from bold5000_ae.evaluation.metrics import ActiveUnits
 from bold5000_ae.losses.regularizers import Regularizer
 from bold5000_ae.models.autoencoder import AutoencoderModule
+from bold5000_ae.models.components.base import Posterior
 
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -42,20 +44,17 @@ class VAEModule(AutoencoderModule):
                  kl_warmup_epochs: float = 0.0, free_bits: float = 0.0,
                  active_threshold: float = 0.01, val_ssim_samples: int | None = 0) -> None:
         super().__init__(net, loss, mask, optimizer, scheduler, regularizer, val_ssim_samples)
+        if getattr(net.encoder, "heads", 1) != 2:
+            raise ValueError("a VAE needs an encoder with two heads (model.net.encoder_heads=2)")
         self.beta, self.kl_warmup_epochs, self.free_bits = beta, kl_warmup_epochs, free_bits
         latent_dim = int(self.net.latent_dim)
         self.val_active = ActiveUnits(latent_dim, active_threshold)
         self.test_active = ActiveUnits(latent_dim, active_threshold)
 
-    def posterior(self, bold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.encode(bold)
-        if out.shape[1] % 2:
-            raise ValueError("a VAE needs an encoder with two heads (model.net.encoder_heads=2)")
-        mean, logvar = out.chunk(2, dim=1)
-        return mean, logvar.clamp(-12.0, 12.0)
-
-    def latent_mean(self, bold: torch.Tensor) -> torch.Tensor:
-        return self.posterior(bold)[0]
+    def posterior(self, bold: torch.Tensor) -> Posterior:
+        """q(z|x) by name; the log-variance is clamped so exp() stays finite early in training."""
+        mean, logvar = self.bold.posterior(bold)
+        return Posterior(mean=mean, logvar=logvar.clamp(-12.0, 12.0))
 
     def current_beta(self) -> float:
         if self.kl_warmup_epochs <= 0 or self._trainer is None:
@@ -84,7 +83,7 @@ class VAEModule(AutoencoderModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         super().validation_step(batch, batch_idx)
-        self.val_active.update(self.latent_mean(batch["bold"]))
+        self.val_active.update(self.embed(batch["bold"]))
 
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()
@@ -93,7 +92,7 @@ class VAEModule(AutoencoderModule):
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         super().test_step(batch, batch_idx)
-        self.test_active.update(self.latent_mean(batch["bold"]))
+        self.test_active.update(self.embed(batch["bold"]))
 
     def on_test_epoch_end(self) -> None:
         super().on_test_epoch_end()

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from bold5000_ae.report import interactive
 from bold5000_ae.report.collect import FAILED, collect_runs, read_sweep_info
@@ -26,6 +28,7 @@ from bold5000_ae.report.table import (
     to_markdown,
 )
 from bold5000_ae.utils.config import CONFIG_DIR
+from bold5000_ae.utils.errors import InputError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -54,12 +57,21 @@ class ReportSettings:
 
     @classmethod
     def load(cls, **overrides: Any) -> ReportSettings:
-        """``conf/report.yaml`` with ``overrides`` (None values ignored) on top."""
+        """``conf/report.yaml`` with ``overrides`` (None values ignored) on top, checked against
+        this dataclass as a structured config: an unknown key or a wrong type is one line."""
+        path = Path(CONFIG_DIR) / "report.yaml"
         names = {f.name for f in fields(cls)}
-        loaded = OmegaConf.to_container(OmegaConf.load(Path(CONFIG_DIR) / "report.yaml"))
-        values = {k: v for k, v in dict(loaded).items() if k in names}
-        values.update({k: v for k, v in overrides.items() if v is not None and k in names})
-        return cls(**values)
+        try:
+            merged = OmegaConf.merge(OmegaConf.structured(cls), OmegaConf.load(path), {
+                k: v for k, v in overrides.items() if v is not None and k in names})
+        except OmegaConfBaseException as exc:
+            key = getattr(exc, "full_key", None)
+            problem = str(exc).strip().splitlines()[0]
+            raise InputError(path, f"{key}: {problem}" if key else problem) from exc
+        return cls(**OmegaConf.to_container(merged))
+
+
+ConfigStore.instance().store(name="report_schema", node=ReportSettings)
 
     def for_sweep(self, info: dict[str, Any], explicit_rank: bool = False) -> ReportSettings:
         """An Optuna sweep is ranked by its objective, in its direction, unless ``rank_by`` was

@@ -1,6 +1,10 @@
 """Checkpoint IO in one place: atomic writes, which file a run resumes from, and loading weights
 from Lightning checkpoints (tensors only, compiled or not, shapes checked).
 
+A resumed or tested run's checkpoint is read once, by Lightning, through ``AtomicCheckpointIO``
+(``weights_only``; an unreadable file is one line) and checked against the module in its
+``on_load_checkpoint`` (``models/components/base.py``; same rule as ``load_into``).
+
 Writes go to a temporary name in the same folder, fsynced, then renamed: a crash (SIGKILL, full
 disk) mid-save leaves the previous checkpoint intact under its name and never a truncated file.
 
@@ -24,25 +28,28 @@ from torch import nn
 
 from bold5000_ae.utils.atomic_io import atomic_path
 from bold5000_ae.utils.errors import InputError
+from bold5000_ae.utils.state_dict import COMPILED_PREFIX, check_state, clean_key
 
-COMPILED_PREFIX = "_orig_mod."
-
-
-def clean_key(key: str) -> str:
-    """Drop every ``_orig_mod.`` a compiled module (or submodule) put into a key."""
-    return key.replace(COMPILED_PREFIX, "")
+__all__ = ["COMPILED_PREFIX", "AtomicCheckpointIO", "clean_key", "load_into", "load_state_dict",
+           "load_submodule", "read_checkpoint", "resolve_ckpt_path", "select"]
 
 
-def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The model weights of a Lightning checkpoint (or a bare state dict), keys cleaned."""
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> Any:
+    """``torch.load(weights_only=True)``, or a one-line InputError (missing file, pickled code,
+    truncated file, not a torch file)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "checkpoint not found")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # unpickling refused, truncated file, not a torch file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(path, f"cannot load as a weights-only checkpoint: {first}") from exc
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The model weights of a Lightning checkpoint (or a bare state dict), keys cleaned."""
+    payload = read_checkpoint(path)
     state = payload.get("state_dict", payload) if isinstance(payload, Mapping) else None
     if not isinstance(state, Mapping):
         raise InputError(path, "holds no state_dict")
@@ -58,22 +65,7 @@ def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], source: str 
               what: str = "model") -> None:
     """Copy ``state`` into ``module`` exactly, or raise a one-line InputError naming the first
     missing, unexpected or differently shaped tensor."""
-    own = {clean_key(k): v for k, v in module.state_dict().items()}
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if not state:
-        raise InputError(source, f"architecture mismatch: the checkpoint holds no {what} weights")
-    if missing:
-        raise InputError(source, f"architecture mismatch: {what} needs {missing[0]!r}, which the "
-                                 f"checkpoint lacks ({len(missing)} missing)")
-    if unexpected:
-        raise InputError(source, f"architecture mismatch: the checkpoint's {unexpected[0]!r} has "
-                                 f"no place in the {what} ({len(unexpected)} unexpected)")
-    for key, value in own.items():
-        if tuple(value.shape) != tuple(state[key].shape):
-            raise InputError(source, f"architecture mismatch: {what} {key!r} is "
-                                     f"{tuple(value.shape)} but {tuple(state[key].shape)} in the "
-                                     "checkpoint")
+    check_state(module, state, source, what)
     target = module._orig_mod if hasattr(module, "_orig_mod") else module
     target.load_state_dict({clean_key(k): v for k, v in state.items()}, strict=True)
 
@@ -93,22 +85,31 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         with atomic_path(path) as tmp:
             torch.save(checkpoint, tmp)
 
+    def load_checkpoint(self, path: str | Path, map_location: Any = None,
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        """Lightning's one read of a checkpoint: weights only whatever the caller asks, errors in
+        one line, and the path kept so ``on_load_checkpoint`` can name it."""
+        checkpoint = read_checkpoint(path, map_location if map_location is not None else "cpu")
+        if not isinstance(checkpoint, dict):
+            raise InputError(path, "is not a Lightning checkpoint")
+        checkpoint["_source"] = str(path)
+        return checkpoint
+
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: str | Path,
                       auto_resume: bool = False) -> str | None:
-    """Which checkpoint a run starts from: none, an explicit path, or ``last.ckpt`` in its own
-    folder (``ckpt_path=last``, or ``auto_resume=true`` when it exists). Pin the output folder to
-    rerun into it: ``hydra.run.dir=logs/my_run``."""
+    """What ``trainer.fit(ckpt_path=...)`` gets: none, an explicit path (checked), or Lightning's
+    ``"last"`` (the newest ``last.ckpt`` of the run's ``ModelCheckpoint``). ``ckpt_path=last``
+    with nothing to resume from is refused in one line; ``auto_resume=true`` with nothing there
+    starts fresh. Pin the output folder to rerun into it: ``hydra.run.dir=logs/my_run``."""
     last = Path(output_dir) / "checkpoints" / "last.ckpt"
     if ckpt_path in (None, "", "null"):
-        return str(last) if auto_resume and last.is_file() else None
+        return "last" if auto_resume and last.is_file() else None
     if ckpt_path == "last":
         if not last.is_file():
-            if auto_resume:
-                return None
             raise InputError(last, "no checkpoint to resume from (ckpt_path=last looks in this "
                                    "run's folder; set hydra.run.dir to the run to resume)")
-        return str(last)
+        return "last"
     if not Path(ckpt_path).is_file():
         raise InputError(ckpt_path, "checkpoint file not found")
     return str(ckpt_path)

@@ -40,6 +40,11 @@ EVENTS_NAME = re.compile(r"sub-CSI(\d+)_ses-(\d+)_task-([a-zA-Z0-9]+)_run-(\d+)_
 DEFAULT_CONFOUNDS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
 
 
+def high_pass_filter_name(clean_kwargs: dict[str, Any]) -> str | None:
+    """The filter recorded in the file's attributes: None when nothing is high-passed."""
+    return clean_kwargs["clean_args"]["filter"] or None
+
+
 @dataclass(frozen=True)
 class BidsRun:
     subject: int
@@ -60,6 +65,7 @@ class BidsSource:
                  subjects: Sequence[int] | None = None, sessions: Sequence[int] | None = None,
                  mask: str = "compute", smoothing_fwhm: float | None = None,
                  detrend: bool = True, high_pass: float | None = 1 / 128,
+                 high_pass_filter: Literal["cosine", "butterworth"] = "cosine",
                  standardize: bool = True, confounds: Sequence[str] | None = None,
                  target_shape: Sequence[int] | None = None,
                  target_voxel_size_mm: Sequence[float] | None = None,
@@ -71,10 +77,18 @@ class BidsSource:
             raise InputError(self.root, "BIDS root folder not found")
         if mode not in ("each", "mean"):
             raise InputError("mode", f"unknown mode {mode!r}; valid: each, mean")
+        if high_pass_filter not in ("cosine", "butterworth"):
+            raise InputError("high_pass_filter", f"unknown filter {high_pass_filter!r}; valid: "
+                                                 "cosine, butterworth")
         self.task, self.mask_spec, self.mode = task, mask, mode
         self.subjects, self.sessions = subjects, sessions
         self.clean_kwargs = dict(smoothing_fwhm=smoothing_fwhm, detrend=detrend,
                                  high_pass=high_pass,
+                                 # cosine: DCT drift regressors, one least-squares solve for all
+                                 # voxels (SPM's way); butterworth: one sosfiltfilt per voxel,
+                                 # 50x slower at 88 x 88 x 66 (docs/scaling.md)
+                                 # (no high-pass: no filter; nilearn's cosine wants a cut-off)
+                                 clean_args={"filter": high_pass_filter if high_pass else False},
                                  standardize="zscore_sample" if standardize else None)
         self.confounds = list(confounds) if confounds else None
         self.target_shape = tuple(target_shape) if target_shape else None
@@ -257,7 +271,9 @@ class BidsSource:
     def describe(self) -> dict[str, Any]:
         return {"source": "bids", "root": str(self.root), "task": self.task,
                 "mask": self.mask_spec, "mode": self.mode, "offsets_s": list(self.offsets_s),
-                "runs": len(self._runs), **{k: v for k, v in self.clean_kwargs.items()},
+                "runs": len(self._runs),
+                **{k: v for k, v in self.clean_kwargs.items() if k != "clean_args"},
+                "high_pass_filter": high_pass_filter_name(self.clean_kwargs),
                 "confounds": self.confounds, "target_shape": self.target_shape,
                 "target_voxel_size_mm": self.target_voxel_size, "space": self.space,
                 "events_root": str(self.events_root) if self.events_root else None,

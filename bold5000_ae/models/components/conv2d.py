@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bold5000_ae.models.components.base import AutoencoderNet, Encoder
 from bold5000_ae.models.components.blocks import make_activation, make_norm
 from bold5000_ae.models.components.conv3d import level_shapes
 
@@ -33,11 +34,11 @@ def _plane(volume_shape: Sequence[int], axis: int) -> tuple[int, tuple[int, int]
     return n_slices, (shape[0], shape[1])
 
 
-class Conv2dEncoder(nn.Module):
+class Conv2dEncoder(Encoder):
     def __init__(self, volume_shape: Sequence[int], channels: Sequence[int] = (64, 128, 256),
                  latent_dim: int = 64, norm: str = "batch", activation: str = "gelu",
                  slice_axis: int = 2, heads: int = 1) -> None:
-        super().__init__()
+        super().__init__(latent_dim, heads)
         self.slice_axis = slice_axis
         prev, plane = _plane(volume_shape, slice_axis)
         layers: list[nn.Module] = []
@@ -81,17 +82,15 @@ class Conv2dDecoder(nn.Module):
         return _from_slices(self.output_activation(self.out(x)), self.slice_axis)
 
 
-class Conv2dAutoencoderNet(nn.Module):
+class Conv2dAutoencoderNet(AutoencoderNet):
+    consumes = "volume"
+
     def __init__(self, volume_shape: Sequence[int], channels: Sequence[int] = (64, 128, 256),
                  latent_dim: int = 64, norm: str = "batch", activation: str = "gelu",
                  output_activation: str = "identity", slice_axis: int = 2,
                  encoder_heads: int = 1) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
+        super().__init__(latent_dim)
         self.encoder = Conv2dEncoder(volume_shape, channels, latent_dim, norm, activation,
                                      slice_axis, heads=encoder_heads)
         self.decoder = Conv2dDecoder(volume_shape, channels, latent_dim, norm, activation,
                                      output_activation, slice_axis)
-
-    def forward(self, volume: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(volume))

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bold5000_ae.models.components.base import AutoencoderNet, Encoder
 from bold5000_ae.models.components.blocks import make_activation, make_norm
 
 
@@ -24,15 +25,15 @@ def level_shapes(volume_shape: Sequence[int], depth: int) -> list[tuple[int, int
     return shapes
 
 
-class Conv3dEncoder(nn.Module):
+class Conv3dEncoder(Encoder):
     """(B, 1, X, Y, Z) → (B, out_features). ``out_features`` is the latent size (an AE) or twice
     it (a VAE's mean and log-variance heads are split from it by the VAE)."""
 
     def __init__(self, volume_shape: Sequence[int], channels: Sequence[int] = (16, 32, 64),
                  latent_dim: int = 64, norm: str = "batch", activation: str = "gelu",
                  convs_per_level: int = 1, in_channels: int = 1, heads: int = 1) -> None:
-        super().__init__()
-        self.volume_shape, self.latent_dim = tuple(volume_shape), latent_dim
+        super().__init__(latent_dim, heads)
+        self.volume_shape = tuple(volume_shape)
         layers: list[nn.Module] = []
         prev = in_channels
         for ch in channels:
@@ -94,19 +95,17 @@ class Conv3dDecoder(nn.Module):
         return self.output_activation(self.out(x))
 
 
-class Conv3dAutoencoderNet(nn.Module):
+class Conv3dAutoencoderNet(AutoencoderNet):
     """Encoder + decoder pair built from one set of hyperparameters (what ``model/net`` holds)."""
+
+    consumes = "volume"
 
     def __init__(self, volume_shape: Sequence[int], channels: Sequence[int] = (16, 32, 64),
                  latent_dim: int = 64, norm: str = "batch", activation: str = "gelu",
                  output_activation: str = "identity", convs_per_level: int = 1,
                  encoder_heads: int = 1) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
+        super().__init__(latent_dim)
         self.encoder = Conv3dEncoder(volume_shape, channels, latent_dim, norm, activation,
                                      convs_per_level, heads=encoder_heads)
         self.decoder = Conv3dDecoder(volume_shape, channels, latent_dim, norm, activation,
                                      output_activation, convs_per_level)
-
-    def forward(self, volume: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(volume))

@@ -16,6 +16,8 @@ from bold5000_ae.models.components.blocks import make_activation, make_norm
 
 
 class ImageEncoder(nn.Module):
+    consumes = "image"  # built with no data-derived arguments
+
     def __init__(self, latent_dim: int = 64, channels: Sequence[int] = (32, 64, 128),
                  norm: str = "batch", activation: str = "gelu", dropout: float = 0.0) -> None:
         super().__init__()

@@ -1,7 +1,7 @@
 """An MLP encoder/decoder for voxel or ROI vectors (no spatial structure assumed).
 
 Why: BOLD5000 release 1 ships ROI voxel vectors with no volume to convolve over, and an MLP on
-the in-mask vector is the natural baseline for the conv nets. ``input_kind = "vector"`` tells
+the in-mask vector is the natural baseline for the conv nets. ``consumes = "vector"`` tells
 the module to feed the masked vector as it is instead of scattering it to a volume.
 """
 
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from bold5000_ae.models.components.base import AutoencoderNet, Encoder
 from bold5000_ae.models.components.blocks import make_activation, make_norm
 
 
@@ -25,11 +26,13 @@ def _mlp(sizes: Sequence[int], norm: str, activation: str, dropout: float) -> nn
     return nn.Sequential(*layers)
 
 
-class MLPEncoder(nn.Module):
+class MLPEncoder(Encoder):
+    consumes = "vector"
+
     def __init__(self, n_voxels: int, hidden: Sequence[int] = (512, 256), latent_dim: int = 64,
                  norm: str = "batch", activation: str = "gelu", dropout: float = 0.0,
                  heads: int = 1) -> None:
-        super().__init__()
+        super().__init__(latent_dim, heads)
         self.features = _mlp([n_voxels, *hidden], norm, activation, dropout)
         self.head = nn.Linear(hidden[-1] if hidden else n_voxels, latent_dim * heads)
 
@@ -51,18 +54,14 @@ class MLPDecoder(nn.Module):
         return self.output_activation(self.out(self.features(latent)))
 
 
-class MLPAutoencoderNet(nn.Module):
-    input_kind = "vector"
+class MLPAutoencoderNet(AutoencoderNet):
+    consumes = "vector"
 
     def __init__(self, n_voxels: int, hidden: Sequence[int] = (512, 256), latent_dim: int = 64,
                  norm: str = "batch", activation: str = "gelu", dropout: float = 0.0,
                  output_activation: str = "identity", encoder_heads: int = 1) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
+        super().__init__(latent_dim)
         self.encoder = MLPEncoder(n_voxels, hidden, latent_dim, norm, activation, dropout,
                                   heads=encoder_heads)
         self.decoder = MLPDecoder(n_voxels, hidden, latent_dim, norm, activation, dropout,
                                   output_activation)
-
-    def forward(self, vectors: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(vectors))

@@ -1,0 +1,87 @@
+"""Identification at the level of trials and images, with the baselines that make it readable.
+
+Why: a trial's volumes share one image, so an image→latent model gives them one prediction. If a
+same-trial (or same-image) sample may serve as a distractor, the prediction "matches" it as well
+as its own target, and the measured accuracy is capped far below 1 (50-way near 0.42 on the
+built-in data) while it is read against chance 1/n. Here a sample's distractors never share its
+image (``images``), so the ideal image-driven predictor can reach 1 and chance is exactly 1/n.
+
+Reference predictors, scored the same way on the same test rows (they use the test targets, so
+they are bounds, not competitors):
+
+- ``image_mean``: each sample predicted by the mean target of its image's test samples — the
+  best any image-only model can do on these rows (it ignores nothing the image determines);
+- ``category_mean``: each sample predicted by the mean target of its category (living or not)
+  — what a model that knows only the category scores; identification above chance comes free.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bold5000_ae.evaluation.metrics import similarity_matrix
+
+
+def distinct_image_pairs(images: torch.Tensor) -> torch.Tensor:
+    """(N, N) bool: j may be a distractor for i (different image; never i itself)."""
+    images = images.reshape(-1)
+    return images.unsqueeze(0) != images.unsqueeze(1)
+
+
+def pairwise_identification(similarity: torch.Tensor,
+                            allowed: torch.Tensor | None = None) -> torch.Tensor:
+    """Fraction of allowed (i, j) pairs where prediction i is more similar to its own target
+    than to target j (chance 0.5); ``allowed`` defaults to every j ≠ i."""
+    n = similarity.shape[0]
+    if allowed is None:
+        allowed = ~torch.eye(n, dtype=torch.bool, device=similarity.device)
+    if not allowed.any():
+        return torch.tensor(float("nan"))
+    wins = similarity.diagonal().unsqueeze(1) > similarity
+    return (wins & allowed).sum().float() / allowed.sum()
+
+
+def n_way_identification(similarity: torch.Tensor, n_way: int,
+                         allowed: torch.Tensor | None = None, trials: int = 20,
+                         seed: int = 0) -> torch.Tensor:
+    """For each prediction, ``n_way − 1`` distractors drawn from its allowed targets
+    (``trials`` times); a hit when its own target is the most similar. Chance is 1 / n_way.
+    Samples with fewer than ``n_way − 1`` allowed distractors are skipped."""
+    n = similarity.shape[0]
+    sim = similarity.detach().cpu().numpy()
+    ok = (~np.eye(n, dtype=bool) if allowed is None else allowed.cpu().numpy())
+    rng = np.random.default_rng(seed)
+    hits = []
+    for i in range(n):
+        others = np.flatnonzero(ok[i])
+        if len(others) < n_way - 1:
+            continue
+        for _ in range(trials):
+            distractors = rng.choice(others, size=n_way - 1, replace=False)
+            hits.append(sim[i, i] > sim[i, distractors].max())
+    return torch.tensor(float(np.mean(hits)) if hits else float("nan"))
+
+
+def group_mean(x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """Each row replaced by the mean of the rows of its group."""
+    _, inverse = torch.unique(groups.reshape(-1), return_inverse=True)
+    sums = torch.zeros(int(inverse.max()) + 1, x.shape[1], dtype=x.dtype).index_add_(0, inverse, x)
+    counts = torch.bincount(inverse).to(x.dtype).unsqueeze(1)
+    return (sums / counts)[inverse]
+
+
+def reference_predictions(true: torch.Tensor, images: torch.Tensor,
+                          labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The ideal image-only and the category-only predictions of ``true`` (see module doc)."""
+    return {"image_mean": group_mean(true, images), "category_mean": group_mean(true, labels)}
+
+
+def identification_metrics(pred: torch.Tensor, true: torch.Tensor, images: torch.Tensor,
+                           n_way: int, kind: str = "cosine") -> dict[str, torch.Tensor]:
+    """2-way and n-way identification with same-image distractors excluded, plus chance."""
+    sim = similarity_matrix(pred, true, kind)
+    allowed = distinct_image_pairs(images)
+    return {"identification_2way": pairwise_identification(sim, allowed),
+            f"identification_{n_way}way": n_way_identification(sim, n_way, allowed),
+            f"identification_{n_way}way_chance": torch.tensor(1.0 / n_way)}

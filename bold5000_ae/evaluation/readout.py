@@ -1,0 +1,224 @@
+"""A trained encoder as a fixed feature extractor, beside its honest baselines.
+
+What is measured on a prepared file (the run's own, or another for the generalization
+question): the grouped-CV living/non-living AUC of a logistic read-out (C by nested grouped CV)
+of, on the same folds:
+
+- the trained encoder's latent (means, for a VAE);
+- the untrained encoder: same architecture, ``untrained_inits`` fresh random inits;
+- PCA-k and a random Gaussian projection to k dims (k = the latent size);
+- the raw in-mask voxels; and the generator's oracle AUC where the file records one.
+
+Each with a bootstrap CI over trials; the trained encoder with the trial-level permutation p;
+trained − untrained with a paired bootstrap CI. Every fold normalises voxels with its training
+groups' statistics only.
+
+**Probe pool (no transductive leak).** On the run's own file, the CV scores only groups (runs)
+the autoencoder never trained on: the rows of its training split are dropped (``probe_pool:
+heldout``, the default). Why this and not pretraining an AE per outer fold: it costs nothing
+extra (one AE, not one per fold), and the leak is impossible by construction; the price is
+fewer probe runs (two on the built-in data: val and test), which the CIs show honestly.
+``probe_pool: all`` scores every run, transductively, for comparison only.
+
+Another file's volumes are put on the encoder's grid and mask: the same grid is re-masked;
+another grid is resampled (trilinear, nilearn, from both files' affines) first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import torch
+from nilearn.image import resample_img
+
+from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
+from bold5000_ae.data.splits import group_keys
+from bold5000_ae.evaluation.baselines import pca_map, random_projection_map
+from bold5000_ae.evaluation.crossval import (
+    fold_mean_auc,
+    grouped_cv,
+    paired_difference_ci,
+    raw_voxel_map,
+    standardize,
+)
+from bold5000_ae.evaluation.stats import bootstrap_ci, trial_units
+from bold5000_ae.utils.errors import InputError
+from bold5000_ae.utils.masking import VolumeMask
+
+Encode = Callable[[torch.Tensor], torch.Tensor]
+
+C_GRID = [1e-3, 1e-2, 1e-1, 1.0]
+DEFAULTS: dict[str, Any] = {
+    "group_by": ["subject", "session", "run"], "n_splits": None, "n_permutations": 100,
+    "c_features": C_GRID, "c_raw": [1e-4, 1e-3, 1e-2], "raw_baseline": True, "seed": 0,
+    "n_boot": 200, "untrained_inits": 3, "baselines": ["untrained", "pca_k", "random_projection"],
+    "probe_pool": "heldout", "unit": "trial"}
+
+
+def onto_mask(bold: np.ndarray, mask: np.ndarray, target_mask: np.ndarray,
+              affine: np.ndarray | None = None, target_affine: np.ndarray | None = None,
+              chunk: int = 256) -> np.ndarray:
+    """Masked vectors of one mask → masked vectors of ``target_mask``. Another grid (shape or
+    affine) is resampled in world coordinates with nilearn (trilinear), from both affines: by
+    array shape alone a different voxel size or field of view lands voxels in the wrong place.
+    Voxels outside the source mask or field of view read as 0, the normalised mean."""
+    same_grid = mask.shape == target_mask.shape and (
+        affine is None or target_affine is None or np.allclose(affine, target_affine))
+    if same_grid and np.array_equal(mask, target_mask):
+        return bold
+    if same_grid:
+        volume = VolumeMask(mask).to_volume(torch.from_numpy(bold).float())
+        return VolumeMask(target_mask).to_vector(volume).numpy()
+    if affine is None or target_affine is None:
+        raise ValueError("resampling onto another grid needs both affines")
+    source, target = VolumeMask(mask), VolumeMask(target_mask)
+    out = []
+    for start in range(0, len(bold), chunk):  # (N, X, Y, Z) at once would not fit for real N
+        volume = source.to_volume(torch.from_numpy(bold[start:start + chunk]).float())
+        img = nib.Nifti1Image(volume[:, 0].permute(1, 2, 3, 0).numpy(), np.asarray(affine))
+        moved = resample_img(img, target_affine=np.asarray(target_affine),
+                             target_shape=target_mask.shape, interpolation="linear",
+                             fill_value=0.0, force_resample=True, copy_header=True)
+        data = torch.from_numpy(np.asarray(moved.dataobj, dtype=np.float32))
+        out.append(target.to_vector(data.permute(3, 0, 1, 2).unsqueeze(1)).numpy())
+    return np.concatenate(out) if out else np.zeros((0, target.n_voxels), np.float32)
+
+
+@torch.no_grad()
+def encode_all(encode: Encode, bold: np.ndarray, device: torch.device,
+               batch_size: int = 128) -> np.ndarray:
+    out = [encode(torch.from_numpy(bold[i:i + batch_size]).float().to(device)).float().cpu()
+           for i in range(0, len(bold), batch_size)]
+    return torch.cat(out).numpy()
+
+
+def encoder_map(encode: Encode, bold: np.ndarray, device: torch.device, normalize: str):
+    """A fold's features: voxels normalised with its training rows, then encoded."""
+
+    def features(train_rows: np.ndarray) -> np.ndarray:
+        if normalize == "voxel":
+            x = standardize(train_rows, bold)
+        elif normalize == "mean":
+            x = bold - bold[train_rows].mean(0)
+        else:
+            x = bold
+        return encode_all(encode, x.astype(np.float32), device)
+
+    return features
+
+
+def load_labeled(path: str | Path, group_by: list[str], unit: str = "trial",
+                 drop_groups: Sequence[str] = ()) -> dict[str, Any]:
+    """Labeled samples of a prepared file (minus ``drop_groups``): raw bold, labels, CV groups,
+    statistical units, mask, ground truth."""
+    with open_prepared(path) as h5:
+        trials = read_trials(h5)
+        groups = group_keys(trials, group_by)
+        rows = np.flatnonzero((trials.label.to_numpy() >= 0) & ~np.isin(groups, drop_groups))
+        bold = h5["bold"][rows].astype(np.float32) if len(rows) else None
+        mask, attrs, affine = h5["mask"][()], read_attrs(h5), h5["affine"][()]
+    labels = trials.label.to_numpy()[rows]
+    if bold is None or len(np.unique(labels)) < 2:
+        raise InputError(path, "needs labeled samples of both classes for classification")
+    truth = attrs.get("ground_truth", {})
+    return {"bold": bold, "labels": labels, "groups": groups[rows],
+            "units": trial_units(trials.iloc[rows], unit), "mask": mask, "affine": affine,
+            "truth": truth if isinstance(truth, dict) else {}}
+
+
+def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
+                  model_mask: np.ndarray, path: str | Path, cfg: dict[str, Any],
+                  normalize: str, prefix: str, device: torch.device,
+                  drop_groups: Sequence[str] = (), model_affine: np.ndarray | None = None,
+                  progress: Callable[[str], None] = print) -> dict[str, float]:
+    """Every read-out of one file on the same folds, under ``prefix``."""
+    cfg = {**DEFAULTS, **dict(cfg)}
+    data = load_labeled(path, list(cfg["group_by"]), cfg["unit"], drop_groups)
+    bold = onto_mask(data["bold"], data["mask"], model_mask, data["affine"], model_affine)
+    y, units = data["labels"], data["units"]
+    common = {"n_splits": cfg["n_splits"], "seed": int(cfg["seed"]), "units": units,
+              "n_boot": int(cfg["n_boot"])}
+    perms = int(cfg["n_permutations"])
+    feats = list(cfg["c_features"]) if not np.isscalar(cfg["c_features"]) else cfg["c_features"]
+
+    def run(name: str, fmap: Any, n_perm: int = 0, **kw: Any):
+        progress(f"[eval] {prefix}: {name} read-out ({len(y)} samples, "
+                 f"{len(np.unique(data['groups']))} groups)")
+        kw = {"c": feats, **kw}
+        return grouped_cv(fmap, y, data["groups"], n_permutations=n_perm, **common, **kw)
+
+    trained = run("encoder", encoder_map(encode, bold, device, normalize), perms)
+    out = trained.as_metrics(f"{prefix}/encoder")
+    for i, auc in enumerate(trained.fold_auc):  # one group per fold: name the fold by it
+        names = np.unique(data["groups"][trained.fold_of == i])
+        if len(names) == 1:
+            out[f"{prefix}/encoder/fold_auc/{names[0]}"] = auc
+    wanted = set(cfg["baselines"])
+    if "untrained" in wanted and untrained:
+        raw_results = [run(f"untrained encoder init {i}", encoder_map(e, bold, device,
+                                                                      normalize))
+                       for i, e in enumerate(untrained)]
+        aucs = [r.auc for r in raw_results]
+        out[f"{prefix}/untrained/auc"] = float(np.mean(aucs))
+        out[f"{prefix}/untrained/auc_init_std"] = float(np.std(aucs))
+        lo, hi = bootstrap_ci(lambda rows: float(np.mean([fold_mean_auc(
+            y, r.oof, r.fold_of, rows) for r in raw_results])), units, int(cfg["n_boot"]),
+            int(cfg["seed"]))
+        out[f"{prefix}/untrained/auc_ci_low"], out[f"{prefix}/untrained/auc_ci_high"] = lo, hi
+        out[f"{prefix}/untrained/n_inits"] = float(len(aucs))
+        d, lo, hi = paired_difference_ci(y, trained, raw_results, units, int(cfg["n_boot"]),
+                                         int(cfg["seed"]))
+        out.update({f"{prefix}/trained_minus_untrained/auc": d,
+                    f"{prefix}/trained_minus_untrained/auc_ci_low": lo,
+                    f"{prefix}/trained_minus_untrained/auc_ci_high": hi})
+    if "pca_k" in wanted:
+        out.update(run("PCA-k", pca_map(data["bold"], latent_dim)).as_metrics(f"{prefix}/pca_k"))
+    if "random_projection" in wanted:
+        out.update(run("random projection", random_projection_map(
+            data["bold"], latent_dim, int(cfg["seed"]))).as_metrics(f"{prefix}/random_projection"))
+    if cfg["raw_baseline"]:
+        raw_c = cfg["c_raw"] if not np.isscalar(cfg["c_raw"]) else [cfg["c_raw"]]
+        out.update(run("raw voxels", raw_voxel_map(data["bold"]), c=list(raw_c),
+                       scale=False).as_metrics(f"{prefix}/raw_voxels"))
+    for key in ("oracle_auc_volume", "oracle_auc_trial_mean", "noise_ceiling_r2"):
+        if key in data["truth"]:
+            out[f"{prefix}/{key}"] = float(data["truth"][key])
+    out[f"{prefix}/n_samples"] = float(len(y))
+    out[f"{prefix}/n_groups"] = float(len(np.unique(data["groups"])))
+    out[f"{prefix}/n_units"] = float(len(np.unique(units)))
+    return out
+
+
+READOUTS = ("encoder", "untrained", "pca_k", "random_projection", "raw_voxels")
+
+
+def format_table(metrics: dict[str, float]) -> str:
+    """Every read-out of every evaluated file with its CI; the encoder's trial-level p."""
+    lines = []
+    prefixes = sorted({k.rsplit("/", 2)[0] for k in metrics if k.endswith("/encoder/auc")})
+    for p in prefixes:
+        lines.append(f"  {p}  ({metrics.get(f'{p}/n_samples', 0):.0f} samples, "
+                     f"{metrics.get(f'{p}/n_units', 0):.0f} trials, "
+                     f"{metrics.get(f'{p}/n_groups', 0):.0f} groups; AUC [95% CI over trials])")
+        for name in READOUTS:
+            if f"{p}/{name}/auc" in metrics:
+                lines.append(f"    {name:<18} {metrics[f'{p}/{name}/auc']:.3f} "
+                             f"[{metrics.get(f'{p}/{name}/auc_ci_low', float('nan')):.3f}, "
+                             f"{metrics.get(f'{p}/{name}/auc_ci_high', float('nan')):.3f}]")
+        if f"{p}/oracle_auc_volume" in metrics:
+            lines.append(f"    {'oracle':<18} {metrics[f'{p}/oracle_auc_volume']:.3f} "
+                         "(generator's, whole file)")
+        d = f"{p}/trained_minus_untrained/auc"
+        if d in metrics:
+            lines.append(f"    trained − untrained {metrics[d]:+.3f} "
+                         f"[{metrics[d + '_ci_low']:+.3f}, {metrics[d + '_ci_high']:+.3f}]")
+        if f"{p}/encoder/test_run_fold_auc" in metrics:
+            lines.append("    encoder AUC on the held-out test run's own CV fold "
+                         f"{metrics[f'{p}/encoder/test_run_fold_auc']:.3f}")
+        lines.append("    encoder trial-level permutation p = "
+                     f"{metrics[f'{p}/encoder/p_value']:.4f}")
+    return "\n".join(lines)

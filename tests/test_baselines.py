@@ -1,0 +1,126 @@
+"""Reconstruction and representation baselines, checked against answers derived by hand or by
+an independent computation (numpy SVD), never against the implementation's own output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from bold5000_ae.evaluation.baselines import (
+    reconstruction_baselines,
+    summary_lines,
+    untrained_copy,
+    with_verdict,
+)
+from bold5000_ae.evaluation.crossval import grouped_cv
+from bold5000_ae.evaluation.readout import encoder_map
+
+
+def test_pca_baseline_equals_a_truncated_svd_on_a_small_array() -> None:
+    rng = np.random.default_rng(0)
+    train, test = rng.normal(size=(30, 7)), rng.normal(size=(10, 7))
+    out = reconstruction_baselines(train, test, k=3)
+    mean = train.mean(0)
+    _, _, vt = np.linalg.svd(train - mean, full_matrices=False)
+    basis = vt[:3]  # the top-3 principal axes
+    recon = (test - mean) @ basis.T @ basis + mean
+    mse = np.mean((recon - test) ** 2)
+    assert out["baseline/pca_k/test/mse"] == pytest.approx(mse, rel=1e-9)
+    assert out["baseline/pca_k/test/r2"] == pytest.approx(
+        1 - mse / np.mean((test - mean) ** 2), rel=1e-9)
+    assert out["baseline/pca_k/k"] == 3
+
+
+def test_training_mean_has_r2_zero_and_exact_rank_k_data_has_r2_one() -> None:
+    rng = np.random.default_rng(1)
+    loadings = rng.normal(size=(2, 12))
+    offset = rng.normal(size=12) * 5  # a non-centred mean: the baseline must remove it itself
+    train = rng.normal(size=(40, 2)) @ loadings + offset
+    test = rng.normal(size=(9, 2)) @ loadings + offset
+    out = reconstruction_baselines(train, test, k=2, ceiling_r2=0.6)
+    assert out["baseline/train_mean/test/r2"] == 0.0
+    assert out["baseline/train_mean/test/mse"] == pytest.approx(
+        np.mean((test - train.mean(0)) ** 2))
+    assert out["baseline/pca_k/test/r2"] == pytest.approx(1.0, abs=1e-9)
+    assert out["baseline/ceiling/test/r2"] == 0.6
+
+
+def test_a_model_below_pca_is_reported_as_such() -> None:
+    metrics = with_verdict({"test/r2": 0.68, "baseline/pca_k/test/r2": 0.77,
+                            "baseline/pca_k/k": 8.0, "baseline/train_mean/test/r2": 0.0})
+    assert metrics["test/r2_minus_pca_k"] == pytest.approx(-0.09)
+    assert any("below PCA-k" in line for line in summary_lines(metrics))
+    assert any("beats PCA-k" in line for line in summary_lines(
+        with_verdict({"test/r2": 0.8, "baseline/pca_k/test/r2": 0.77})))
+
+
+def test_untrained_copy_keeps_the_architecture_and_drops_the_weights() -> None:
+    net = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(0.5)
+    a, b = untrained_copy(net, 0), untrained_copy(net, 1)
+    assert [type(m) for m in a.modules()] == [type(m) for m in net.modules()]
+    assert not torch.equal(a[0].weight, net[0].weight)  # re-initialised
+    assert not torch.equal(a[0].weight, b[0].weight)  # seeds differ
+    assert torch.equal(a[0].weight, untrained_copy(net, 0)[0].weight)  # and are reproducible
+    assert torch.all(net[0].weight == 0.5)  # the original is untouched
+
+
+def _planted(n_runs: int = 4, per_run: int = 60, dim: int = 120, seed: int = 0):
+    """The label lives on one high-variance axis among 3 other high-variance axes, hidden in
+    isotropic noise over ``dim`` voxels: an AE that learns the top principal axes keeps it, a
+    random 4-d map of all voxels mostly does not."""
+    rng = np.random.default_rng(seed)
+    n = n_runs * per_run
+    y = rng.integers(0, 2, n)
+    axes = np.linalg.qr(rng.normal(size=(dim, 4)))[0].T
+    strong = np.c_[(2 * y - 1) * 2.0 + rng.normal(size=n) * 1.5, rng.normal(size=(n, 3)) * 3.0]
+    x = strong @ axes + rng.normal(size=(n, dim))
+    return x.astype(np.float32), y, np.repeat(np.arange(n_runs), per_run)
+
+
+def test_a_trained_encoder_beats_untrained_ones_where_the_structure_needs_learning() -> None:
+    torch.manual_seed(0)
+    x, y, groups = _planted()
+    encoder, decoder = nn.Linear(x.shape[1], 4), nn.Linear(4, x.shape[1])
+    opt = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=1e-2)
+    xt = torch.from_numpy((x - x.mean(0)) / x.std(0))
+    for _ in range(400):  # a linear AE: learns the top-4 principal subspace, labels unseen
+        opt.zero_grad()
+        loss = ((decoder(encoder(xt)) - xt) ** 2).sum(1).mean()
+        loss.backward()
+        opt.step()
+    cpu = torch.device("cpu")
+
+    def auc(enc: nn.Module) -> float:
+        return grouped_cv(encoder_map(enc, x, cpu, "voxel"), y, groups, n_permutations=0,
+                          c=1.0).auc
+
+    trained = auc(encoder)
+    untrained = [auc(untrained_copy(encoder, s)) for s in range(3)]
+    assert trained > 0.85
+    assert trained > max(untrained) + 0.1, (trained, untrained)
+
+
+def test_reference_rows_rank_pca_among_the_configurations() -> None:
+    import pandas as pd
+
+    from bold5000_ae.evaluation.reference_rows import reference_runs
+
+    runs = pd.DataFrame([
+        {"job": 0, "label": "loss=mse", "seed": 0, "status": "ok", "test/r2": 0.68,
+         "baseline/pca_k/test/r2": 0.77, "baseline/train_mean/test/r2": 0.0},
+        {"job": 1, "label": "loss=mse", "seed": 1, "status": "ok", "test/r2": 0.70,
+         "baseline/pca_k/test/r2": 0.79, "baseline/train_mean/test/r2": 0.0},
+        {"job": 2, "label": "loss=l1", "seed": 0, "status": "failed", "test/r2": float("nan"),
+         "baseline/pca_k/test/r2": 0.5, "baseline/train_mean/test/r2": 0.0}])
+    refs = reference_runs(runs, ["test/r2"])
+    pca = refs[refs["label"].str.contains("PCA-k")]
+    assert sorted(pca["test/r2"]) == [0.77, 0.79]  # the failed job's baseline is not used
+    assert list(refs[refs["label"].str.contains("training mean")]["test/r2"]) == [0.0, 0.0]
+    assert not refs["label"].str.contains("ceiling").any()  # not recorded: no row
+    both = pd.concat([runs, refs]).query("status == 'ok'").groupby("label")["test/r2"].mean()
+    assert both.idxmax().startswith("baseline: PCA-k")  # this sweep loses to PCA-k
