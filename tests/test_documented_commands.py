@@ -88,6 +88,7 @@ def run_documented(command: str, root: Path) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 @pytest.mark.parametrize(("command", "task", "jobs"), SWEEPS, ids=[c for c, _, _ in SWEEPS])
 def test_documented_sweep_runs_verbatim(command: str, task: str, jobs: int,
@@ -100,6 +101,7 @@ def test_documented_sweep_runs_verbatim(command: str, task: str, jobs: int,
     assert (sweep / "report" / "report.html").stat().st_size > 3_000_000
 
 
+@pytest.mark.subprocess
 @pytest.mark.slow
 def test_documented_search_and_its_rerun(project: Path) -> None:
     import optuna

@@ -17,6 +17,7 @@ FIRST_LINES = {
 }
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("name", sorted(FIRST_LINES))
 def test_help_says_what_the_script_does(name: str) -> None:
     script = str(Path(sys.executable).with_name(f"bold5000-ae-{name}"))

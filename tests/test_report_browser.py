@@ -77,6 +77,7 @@ def browser() -> str:
     return found
 
 
+@pytest.mark.subprocess
 def test_report_renders_without_errors_and_sorts(browser: str, sweep: Path,  # noqa: F811
                                                  tmp_path: Path) -> None:
     page = build_report(sweep, SETTINGS).files["report.html"]

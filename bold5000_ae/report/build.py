@@ -71,8 +71,6 @@ class ReportSettings:
         return cls(**OmegaConf.to_container(merged))
 
 
-ConfigStore.instance().store(name="report_schema", node=ReportSettings)
-
     def for_sweep(self, info: dict[str, Any], explicit_rank: bool = False) -> ReportSettings:
         """An Optuna sweep is ranked by its objective, in its direction, unless ``rank_by`` was
         asked for explicitly: a search is judged by what it optimised."""
@@ -84,6 +82,9 @@ ConfigStore.instance().store(name="report_schema", node=ReportSettings)
         values.update(metrics=metrics, rank_by=objective,
                       higher_is_better=info.get("direction", "maximize") != "minimize")
         return ReportSettings(**values)
+
+
+ConfigStore.instance().store(name="report_schema", node=ReportSettings)
 
 
 @dataclass
