@@ -30,6 +30,8 @@ COMMAND = re.compile(r"(?:\.venv/bin/)?bold5000-ae-train [^#`|\n\\(]*")
 NOT_HERE = {
     ".venv/bin/bold5000-ae-train -m model/loss=mse,l1 trainer.max_epochs=1":
         "README's first sweep: tests/test_multirun.py runs it verbatim without a local config",
+    "bold5000-ae-train -m hydra/launcher=slurm hydra.launcher.gpus_per_node=4":
+        "needs a SLURM cluster: tests/test_launchers.py checks the sbatch file it would submit",
     "bold5000-ae-train experiment=loss_comparison hydra/launcher=slurm":
         "needs a SLURM cluster: tests/test_launchers.py checks the sbatch file it would submit",
     "bold5000-ae-train experiment=transfer_freeze_vs_finetune model.pretrained=<AE .ckpt>":
