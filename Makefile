@@ -100,23 +100,45 @@ bench: $(STAMP) ## benchmarks: data path vs the seed's, train step, default-path
 # Loss comparison sized for 2 CPU cores: SWEEP_LOSSES x 3 seeds, SWEEP_EPOCHS each, two jobs at a
 # time (joblib, one thread each: small 3D convs use 2 processes better than 2 threads). The SSIM
 # losses are left out here: they cost ~25x an MSE job (124 s vs 5 s per job on an H200), far
-# beyond 2 cores; add them with SWEEP_LOSSES=... The report is copied to
-# experiments/sweeps/loss_comparison/ (the job folders stay in logs/).
+# beyond 2 cores; add them with SWEEP_LOSSES=... The sweep and its report stay in their dated
+# folder (logs/loss_comparison/multiruns/make_<time>/); UPDATE_REPORT=1 also replaces the
+# committed report in experiments/sweeps/loss_comparison/report/ (only for the documented
+# settings: the README there says which).
 SWEEP_EPOCHS ?= 3
 SWEEP_LOSSES ?= mse,l1,huber,smooth_l1,pearson,mse_pearson,bce
 SWEEP_JOBS ?= 2
+UPDATE_REPORT ?=
 SWEEP_DIR := logs/loss_comparison/multiruns/make_$(shell date +%Y-%m-%d_%H-%M-%S)
-.PHONY: sweep-losses report
-sweep-losses: $(STAMP) $(PREPARED) ## loss comparison (7 losses x 3 seeds) on the built-in data on 2 cores; report -> experiments/sweeps/loss_comparison/
+.PHONY: sweep-losses report docs-screenshots
+sweep-losses: $(STAMP) $(PREPARED) ## loss comparison (7 losses x 3 seeds) on 2 cores; report in its dated folder (UPDATE_REPORT=1: also experiments/sweeps/loss_comparison/)
 	OMP_NUM_THREADS=1 $(BIN)/bold5000-ae-train experiment=loss_comparison trainer=cpu \
 	  model/loss=$(SWEEP_LOSSES) trainer.max_epochs=$(SWEEP_EPOCHS) '~callbacks.progress_bar' \
 	  hydra/launcher=joblib hydra.launcher.n_jobs=$(SWEEP_JOBS) hydra.sweep.dir=$(SWEEP_DIR) $(ARGS)
-	mkdir -p experiments/sweeps/loss_comparison
-	rm -rf experiments/sweeps/loss_comparison/report
-	cp -r $(SWEEP_DIR)/report experiments/sweeps/loss_comparison/report
+	@if [ -n "$(UPDATE_REPORT)" ]; then \
+	  mkdir -p experiments/sweeps/loss_comparison && \
+	  rm -rf experiments/sweeps/loss_comparison/report && \
+	  cp -r $(SWEEP_DIR)/report experiments/sweeps/loss_comparison/report && \
+	  echo "committed report updated: experiments/sweeps/loss_comparison/report/"; \
+	else echo "report: $(SWEEP_DIR)/report/report.html (UPDATE_REPORT=1 to replace the committed one)"; fi
 
 report: $(STAMP) ## rebuild a sweep's report: make report SWEEP=logs/<task>/multiruns/<time>
 	$(BIN)/bold5000-ae-report $(SWEEP)
+
+# docs/img/: a screenshot of a sweep's HTML report (headless chromium, as a reader's browser
+# draws it) and the nilearn brain figure of that sweep's best job. SHOT_SWEEP=<multirun dir>
+# uses an existing sweep; by default a small one is run (2 losses x 2 seeds x SHOT_EPOCHS).
+SHOT_EPOCHS ?= 4
+SHOT_SWEEP ?=
+SHOT_DIR := logs/docs_screenshots/multiruns/$(shell date +%Y-%m-%d_%H-%M-%S)
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser || command -v google-chrome)
+docs-screenshots: $(STAMP) ## screenshots of a sweep report and a nilearn brain figure into docs/img/ (SHOT_SWEEP=<multirun dir>, else a small sweep)
+	@test -n "$(CHROMIUM)" || { echo "error: chromium not found (apt-get install -y chromium)"; exit 1; }
+	@if [ -z "$(SHOT_SWEEP)" ]; then $(MAKE) --no-print-directory $(PREPARED) && \
+	  OMP_NUM_THREADS=1 $(BIN)/bold5000-ae-train -m model/loss=mse,l1 seed=1,2 trainer=cpu \
+	  trainer.max_epochs=$(SHOT_EPOCHS) '~callbacks.progress_bar' hydra/launcher=joblib \
+	  hydra.launcher.n_jobs=2 hydra.sweep.dir=$(SHOT_DIR) $(ARGS); fi
+	$(BIN)/python -m bold5000_ae.report.screenshot $(or $(SHOT_SWEEP),$(SHOT_DIR)) docs/img \
+	  --browser $(CHROMIUM)
 
 # Issue 4: the four research phases and the generalization check, each one experiment config
 # (conf/experiment/); results notes in experiments/<phase>/README.md.

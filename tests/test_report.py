@@ -1,4 +1,5 @@
-"""The sweep report on a hand-made multirun folder: numbers, ranking, failures, files."""
+"""The sweep report on a hand-made multirun folder: numbers, ranking, references, colours,
+curves, links, failures, files; an Optuna sweep ranked by its objective."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 import yaml
 
 from bold5000_ae.cli.report import main as report_main
-from bold5000_ae.report import ReportSettings, build_report, collect_runs
+from bold5000_ae.report import ReportSettings, build_report, collect_runs, interactive
+from bold5000_ae.report.curves import curve_table
+from bold5000_ae.report.figures import palette
 
 SETTINGS = ReportSettings(metrics=["test/r2", "test/pearson_r", "test/auc", "test/loss"],
                           rank_by="test/r2", curve_metrics=["val/r2", "val/loss"])
@@ -24,6 +27,7 @@ def make_job(root: Path, num: int, overrides: list[str], metrics: dict | None = 
     job = root / str(num)
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (job / ".hydra" / "config.yaml").write_text("seed: 1\n")
     if metrics is not None:
         (job / "metrics.json").write_text(json.dumps(metrics))
     if failure is not None:
@@ -44,13 +48,17 @@ def make_job(root: Path, num: int, overrides: list[str], metrics: dict | None = 
 def sweep(tmp_path: Path) -> Path:
     root = tmp_path / "multiruns" / "2024-01-01_00-00-00"
     common = ["trainer.max_epochs=3"]
+    refs = {"baseline/pca_k/test/r2": 0.25, "baseline/train_mean/test/r2": 0.0,
+            "ground_truth/noise_ceiling_r2": 0.8}
     make_job(root, 0, ["model/loss=mse", "seed=1", *common],
-             {"test/r2": 0.30, "test/pearson_r": 0.60, "test/loss": 5.0}, curve=[0.1, 0.2, 0.3])
+             {"test/r2": 0.30, "test/pearson_r": 0.60, "test/loss": 5.0, **refs},
+             curve=[0.1, 0.2, 0.3])
     make_job(root, 1, ["model/loss=mse", "seed=2", *common],
-             {"test/r2": 0.40, "test/pearson_r": 0.70, "test/loss": 4.0}, curve=[0.1, 0.3, 0.4])
+             {"test/r2": 0.40, "test/pearson_r": 0.70, "test/loss": 4.0, **refs,
+              "baseline/pca_k/test/r2": 0.27}, curve=[0.1, 0.3, 0.4])
     make_job(root, 2, ["model/loss=l1", "seed=1", *common],
-             {"test/r2": 0.50, "test/pearson_r": 0.55, "test/loss": 0.1}, curve=[0.2, 0.5],
-             volume_scale=0.5)
+             {"test/r2": 0.50, "test/pearson_r": 0.55, "test/loss": 0.1, **refs},
+             curve=[0.2, 0.5], volume_scale=0.5)
     make_job(root, 3, ["model/loss=l1", "seed=2", *common],
              failure="ValueError: Invalid learning rate: -1.0")
     make_job(root, 4, ["model/loss=ssim", "seed=1", *common])  # died without a word
@@ -83,25 +91,83 @@ def test_report_numbers_ranking_and_files(sweep: Path) -> None:
     assert mse["test/r2 mean"] == pytest.approx(0.35)
     assert mse["test/r2 std"] == pytest.approx(np.std([0.3, 0.4], ddof=1))
     assert mse["test/pearson_r mean"] == pytest.approx(0.65)
-    assert summary.set_index("label").loc["model/loss=l1", "test/r2 std"] == 0.0
+    # one seed has no spread: NaN in the CSV, no "± 0.0000" in the tables
+    assert np.isnan(summary.set_index("label").loc["model/loss=l1", "test/r2 std"])
     # a run's own loss is never compared; a metric no run reported is left out
     assert not any("loss" in c for c in summary.columns)
     assert not any("auc" in c for c in summary.columns)
     markdown = report.files["summary.md"].read_text()
-    assert "| 1 | `model/loss=l1` | 1 | 0.5000 ± 0.0000 |" in markdown
+    assert "| 1 | `model/loss=l1` | 1 | 0.5000 | 0.5500 |" in markdown
+    assert "± 0.0000" not in markdown
     assert "0.3500 ± 0.0707" in markdown
+    # baselines and the ceiling: fixed rows, averaged over the runs that reported them
+    refs = pd.read_csv(report.files["references.csv"]).set_index("label")
+    assert set(refs.index) == {"baseline: pca_k", "baseline: train_mean",
+                               "ceiling: noise_ceiling_r2"}
+    assert refs.loc["baseline: pca_k", "test/r2 mean"] == pytest.approx((0.25 + 0.27 + 0.25) / 3)
+    assert refs.loc["baseline: pca_k", "n"] == 3
+    assert refs.loc["ceiling: noise_ceiling_r2", "test/r2 mean"] == pytest.approx(0.8)
+    assert np.isnan(refs.loc["baseline: pca_k", "test/pearson_r mean"])
+    assert "| – | *baseline: pca_k* | 3 | 0.2567 ± 0.0115 | – |" in markdown
     runs_md = report.files["runs.md"].read_text()
     assert "ValueError: Invalid learning rate: -1.0" in runs_md
     for name in ("metrics.png", "learning_curves.png", "montage.png"):
         assert report.files[name].stat().st_size > 5_000, name
 
 
+def test_curves_are_mean_and_band_over_seeds_on_whole_epochs(sweep: Path) -> None:
+    runs, _ = collect_runs(sweep)
+    table = curve_table(runs, "val/r2").set_index(["label", "epoch"])
+    mse = table.loc["model/loss=mse"]
+    assert list(mse.index) == [1, 2, 3]  # epochs completed, not 0.0-1.0
+    assert list(mse["mean"]) == pytest.approx([0.1, 0.25, 0.35])
+    assert list(mse["std"]) == pytest.approx([0.0, np.std([0.2, 0.3], ddof=1),
+                                              np.std([0.3, 0.4], ddof=1)])
+    assert list(mse["n"]) == [2, 2, 2]
+    assert table.loc["model/loss=l1", "std"].isna().all()
+
+
+def test_one_colour_per_configuration_in_every_figure(sweep: Path) -> None:
+    runs, _ = collect_runs(sweep)
+    table = pd.read_csv(build_report(sweep, SETTINGS).files["summary.csv"])
+    colours = palette(list(table["label"]))
+    bars = interactive.bars(table, ["test/r2"], colours, pd.DataFrame(columns=["label"]))
+    bar_colour = dict(zip(bars.data[0].x, bars.data[0].marker.color, strict=True))
+    curves = interactive.curves({"val/r2": curve_table(runs, "val/r2")}, colours)
+    curve_colour = {t.name: t.line.color for t in curves.data if t.mode == "lines+markers"}
+    assert bar_colour == curve_colour == colours
+    assert len(set(colours.values())) == 2
+    # bars are in rank order (l1 first), curves in job order (mse first): same colours anyway
+    assert list(bars.data[0].x) == ["model/loss=l1", "model/loss=mse"]
+    assert [t.name for t in curves.data if t.mode == "lines+markers"][0] == "model/loss=mse"
+
+
 def test_html_is_self_contained_and_lists_failures(sweep: Path) -> None:
     page = build_report(sweep, SETTINGS).files["report.html"].read_text()
     assert len(re.findall(r"src='data:image/png;base64,", page)) == 3
-    assert "src='http" not in page and "href=" not in page
+    assert not re.search(r"src=['\"]https?:", page)  # no CDN: Plotly's JS is in the page
+    assert "Plotly.newPlot" in page and len(page) > 3_000_000
     assert page.count("class='failed'") == 2
     assert "Invalid learning rate" in page and "no metrics.json" in page
+    # each run links to its folder, config, CSV log and figures, relative to the page
+    assert "href='../0/.hydra/config.yaml'" in page and "href='../0/csv/metrics.csv'" in page
+    assert "href='../4'" in page  # a job that died still has its folder
+    assert "<tbody class='fixed'><tr><td>–</td><td>baseline: pca_k</td>" in page
+    # parallel coordinates over the swept parameter, ending at the ranking metric
+    assert '"type":"parcoords"' in page.replace(" ", "")
+
+
+def test_optuna_sweep_is_ranked_by_its_objective(sweep: Path) -> None:
+    (sweep / "sweep.json").write_text(json.dumps({
+        "sweeper": "optuna", "objective": "test/pearson_r", "direction": "minimize",
+        "storage": None, "study_name": None}))
+    report = build_report(sweep, SETTINGS)
+    summary = pd.read_csv(report.files["summary.csv"])
+    assert list(summary["label"]) == ["model/loss=l1", "model/loss=mse"]  # 0.55 < 0.65
+    assert list(summary.columns[3:5]) == ["test/pearson_r mean", "test/pearson_r std"]
+    assert "ranked by test/pearson_r (lower is better)" in report.files["summary.md"].read_text()
+    explicit = build_report(sweep, SETTINGS, explicit_rank=True)  # --rank-by wins
+    assert list(pd.read_csv(explicit.files["summary.csv"])["label"])[0] == "model/loss=l1"
 
 
 def test_report_of_an_all_failed_or_empty_sweep_still_writes(tmp_path: Path) -> None:

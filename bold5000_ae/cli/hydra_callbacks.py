@@ -34,6 +34,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict, read_write
 
+from bold5000_ae.cli import optuna_seed  # noqa: F401 - registers ${optuna_seed:...}
+
 log = logging.getLogger(__name__)
 FAILED_FILE = "failed.json"
 
@@ -102,6 +104,7 @@ class MultirunReport(Callback):
         from bold5000_ae.report import ReportSettings, build_report
 
         try:
+            write_sweep_info(config)
             settings = ReportSettings.load(rank_by=self.rank_by,
                                            metrics=list(self.metrics) if self.metrics else None)
             report = build_report(config.hydra.sweep.dir, settings)
@@ -119,6 +122,27 @@ def exit_if_jobs_failed(sweep_dir: str | Path) -> None:
     if failed:
         log.error("%d job(s) failed: %s", len(failed), ", ".join(p.parent.name for p in failed))
         raise SystemExit(1)
+
+
+def write_sweep_info(config: DictConfig) -> Path:
+    """``<sweep dir>/sweep.json``: the objective, its direction and, for Optuna, the study's
+    storage and name, resolved here (inside Hydra) so ``bold5000-ae-report`` can find the
+    study later from the folder alone."""
+    from bold5000_ae.report.collect import SWEEP_FILE
+
+    sweeper = config.hydra.sweeper
+    target = str(sweeper.get("_target_", ""))
+    direction = sweeper.get("direction")
+    info = {"sweeper": "optuna" if "optuna" in target.lower() else "basic",
+            "objective": config.get("optimized_metric"),
+            "direction": str(getattr(direction, "name", direction)).lower() if direction
+            else None,
+            "storage": str(sweeper.get("storage")) if sweeper.get("storage") else None,
+            "study_name": sweeper.get("study_name")}
+    path = Path(config.hydra.sweep.dir) / SWEEP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(info, indent=2))
+    return path
 
 
 class WandbFinish(Callback):

@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     settings = ReportSettings.load(rank_by=args.rank_by, metrics=args.metrics,
                                    higher_is_better=False if args.lower_is_better else None)
-    report = build_report(args.multirun_dir, settings, args.out)
+    report = build_report(args.multirun_dir, settings, args.out,
+                          explicit_rank=args.rank_by is not None)
     print(f"{report.n_runs} jobs ({report.n_failed} failed) → {report.files['report.html']}")
     for name in ("summary.md", "metrics.png", "learning_curves.png", "montage.png"):
         if name in report.files:

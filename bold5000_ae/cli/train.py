@@ -12,6 +12,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import numpy as np
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,7 +25,9 @@ from bold5000_ae.training.pipeline import build_trainer, model_for_run, scalar_m
 from bold5000_ae.training.preemption import preemption_guard
 from bold5000_ae.training.run_dir import claim_run_dir, run_status
 from bold5000_ae.utils.config import CONFIG_DIR
-from bold5000_ae.viz.figures import log_figure, orthogonal_slices
+from bold5000_ae.viz.brain import brain_panels
+from bold5000_ae.viz.figures import log_figure
+from bold5000_ae.viz.tensorboard import hyperparameters, log_hparams
 
 
 @reports_input_errors
@@ -62,15 +65,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
         if trainer.is_global_zero and hasattr(model, "example_volumes") and model.example:
             true, recon = model.example_volumes()
             (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-            # the sweep report's slice montage reads every run's example volume
-            np.savez_compressed(out_dir / "figures" / "example.npz", true=true, recon=recon)
-            fig = orthogonal_slices(true, recon, out_dir / "figures" / "reconstruction.png",
-                                    title=f"test R² {metrics.get('test/r2', float('nan')):.3f}")
+            # the sweep report's slice montage reads every run's example volume; the affine and
+            # mask place it in the brain (bold5000_ae.viz.brain)
+            np.savez_compressed(out_dir / "figures" / "example.npz", true=true, recon=recon,
+                                affine=datamodule.affine, mask=datamodule.mask)
+            fig = brain_panels(true, recon, datamodule.affine, datamodule.mask,
+                               out_dir / "figures" / "reconstruction.png",
+                               sample="test sample 0 (first of the test split)")
             log_figure(trainer.loggers, "test/reconstruction", fig, trainer.global_step)
     metrics.update({f"ground_truth/{k}": v for k, v in datamodule.ground_truth.items()
                     if isinstance(v, int | float)})
     metrics.update(run_status(trainer))  # max_epochs=0: "status": "untrained"
     if trainer.is_global_zero:
+        overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+        log_hparams(trainer.loggers, hyperparameters(hparams, overrides), metrics,
+                    trainer.global_step)
         (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
         _print_summary(metrics, out_dir)
     return metrics

@@ -1,25 +1,37 @@
-"""Assemble a sweep's report: tables (Markdown, CSV), figures (PNG) and one HTML page."""
+"""Assemble a sweep's report: tables (Markdown, CSV), figures (PNG), and one interactive,
+self-contained HTML page; for an Optuna sweep, the study's own views too."""
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bold5000_ae.report.collect import FAILED, collect_runs
-from bold5000_ae.report.figures import learning_curves, metric_bars, slice_montage
+from bold5000_ae.report import interactive
+from bold5000_ae.report.collect import FAILED, collect_runs, read_sweep_info
+from bold5000_ae.report.curves import all_curves
+from bold5000_ae.report.figures import learning_curves, metric_bars, palette, slice_montage
 from bold5000_ae.report.html import write_html
-from bold5000_ae.report.table import present_metrics, runs_markdown, summarise, to_markdown
+from bold5000_ae.report.optuna_views import study_views
+from bold5000_ae.report.table import (
+    present_metrics,
+    references,
+    runs_markdown,
+    summarise,
+    to_markdown,
+)
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.errors import InputError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -32,6 +44,8 @@ class ReportSettings:
     curve_metrics: list[str] = field(default_factory=lambda: ["val/r2", "val/pearson_r"])
     seed_keys: list[str] = field(default_factory=lambda: ["seed"])
     out_subdir: str = "report"
+    ceilings: dict[str, str] = field(
+        default_factory=lambda: {"ground_truth/noise_ceiling_r2": "test/r2"})
 
     def __post_init__(self) -> None:
         dropped = [m for m in self.metrics + self.curve_metrics if "loss" in m]
@@ -57,6 +71,19 @@ class ReportSettings:
         return cls(**OmegaConf.to_container(merged))
 
 
+    def for_sweep(self, info: dict[str, Any], explicit_rank: bool = False) -> ReportSettings:
+        """An Optuna sweep is ranked by its objective, in its direction, unless ``rank_by`` was
+        asked for explicitly: a search is judged by what it optimised."""
+        objective = info.get("objective")
+        if not objective or explicit_rank or info.get("sweeper") != "optuna":
+            return self
+        metrics = [objective, *[m for m in self.metrics if m != objective]]
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(metrics=metrics, rank_by=objective,
+                      higher_is_better=info.get("direction", "maximize") != "minimize")
+        return ReportSettings(**values)
+
+
 ConfigStore.instance().store(name="report_schema", node=ReportSettings)
 
 
@@ -68,7 +95,7 @@ class Report:
     n_failed: int
 
 
-def _attempt(what: str, make: Callable[[], Path | None]) -> Path | None:
+def _attempt(what: str, make: Callable[[], T]) -> T | None:
     """A figure that cannot be drawn is logged and left out; the report still gets written."""
     try:
         return make()
@@ -78,38 +105,68 @@ def _attempt(what: str, make: Callable[[], Path | None]) -> Path | None:
 
 
 def build_report(multirun_dir: str | Path, settings: ReportSettings | None = None,
-                 out_dir: str | Path | None = None) -> Report:
-    """Write ``summary.{md,csv}``, ``runs.{md,csv}``, ``metrics.png``, ``learning_curves.png``,
-    ``montage.png`` and ``report.html`` into ``<multirun_dir>/report`` (or ``out_dir``)."""
-    settings = settings or ReportSettings.load()
+                 out_dir: str | Path | None = None, explicit_rank: bool = False) -> Report:
+    """Write ``summary.{md,csv}``, ``references.csv``, ``runs.{md,csv}``, ``metrics.png``,
+    ``learning_curves.png``, ``montage.png`` and ``report.html`` into ``<multirun_dir>/report``
+    (or ``out_dir``)."""
     source = Path(multirun_dir).resolve()
-    folder = Path(out_dir) if out_dir else source / settings.out_subdir
+    info = read_sweep_info(source)
+    settings = (settings or ReportSettings.load()).for_sweep(info, explicit_rank)
+    folder = Path(out_dir).resolve() if out_dir else source / settings.out_subdir
     folder.mkdir(parents=True, exist_ok=True)
     runs, common = collect_runs(source, tuple(settings.seed_keys))
     metrics = present_metrics(runs, settings.metrics)
     table = summarise(runs, metrics, settings.rank_by, settings.higher_is_better)
-    files = {"summary.csv": folder / "summary.csv", "runs.csv": folder / "runs.csv",
-             "summary.md": folder / "summary.md", "runs.md": folder / "runs.md"}
+    refs = references(runs, metrics, settings.ceilings)
+    colours = palette([*table.get("label", []), *runs.get("label", [])])
+    files = {name: folder / name for name in ("summary.csv", "references.csv", "runs.csv",
+                                              "summary.md", "runs.md")}
     table.to_csv(files["summary.csv"], index=False)
+    refs.to_csv(files["references.csv"], index=False)
     runs.assign(overrides=runs["overrides"].map(" ".join)).to_csv(files["runs.csv"], index=False)
     n_failed = int((runs["status"] == FAILED).sum()) if len(runs) else 0
+    ranked = (f"ranked by {settings.rank_by} "
+              f"({'higher' if settings.higher_is_better else 'lower'} is better)")
     header = (f"# Sweep report: {source.name}\n\n{len(runs)} jobs, {n_failed} failed. "
               f"Shared by every job: `{' '.join(common) or '(nothing)'}`.\n\n")
-    files["summary.md"].write_text(header + "## Ranking (mean ± std over seeds, ranked by "
-                                   f"{settings.rank_by})\n\n" + to_markdown(table, metrics))
+    files["summary.md"].write_text(header + f"## Ranking (mean ± std over seeds, {ranked}; "
+                                   "baselines and ceilings in italics)\n\n"
+                                   + to_markdown(table, metrics, refs))
     files["runs.md"].write_text(header + "## Every job\n\n" + runs_markdown(runs, metrics))
-    figures = [
-        (_attempt("metric bars", lambda: metric_bars(table, metrics, folder / "metrics.png")
-                  if len(table) and metrics else None), "shared metrics, mean ± std over seeds"),
+    curves = _attempt("curves", lambda: all_curves(runs, settings.curve_metrics)) or {}
+    have_table = bool(len(table) and metrics)
+    pngs = [
+        (_attempt("metric bars", lambda: metric_bars(
+            table, metrics, folder / "metrics.png", colours, refs) if have_table else None),
+         "shared metrics, mean ± std over seeds, with baselines and ceilings"),
         (_attempt("learning curves", lambda: learning_curves(
-            runs, settings.curve_metrics, folder / "learning_curves.png")),
-         "validation learning curves (one colour per configuration)"),
+            curves, folder / "learning_curves.png", colours)),
+         "validation curves, mean ± std over seeds (one colour per configuration)"),
         (_attempt("montage", lambda: slice_montage(runs, list(table.get("label", [])),
                                                    folder / "montage.png")),
          "one test volume: true, then each configuration's reconstruction (ranked)"),
     ]
-    files.update({p.name: p for p, _ in figures if p is not None})
+    files.update({p.name: p for p, _ in pngs if p is not None})
+    plots = [
+        ("bars", _attempt("interactive bars", lambda: interactive.bars(
+            table, metrics, colours, refs) if have_table else None)),
+        ("curves", _attempt("interactive curves", lambda: interactive.curves(curves, colours)
+                            if curves else None)),
+        ("parallel", _attempt("parallel coordinates", lambda: interactive.parallel(
+            runs, settings.rank_by if settings.rank_by in metrics else
+            (metrics[0] if metrics else "")))),
+    ]
+    study = None
+    if info.get("sweeper") == "optuna" and info.get("storage") and info.get("study_name"):
+        study = _attempt("Optuna views", lambda: study_views(
+            str(info["storage"]), str(info["study_name"]), str(info.get("objective") or
+                                                                "objective")))
+    shared = html.escape(" ".join(common) or "(nothing)")
+    page_header = (f"<p>multirun: <code>{html.escape(str(source))}</code> · {len(runs)} jobs, "
+                   f"{n_failed} failed · {html.escape(ranked)}</p>"
+                   f"<p>shared by every job: <code>{shared}</code></p>")
     files["report.html"] = write_html(
-        folder / "report.html", title=f"Sweep report: {source.name}", source=str(source),
-        common=common, table=table, runs=runs, metrics=metrics, figures=figures)
+        folder / "report.html", title=f"Sweep report: {source.name}", header=page_header,
+        table=table, refs=refs, runs=runs, metrics=metrics, colours=colours, plots=plots,
+        pngs=pngs, study=study)
     return Report(folder=folder, files=files, n_runs=len(runs), n_failed=n_failed)

@@ -16,6 +16,9 @@ import pandas as pd
 import yaml
 
 OK, FAILED = "ok", "failed"
+# written by the MultirunReport callback when a sweep ends: what the sweep optimised and where
+# an Optuna study lives (multirun.yaml keeps interpolations that only resolve inside Hydra)
+SWEEP_FILE = "sweep.json"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -57,6 +60,23 @@ def read_job(job_dir: Path) -> dict[str, Any]:
     else:
         row.update({k: float(v) for k, v in metrics.items() if isinstance(v, int | float)})
     return row
+
+
+def read_sweep_info(multirun_dir: str | Path) -> dict[str, Any]:
+    """``sweep.json`` of a sweep (objective, direction, Optuna storage and study), or {}."""
+    return _read_json(Path(multirun_dir) / SWEEP_FILE) or {}
+
+
+def job_links(job_dir: Path) -> dict[str, Path]:
+    """What a reader opens from a run's row: its folder, composed config, figures, TensorBoard
+    logdir and CSV log; only the ones that exist."""
+    candidates = {"folder": job_dir, "config": job_dir / ".hydra" / "config.yaml",
+                  "tensorboard": job_dir / "tensorboard", "csv": job_dir / "csv" / "metrics.csv",
+                  "log": next(iter(sorted(job_dir.glob("*.log"))), job_dir / "train.log")}
+    figures = job_dir / "figures"
+    for png in sorted(figures.glob("*.png")) if figures.is_dir() else []:
+        candidates[png.stem] = png
+    return {name: path for name, path in candidates.items() if path.exists()}
 
 
 def split_override(override: str) -> tuple[str, str]:

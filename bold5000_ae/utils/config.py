@@ -29,3 +29,29 @@ def project_root() -> str:
 
 
 OmegaConf.register_new_resolver("project_root", project_root, replace=True)
+
+
+def local_config_dir() -> str:
+    """``<project root>/conf`` when it exists (machine-local configs in ``conf/local/``), else
+    this package's ``conf/``: Hydra warns about a search path that is not there."""
+    path = Path(project_root()) / "conf"
+    return str(path) if path.is_dir() else CONFIG_DIR
+
+
+OmegaConf.register_new_resolver("local_config_dir", local_config_dir, replace=True)
+
+
+def run_name(overrides: str, limit: int = 200) -> str:
+    """A run's name from its overrides (``${hydra:job.override_dirname}``), safe as one folder
+    name: ``/`` of group overrides becomes ``.``; past ``limit`` characters (a file name holds
+    255 bytes) it is cut and ends with a hash of the whole, so two runs never share a name."""
+    import hashlib
+
+    name = str(overrides).replace("/", ".")
+    if len(name.encode()) <= limit:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    return name.encode()[: limit - 11].decode(errors="ignore") + "~" + digest
+
+
+OmegaConf.register_new_resolver("run_name", run_name, replace=True)

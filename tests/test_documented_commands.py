@@ -1,0 +1,117 @@
+"""Every sweep and search command the docs show, typed verbatim through the console script in a
+subprocess, from a folder that is not the project, with no extra override.
+
+The size comes from the environment only: ``PROJECT_ROOT`` is a temporary project root whose
+``data/processed/synthetic.h5`` is the tiny prepared file and whose
+``conf/local/default.yaml`` is ``tests/configs/smoke_local.yaml`` (one epoch, one seed, two
+trials per search; the machine-local config mechanism of docs/workflows.md). Each sweep keeps
+its whole grid of configurations.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").glob("*.md")),
+           *sorted(str(p.relative_to(REPO)) for p in (REPO / "conf").glob("experiment/*.yaml")),
+           *sorted(str(p.relative_to(REPO)) for p in (REPO / "conf").glob("hparams_search/*.yaml"))]
+COMMAND = re.compile(r"(?:\.venv/bin/)?bold5000-ae-train [^#`|\n\\(]*")
+# documented sweeps run elsewhere, or that cannot run here, and where they are tested instead
+NOT_HERE = {
+    ".venv/bin/bold5000-ae-train -m model/loss=mse,l1 trainer.max_epochs=1":
+        "README's first sweep: tests/test_multirun.py runs it verbatim without a local config",
+    "bold5000-ae-train -m hydra/launcher=slurm hydra.launcher.gpus_per_node=4":
+        "needs a SLURM cluster: tests/test_launchers.py checks the sbatch file it would submit",
+    "bold5000-ae-train experiment=loss_comparison hydra/launcher=slurm":
+        "needs a SLURM cluster: tests/test_launchers.py checks the sbatch file it would submit",
+    "bold5000-ae-train experiment=transfer_freeze_vs_finetune model.pretrained=<AE .ckpt>":
+        "needs a checkpoint in place of <AE .ckpt>: tests/test_multirun.py runs the experiment",
+}
+# (command as documented, task folder, jobs the smoke size gives)
+SWEEPS = [
+    ("bold5000-ae-train experiment=loss_comparison", "loss_comparison", 9),
+    ("bold5000-ae-train experiment=loss_comparison model/loss=mse,l1 seed=1",
+     "loss_comparison", 2),
+    ("bold5000-ae-train experiment=architecture_sweep", "architecture_sweep", 6),
+    ("bold5000-ae-train experiment=regularization_sweep", "regularization_sweep", 12),
+    ("bold5000-ae-train experiment=vae_beta_sweep", "vae_beta_sweep", 5),
+]
+SEARCH = ["bold5000-ae-train hparams_search=autoencoder_optuna",
+          "bold5000-ae-train hparams_search=autoencoder_optuna hydra.sweeper.n_trials=5"]
+
+
+def documented_sweeps() -> set[str]:
+    """Every multirun or search command in the docs and config comments."""
+    found = set()
+    for source in SOURCES:
+        for match in COMMAND.findall((REPO / source).read_text()):
+            command = " ".join(match.split())
+            if re.search(r" -m |experiment=\w*(sweep|comparison|finetune)|hparams_search=",
+                         command):
+                found.add(command)
+    return found
+
+
+def test_every_documented_sweep_is_tested_here() -> None:
+    assert documented_sweeps() == {c for c, _, _ in SWEEPS} | set(SEARCH) | set(NOT_HERE)
+
+
+@pytest.fixture
+def project(prepared_h5: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    (root / "data" / "processed").mkdir(parents=True)
+    shutil.copy(prepared_h5, root / "data" / "processed" / "synthetic.h5")
+    (root / "conf" / "local").mkdir(parents=True)
+    shutil.copy(REPO / "tests" / "configs" / "smoke_local.yaml",
+                root / "conf" / "local" / "default.yaml")
+    return root
+
+
+def run_documented(command: str, root: Path) -> subprocess.CompletedProcess:
+    """The command as typed, from an empty folder; only PROJECT_ROOT says where the project is."""
+    elsewhere = root.parent / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    script = str(Path(sys.executable).with_name("bold5000-ae-train"))
+    env = {**os.environ, "WANDB_MODE": "disabled", "PROJECT_ROOT": str(root)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    done = subprocess.run([script, *shlex.split(command)[1:]], cwd=elsewhere, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert list(elsewhere.iterdir()) == []
+    return done
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+@pytest.mark.parametrize(("command", "task", "jobs"), SWEEPS, ids=[c for c, _, _ in SWEEPS])
+def test_documented_sweep_runs_verbatim(command: str, task: str, jobs: int,
+                                        project: Path) -> None:
+    done = run_documented(command, project)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [sweep] = sorted((project / "logs" / task / "multiruns").iterdir())
+    runs = pd.read_csv(sweep / "report" / "runs.csv")
+    assert list(runs["status"]) == ["ok"] * jobs, runs["error"].tolist()
+    assert (sweep / "report" / "report.html").stat().st_size > 3_000_000
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_documented_search_and_its_rerun(project: Path) -> None:
+    import optuna
+
+    for command in SEARCH:
+        done = run_documented(command, project)
+        assert done.returncode == 0, done.stderr[-3000:]
+    study = optuna.load_study(study_name="autoencoder",
+                              storage=f"sqlite:///{project / 'logs/optuna/autoencoder.db'}")
+    assert len(study.trials) == 2 + 5
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 7

@@ -1,0 +1,28 @@
+"""``--help`` of each Hydra console script: first its own one-line purpose, and no config group
+that belongs to another script (synth used to list model/loss)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIRST_LINES = {
+    "synth": "bold5000-ae-synth: write a synthetic BOLD5000",
+    "prepare": "bold5000-ae-prepare: mask, clean and pick the trial volumes",
+    "train": "bold5000-ae-train: fit and test a model",
+    "eval": "bold5000-ae-eval: evaluate a trained checkpoint",
+}
+
+
+@pytest.mark.subprocess
+@pytest.mark.parametrize("name", sorted(FIRST_LINES))
+def test_help_says_what_the_script_does(name: str) -> None:
+    script = str(Path(sys.executable).with_name(f"bold5000-ae-{name}"))
+    done = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[0].startswith(FIRST_LINES[name])
+    groups = "model/loss" in done.stdout
+    assert groups == (name == "train")  # only train composes the model groups
