@@ -55,7 +55,9 @@ def log_hparams(loggers: Sequence[Logger], params: Mapping[str, Any],
     logger; metrics not yet logged as scalars are added at ``step``."""
     from torch.utils.tensorboard.summary import hparams
 
-    values = {k: float(v) for k, v in metrics.items()}
+    # numbers only: metrics.json also carries words ("status": "finished" | "untrained")
+    values = {k: float(v) for k, v in metrics.items()
+              if isinstance(v, int | float) and not isinstance(v, bool)}
     for logger in loggers:
         if not isinstance(logger, TensorBoardLogger):
             continue
