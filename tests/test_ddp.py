@@ -32,7 +32,9 @@ def _one_run_of_files(run: Path) -> None:
     assert len(checkpoints) == 2 and checkpoints[1] == "last.ckpt", checkpoints
     assert checkpoints[0] in ("epoch_000.ckpt", "epoch_001.ckpt"), checkpoints
     assert [p.relative_to(run) for p in run.rglob("metrics.csv")] == [Path("csv/metrics.csv")]
-    assert len(list(run.rglob("events.out.tfevents*"))) == 1
+    # one TensorBoard run folder; the HParams summary written after the test (when Lightning has
+    # closed the first writer) is a second event file in that folder, which TensorBoard merges
+    assert len({p.parent for p in run.rglob("events.out.tfevents*")}) == 1
     assert len(list(run.rglob("metrics.json"))) == 1
 
 
