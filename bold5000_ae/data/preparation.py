@@ -110,6 +110,8 @@ def prepare_dataset(source: Source, output: str | Path, *, stimuli_root: str | P
         return {"shard": f"{shard} of {num_shards}", "units_in_shard": len(mine),
                 "units_resumed": resumed, "parts_done": f"{done} of {len(units)}",
                 "parts": str(parts)}
+    # described again after reading: a source records what it learnt there (e.g. layout_from)
+    description = {**description, **source.describe()}
     attrs = {"source": description, "grid_kind": description.get("grid_kind", "volume"),
              "prepare_config": config or {}, **(extra_attrs or {})}
     if "high_pass_filter" in description:
