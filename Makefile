@@ -73,8 +73,11 @@ synthetic-figure: $(STAMP) $(PREPARED) ## real-vs-synthetic noise table and figu
 train: $(STAMP) $(PREPARED) ## generate + prepare the synthetic data, train the conv autoencoder (ARGS=overrides)
 	$(BIN)/bold5000-ae-train $(ARGS)
 
-test: $(STAMP) ## run the test suite
-	$(BIN)/python -m pytest -q $(ARGS)
+# The suite runs on every core (pytest-xdist; most tests use one core each): TEST_WORKERS=0 for
+# one process (e.g. to debug), or a number.
+TEST_WORKERS ?= auto
+test: $(STAMP) ## run the test suite (on every core; TEST_WORKERS=0 for one process)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(ARGS)
 
 lint: $(STAMP) ## ruff and the import layers (lint-imports)
 	$(BIN)/ruff check bold5000_ae tests experiments

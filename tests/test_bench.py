@@ -77,7 +77,7 @@ def test_gpu_check_script_smoke_writes_json_and_log(tmp_path: Path) -> None:
 @pytest.mark.subprocess
 def test_make_train_ab_runs_both_trees_and_records_equal_work() -> None:
     """HEAD against the working tree at a tiny size: both sides train, each from its own tree."""
-    synth = ("spec.grid=[12,14,12]", "spec.sessions=2", "spec.runs_per_session=2",
+    synth = ("spec=easy", "spec.grid=[12,14,12]", "spec.sessions=2", "spec.runs_per_session=2",
              "spec.trials_per_run=8", "spec.unique_images=16", "spec.image_size=16")
     train = ("trainer.max_epochs=1", "model.net.channels=[4,8]", "model.net.latent_dim=8",
              "logger=csv", "callbacks=none", "trainer.enable_progress_bar=false")

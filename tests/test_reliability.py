@@ -178,8 +178,28 @@ def test_offline_wandb_and_no_secret_written(prepared_h5: Path, tmp_path: Path) 
 def test_max_epochs_zero_is_marked_untrained(prepared_h5: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     done = subprocess.run([TRAIN, f"data.path={prepared_h5}", *RUN_ARGS, "trainer.max_epochs=0",
-                           "trainer.min_epochs=0", f"hydra.run.dir={run_dir}"],
+                           f"hydra.run.dir={run_dir}"],
                           env=_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["status"] == "untrained" and metrics["trained_steps"] == 0
+    assert "status           untrained" in done.stdout
+
+
+def test_an_untrained_job_is_listed_but_never_ranked(tmp_path: Path) -> None:
+    """max_epochs=0 in a sweep: the job's metrics.json says untrained; the report lists it with
+    that status and ranks only the trained configuration."""
+    from bold5000_ae.report import ReportSettings, build_report
+
+    root = tmp_path / "sweep"
+    for num, (loss, status, r2) in enumerate([("mse", "finished", 0.2), ("l1", "untrained", 0.9)]):
+        job = root / str(num)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- model/loss={loss}\n")
+        (job / "metrics.json").write_text(json.dumps({"test/r2": r2, "status": status}))
+    report = build_report(root, ReportSettings(metrics=["test/r2"], rank_by="test/r2"))
+    summary = report.files["summary.md"].read_text()
+    assert "2 jobs, 0 failed, 1 untrained (not ranked)" in summary
+    assert "model/loss=mse" in summary and "model/loss=l1" not in summary
+    runs = report.files["runs.md"].read_text()
+    assert "| 1 | `model/loss=l1` |" in runs and "untrained" in runs

@@ -89,6 +89,9 @@ def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
     shown = [k for k in ("test/r2", "test/pearson_r", "test/mse", "val/r2", "test/auc",
                           "eval/cv/encoder/test_run_fold_auc") if k in metrics]
     print(f"\noutputs: {out_dir}")
+    if metrics.get("status") == "untrained":
+        print("  status           untrained: no optimizer step ran (trainer.max_epochs=0 or an "
+              "empty training split); the numbers below are an untrained model's")
     for key in shown:
         print(f"  {key:<16} {metrics[key]:.4f}")
     if "ceiling/test/r2" in metrics:

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bold5000_ae.report import interactive
-from bold5000_ae.report.collect import FAILED, collect_runs, read_sweep_info
+from bold5000_ae.report.collect import FAILED, UNTRAINED, collect_runs, read_sweep_info
 from bold5000_ae.report.curves import all_curves
 from bold5000_ae.report.figures import learning_curves, metric_bars, palette, slice_montage
 from bold5000_ae.report.html import write_html
@@ -125,9 +125,11 @@ def build_report(multirun_dir: str | Path, settings: ReportSettings | None = Non
     refs.to_csv(files["references.csv"], index=False)
     runs.assign(overrides=runs["overrides"].map(" ".join)).to_csv(files["runs.csv"], index=False)
     n_failed = int((runs["status"] == FAILED).sum()) if len(runs) else 0
+    n_untrained = int((runs["status"] == UNTRAINED).sum()) if len(runs) else 0
+    untrained = f", {n_untrained} untrained (not ranked)" if n_untrained else ""
     ranked = (f"ranked by {settings.rank_by} "
               f"({'higher' if settings.higher_is_better else 'lower'} is better)")
-    header = (f"# Sweep report: {source.name}\n\n{len(runs)} jobs, {n_failed} failed. "
+    header = (f"# Sweep report: {source.name}\n\n{len(runs)} jobs, {n_failed} failed{untrained}. "
               f"Shared by every job: `{' '.join(common) or '(nothing)'}`.\n\n")
     files["summary.md"].write_text(header + f"## Ranking (mean ± std over seeds, {ranked}; "
                                    "baselines and ceilings in italics)\n\n"

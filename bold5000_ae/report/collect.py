@@ -16,6 +16,9 @@ import pandas as pd
 import yaml
 
 OK, FAILED = "ok", "failed"
+# metrics.json "status" of a run that made no optimizer step (trainer.max_epochs=0, an empty
+# split): listed with its numbers, never ranked among trained configurations
+UNTRAINED = "untrained"
 # written by the MultirunReport callback when a sweep ends: what the sweep optimised and where
 # an Optuna study lives (multirun.yaml keeps interpolations that only resolve inside Hydra)
 SWEEP_FILE = "sweep.json"
@@ -59,6 +62,9 @@ def read_job(job_dir: Path) -> dict[str, Any]:
         row.update(status=FAILED, error=reason)
     else:
         row.update({k: float(v) for k, v in metrics.items() if isinstance(v, int | float)})
+        if metrics.get("status") == UNTRAINED:
+            row.update(status=UNTRAINED, error="no optimizer step ran (trainer.max_epochs=0?): "
+                                               "an untrained model's numbers, not ranked")
     return row
 
 

@@ -31,6 +31,8 @@ from experiments.benchmarks.common import RESULTS, Log, TrainOnly, load, machine
 
 RUNS_PER_SUBJECT = 142  # BOLD5000 CSI1-3: 15 sessions of 9-10 runs (CSI4 has fewer)
 MASK = "{root}/derivatives/masks/sub-CSI{subject}_brainmask.nii.gz"
+# the seed's field of view (88 x 88 x 66 at 2.4 mm): generator v2 covers it on any grid
+SEED_FOV_MM = (211.2, 211.2, 158.4)
 
 
 def _rss_mib() -> float:
@@ -57,18 +59,23 @@ def child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """One measurement; runs in its own process under ``--child``."""
     from bold5000_ae.data.datamodule import BoldDataModule
     from bold5000_ae.data.preparation import prepare_dataset
-    from bold5000_ae.data.synthetic import SyntheticSpec, generate
+    from bold5000_ae.data.synthetic import BrainSpec, SyntheticSpec, generate
 
     root = Path(args["root"])
     before = _rss_mib()
     start, cpu0 = time.perf_counter(), _cpu_s()
     out: dict[str, Any] = {}
     if kind == "synth":
-        spec = SyntheticSpec(grid=tuple(args["grid"]), voxel_size_mm=(2.4, 2.4, 2.4),
-                             sessions=1, runs_per_session=args["runs"],
-                             volumes_per_run=args["volumes"],
-                             trials_per_run=min(37, (args["volumes"] - 12) // 5), seed=0)
+        grid = tuple(args["grid"])
+        size = dict(sessions=1, runs_per_session=args["runs"], volumes_per_run=args["volumes"],
+                    trials_per_run=min(37, (args["volumes"] - 12) // 5), seed=0)
+        if args.get("generator", "v2") == "v2":  # the default generator, twin included
+            voxel = tuple(round(f / g, 3) for f, g in zip(SEED_FOV_MM, grid, strict=True))
+            spec = BrainSpec(grid=grid, voxel_size_mm=voxel, subjects=1, **size)
+        else:
+            spec = SyntheticSpec(grid=grid, voxel_size_mm=(2.4, 2.4, 2.4), **size)
         generate(root, spec)
+        out["generator"] = args.get("generator", "v2")
     elif kind == "highpass":
         rows = {}
         for name in ("cosine", "butterworth"):
@@ -133,14 +140,15 @@ def _fit(xs: list[int], ys: list[float]) -> dict[str, Any]:
 
 def run(grid: tuple[int, int, int], runs: list[int], volumes: int, log: Log,
         tmp: Path, spawn: Any = _spawn, highpass: bool = True,
-        n_jobs_2: bool = True) -> dict[str, Any]:
+        n_jobs_2: bool = True, generator: str = "v2") -> dict[str, Any]:
     result: dict[str, Any] = {"benchmark": "scale", "grid": list(grid), "runs": runs,
-                              "volumes_per_run": volumes, "load_before": load(), "steps": {}}
+                              "volumes_per_run": volumes, "generator": generator,
+                              "load_before": load(), "steps": {}}
     steps = result["steps"]
     for n in runs:
         root, output = tmp / f"raw_{n}", tmp / f"prepared_{n}.h5"
         steps[f"synth_{n}"] = spawn("synth", {"root": str(root), "grid": list(grid), "runs": n,
-                                              "volumes": volumes})
+                                              "volumes": volumes, "generator": generator})
         log(f"synth {n} run(s): {steps[f'synth_{n}']}")
         if highpass and n == runs[0]:
             result["highpass"] = spawn("highpass", {"root": str(root)})
@@ -214,6 +222,8 @@ def main() -> None:
     parser.add_argument("--grid", type=int, nargs=3, default=[88, 88, 66])
     parser.add_argument("--runs", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--volumes", type=int, default=194)
+    parser.add_argument("--generator", choices=["v2", "easy"], default="v2",
+                        help="synthetic generator (v2: the default dataset's, with its twin)")
     parser.add_argument("--out", default=None, help="default: results/scale_<grid>_cpu.json")
     parser.add_argument("--work", default=None, help="keep the data here (default: a temp dir)")
     parser.add_argument("--from-log", default=None,
@@ -234,7 +244,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
             work = Path(args.work) if args.work else Path(tmp)
             work.mkdir(parents=True, exist_ok=True)
-            result = run(tuple(args.grid), args.runs, args.volumes, log, work)
+            result = run(tuple(args.grid), args.runs, args.volumes, log, work,
+                         generator=args.generator)
     result["machine"] = machine_info()
     log(f"wrote {write_json(out, result)}")
     log.write(Path(out).with_suffix(".log"))
