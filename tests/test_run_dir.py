@@ -195,3 +195,13 @@ def test_sweep_rerun_with_auto_resume_skips_finished_jobs(prepared_h5: Path,
         after = _snapshot(job)
         for name in ("metrics.json", "csv/metrics.csv", "checkpoints/last.ckpt"):
             assert after[name] == snap[name], (job, name)
+    # the same folders with another model: Hydra rewrites each job's .hydra/ before the job
+    # runs, so the check must compare with the config the run trained with, and put it back
+    config = (jobs[0] / ".hydra" / "config.yaml").read_text()
+    changed = _run("bold5000-ae-train", [*args[:-2], "model.net.latent_dim=16,8",
+                                         args[-1]], tmp_path)
+    assert changed.returncode != 0  # a failed job makes the multirun fail
+    assert "cannot skip a finished run: model.net was" in (jobs[0] / "failed.json").read_text()
+    assert (jobs[0] / ".hydra" / "config.yaml").read_text() == config
+    assert _snapshot(jobs[0])["metrics.json"] == before[0]["metrics.json"]
+    assert not (jobs[1] / "failed.json").exists() and changed.stdout.count("already finished") == 1

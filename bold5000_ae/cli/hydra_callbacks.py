@@ -68,6 +68,8 @@ def record_failures(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
 
     @functools.wraps(task)
     def wrapper(cfg: DictConfig) -> Any:
+        if in_multirun():  # a rerun of the sweep: this attempt's outcome replaces the last one's
+            (Path(HydraConfig.get().runtime.output_dir) / FAILED_FILE).unlink(missing_ok=True)
         try:
             result = task(cfg)
         except (Exception, SystemExit) as exc:

@@ -5,8 +5,10 @@ Why a Hydra callback as well as a call from ``train``: Hydra writes ``.hydra/con
 opens the log file before the task function runs, so a resume refused inside ``train`` had
 already overwritten the config of the run it refused to touch. :class:`RunDirGuard` runs the same
 checks in ``on_run_start``, before Hydra writes anything into the folder. In a multirun each
-job's folder is only known inside the job, so there ``train`` does the checks (Hydra has then
-already written that job's ``.hydra/``; a rerun of the same sweep writes the same config).
+job's folder is only known inside the job, so there ``train`` does the checks, after Hydra has
+overwritten that job's ``.hydra/`` with the new config. Hence ``.hydra.claimed/``: a copy of
+``.hydra/`` taken when a run claims its folder. Checks compare against it (the saved config of
+the run that trained there, whatever Hydra wrote since), and a refused job gets it back.
 
 Why our own CSV logger: Lightning's ``CSVLogger`` deletes ``metrics.csv`` when its folder is not
 empty, so a resumed run (or a sweep rerun) lost its whole history. :class:`AppendingCSVLogger`
@@ -18,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +29,7 @@ from typing import Any
 import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
@@ -38,6 +42,8 @@ from bold5000_ae.utils.locks import acquire
 
 # what must not change between a run and its resumption (unresolved config, as Hydra saved it)
 RESUME_KEYS = ("model._target_", "model.net", "data.path", "data.split")
+# .hydra/ as the run that trained in the folder saw it (see the module docstring)
+CLAIMED = ".hydra.claimed"
 
 
 def _raw(cfg: DictConfig, key: str) -> Any:
@@ -70,7 +76,9 @@ def check_resume(cfg: DictConfig, out_dir: Path) -> str | None:
 
 def same_run(cfg: DictConfig, out_dir: Path, what: str) -> None:
     """Refuse when the model or data differ from those in the folder's saved config."""
-    saved = out_dir / ".hydra" / "config.yaml"
+    saved = out_dir / CLAIMED / "config.yaml"
+    if not saved.is_file():  # a folder from before the snapshot existed
+        saved = out_dir / ".hydra" / "config.yaml"
     if not saved.is_file():
         return
     before = OmegaConf.create(yaml.safe_load(saved.read_text()) or {})
@@ -112,10 +120,26 @@ def claim_run_dir(cfg: DictConfig, out_dir: str | Path) -> dict[str, float] | No
     if _rank() != 0:  # DDP children re-run the entry point: rank 0 holds the lock and checked
         return None
     acquire(out_dir, "run folder", inside=True)
-    done = finished_metrics(cfg, out_dir)
-    if done is None:
-        check_resume(cfg, out_dir)
+    try:
+        done = finished_metrics(cfg, out_dir)
+        if done is None:
+            check_resume(cfg, out_dir)
+    except ReportedError:
+        _restore_claimed(out_dir)  # a multirun job: Hydra already wrote the refused config
+        raise
+    if done is None and (out_dir / ".hydra").is_dir():  # this run owns the folder now
+        shutil.rmtree(out_dir / CLAIMED, ignore_errors=True)
+        shutil.copytree(out_dir / ".hydra", out_dir / CLAIMED)
     return done
+
+
+def _restore_claimed(out_dir: Path) -> None:
+    """In a multirun, put back the ``.hydra/`` that Hydra overwrote before the job was refused
+    (a single run is refused before Hydra writes anything)."""
+    claimed = out_dir / CLAIMED
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if multirun and claimed.is_dir():
+        shutil.copytree(claimed, out_dir / ".hydra", dirs_exist_ok=True)
 
 
 def writable_folder(folder: Path) -> None:
