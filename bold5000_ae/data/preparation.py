@@ -32,6 +32,7 @@ from bold5000_ae.data.part_store import (
     parts_dir,
     prepare_parts,
     read_bold,
+    read_notes,
     read_table,
 )
 from bold5000_ae.data.sources.base import Source
@@ -110,8 +111,10 @@ def prepare_dataset(source: Source, output: str | Path, *, stimuli_root: str | P
         return {"shard": f"{shard} of {num_shards}", "units_in_shard": len(mine),
                 "units_resumed": resumed, "parts_done": f"{done} of {len(units)}",
                 "parts": str(parts)}
-    # described again after reading: a source records what it learnt there (e.g. layout_from)
-    description = {**description, **source.describe()}
+    # described again after reading (e.g. ROI widths), plus what each unit's reading learnt
+    # (e.g. layout_from), kept in its part: the unit may have been read in a joblib worker,
+    # another job or an earlier, resumed prepare, whose source objects are gone
+    description = {**description, **source.describe(), **read_notes(parts, units)}
     attrs = {"source": description, "grid_kind": description.get("grid_kind", "volume"),
              "prepare_config": config or {}, **(extra_attrs or {})}
     if "high_pass_filter" in description:
