@@ -69,7 +69,7 @@ def test_two_subjects_on_their_own_grids_train_a_conv3d_once_on_one_reference(
     brain = load_reference("mni152", 8).brain_mask
     for data in (a, b):
         assert data.attrs["reference"]["name"] == "mni152 (8 mm)"
-        assert data.attrs["reference"]["interpolation"] == "continuous"
+        assert data.attrs["reference"]["interpolation"] == "linear"
         assert data.mask.shape == brain.shape and not (data.mask & ~brain).any()
     np.testing.assert_allclose(a.affine, b.affine)
     both = PreparedSet(files)
@@ -105,17 +105,17 @@ def test_a_reference_nifti_is_the_grid_and_its_own_grid_changes_nothing(
     p, s = read_prepared(plain), read_prepared(same)
     assert s.attrs["reference"]["name"] == str(own) and s.attrs["source"]["reference"]
     np.testing.assert_array_equal(p.mask, s.mask)
-    np.testing.assert_allclose(s.bold, p.bold, atol=1e-3)
-    # another grid: a 10 mm box; linear interpolation is recorded
+    np.testing.assert_allclose(s.bold, p.bold, atol=1e-5)  # not resampled: on the grid
+    # another grid: a 10 mm box; the interpolation asked for is recorded
     grid = tmp_path / "grid10.nii.gz"
     affine = np.diag([10.0, 10.0, 10.0, 1.0])
     affine[:3, 3] = -50.0
     nib.save(nib.Nifti1Image(np.zeros((11, 12, 11), np.uint8), affine), grid)
     other = tmp_path / "other.h5"
-    prepare_synthetic(raw, other, reference=str(grid), reference_interpolation="linear")
+    prepare_synthetic(raw, other, reference=str(grid), reference_interpolation="continuous")
     o = read_prepared(other)
     assert o.mask.shape == (11, 12, 11) and np.allclose(o.affine, affine)
-    assert o.attrs["reference"]["interpolation"] == "linear"
+    assert o.attrs["reference"]["interpolation"] == "continuous"
     assert np.isfinite(o.bold).all() and o.bold.shape[0] == p.bold.shape[0]
 
 

@@ -169,7 +169,7 @@ def test_documented_cluster_prepare_composes(tmp_path: Path) -> None:
     # the top-level reference reaches the reader, with its defaults
     reader = cfg.source.reader
     assert (reader.reference, reader.reference_resolution_mm,
-            reader.reference_interpolation) == ("mni152", 2, "continuous")
+            reader.reference_interpolation) == ("mni152", 2, "linear")
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
     assert (cfg.shard, cfg.num_shards) == (None, 1)
     GlobalHydra.instance().clear()

@@ -73,7 +73,7 @@ class BetasSource:
                  trials_per_run: int = TRIALS_PER_RUN,
                  presentation_root: str | Path | None = None, reference: str | None = None,
                  reference_resolution_mm: int | None = 2,
-                 reference_interpolation: str = "continuous") -> None:
+                 reference_interpolation: str = "linear") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "betas folder not found")

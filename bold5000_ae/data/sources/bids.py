@@ -78,7 +78,7 @@ class BidsSource:
                  mode: Literal["each", "mean"] = "each", tr: float | None = None,
                  events_root: str | Path | None = None, space: str | None = None,
                  reference: str | None = None, reference_resolution_mm: int | None = 2,
-                 reference_interpolation: str = "continuous") -> None:
+                 reference_interpolation: str = "linear") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "BIDS root folder not found")

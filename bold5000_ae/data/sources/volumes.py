@@ -57,7 +57,7 @@ class VolumesSource:
                  sessions: Sequence[int] | None = None, task: str = "5000scenes",
                  presentation_root: str | Path | None = None, reference: str | None = None,
                  reference_resolution_mm: int | None = 2,
-                 reference_interpolation: str = "continuous") -> None:
+                 reference_interpolation: str = "linear") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "volume folder not found")
