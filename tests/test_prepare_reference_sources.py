@@ -1,5 +1,6 @@
 """The reference grid for the other volume sources (preprocessed volumes, GLMsingle betas):
-their own grid as the reference changes nothing; another grid gives that grid."""
+their own grid as the reference changes nothing; another grid gives that grid. A ROI source has
+no grid: a reference asked for is refused, not ignored."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 import release_tree as rt
 
+from bold5000_ae.data.preparation import prepare_dataset
 from bold5000_ae.data.sources.betas import BetasSource
+from bold5000_ae.data.sources.roi import RoiSource
 from bold5000_ae.data.sources.volumes import VolumesSource
+from bold5000_ae.utils.errors import InputError
 
 
 def _grid(path: Path, shape: tuple[int, int, int], affine: np.ndarray) -> str:
@@ -51,3 +56,14 @@ def test_betas_onto_their_own_grid_and_another(tmp_path: Path) -> None:
     assert mask.shape == (4, 5, 4) and mask.any()
     bold = other.load(unit).bold
     assert bold.shape[1] == mask.sum() and np.isfinite(bold).all()
+
+
+def test_a_reference_for_a_roi_source_is_refused(tmp_path: Path) -> None:
+    tree = tmp_path / "BOLD5000_release1"
+    rt.write_stimuli(tree)
+    rt.write_release1(tree, "mat")
+    with pytest.raises(InputError, match=r"^reference: 'mni152' asked for, but source roi has "
+                                         r"no voxel grid to resample$"):
+        prepare_dataset(RoiSource(tree), tmp_path / "roi.h5", stimuli_root=None, image_size=8,
+                        labels={}, config={"reference": "mni152"})
+    assert not (tmp_path / "roi.h5").exists()
