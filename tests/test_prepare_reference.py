@@ -49,6 +49,7 @@ def two_grids(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root / "csi1", root / "csi2"
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_two_subjects_on_their_own_grids_train_a_conv3d_once_on_one_reference(
         two_grids: tuple[Path, Path], tmp_path: Path) -> None:
