@@ -130,6 +130,14 @@ def test_bad_references_are_one_line(two_grids: tuple[Path, Path], tmp_path: Pat
         BidsSource(bids, mask=MASK, reference="mni152", reference_interpolation="cubic")
     with pytest.raises(InputError, match=r"^reference_resolution_mm: 2.5: "):
         load_reference("mni152", 2.5)
+    flat = tmp_path / "flat.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((4, 5), np.uint8), np.eye(4)), flat)
+    with pytest.raises(InputError, match=r"flat.nii.gz: a reference grid is a 3D or 4D image, "
+                                         r"got shape \(4, 5\)$"):
+        load_reference(flat)
+    # a 4D run as the reference: its first three axes are the grid
+    run = next(bids.rglob("*_bold.nii.gz"))
+    assert load_reference(run).shape == nib.load(run).shape[:3]
     with pytest.raises(InputError, match=r"^reference: give a reference grid or target_shape"):
         BidsSource(bids, mask=MASK, reference="mni152", target_shape=[8, 8, 8])
     # asked for at the top level but not reaching the source (a reader config without the key)

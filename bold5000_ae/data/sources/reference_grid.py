@@ -32,7 +32,7 @@ import nibabel as nib
 import numpy as np
 from nilearn.image import resample_to_img
 
-from bold5000_ae.data.sources.nifti_io import load_nifti, same_grid
+from bold5000_ae.data.sources.nifti_io import header_grid, same_grid
 from bold5000_ae.utils.errors import InputError
 
 MNI152 = "mni152"
@@ -108,8 +108,7 @@ def load_reference(reference: str | Path | None, resolution_mm: int | None = 2,
     if not path.is_file():
         raise InputError(path, "reference grid not found: give null, mni152 or the path of a "
                                "NIfTI image")
-    img = load_nifti(path)
-    if img.ndim not in (3, 4):
-        raise InputError(path, f"a reference grid is a 3D or 4D image, got shape {img.shape}")
-    return ReferenceGrid(str(path), tuple(int(n) for n in img.shape[:3]),
-                         np.asarray(img.affine, float), interpolation)
+    shape, affine = header_grid(path)  # the header only: a 4D run may serve as the reference
+    if len(shape) not in (3, 4):
+        raise InputError(path, f"a reference grid is a 3D or 4D image, got shape {shape}")
+    return ReferenceGrid(str(path), shape[:3], np.asarray(affine, float), interpolation)
