@@ -139,7 +139,9 @@ def test_several_files_refuse_other_grids_and_repeated_runs(prepared_h5: Path,
     data.mask = np.pad(data.mask, ((0, 1), (0, 0), (0, 0)))
     data.trials = data.trials.assign(subject=2)
     write_prepared(tmp_path / "other_grid.h5", data)
-    with pytest.raises(InputError, match=r"other_grid.h5: grid \(13, 14, 12\) differs"):
+    with pytest.raises(InputError, match=r"other_grid.h5: grid \(13, 14, 12\) x 8 mm from "
+                                         r"\(.*\) mm, native differs from .*tiny.h5's grid "
+                                         r"\(12, 14, 12\) x 8 mm .*reference=mni152"):
         BoldDataModule([prepared_h5, tmp_path / "other_grid.h5"]).setup()
     copy = tmp_path / "copy.h5"
     copy.write_bytes(prepared_h5.read_bytes())

@@ -154,17 +154,22 @@ def test_cli_shard_sweep_then_merge_as_documented(synthetic_raw: Path, tmp_path:
 
 
 def test_documented_cluster_prepare_composes(tmp_path: Path) -> None:
-    """docs/scaling.md: the SLURM launcher composes for prepare, and the per-subject output name
-    interpolates the subject."""
+    """docs/scaling.md: the SLURM launcher composes for prepare, the per-subject output name
+    interpolates the subject, and every job gets the same reference grid."""
     from hydra.core.global_hydra import GlobalHydra
 
     from tests.conftest import compose_config
 
     cfg = compose_config("prepare", [
         "hydra/launcher=slurm", "hydra.launcher.gpus_per_node=0", "source=bids",
-        "source.root=/data/ds001499", "n_jobs=16", "source.reader.subjects=[3]",
-        "output=/data/prepared/csi${source.reader.subjects.0}.h5"], tmp_path)
+        "source.root=/data/ds001499", "n_jobs=16", "reference=mni152",
+        "source.reader.subjects=[3]", "output=/data/prepared/csi${source.reader.subjects.0}.h5"],
+        tmp_path)
     assert cfg.output == "/data/prepared/csi3.h5" and cfg.n_jobs == 16
+    # the top-level reference reaches the reader, with its defaults
+    reader = cfg.source.reader
+    assert (reader.reference, reader.reference_resolution_mm,
+            reader.reference_interpolation) == ("mni152", 2, "linear")
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
     assert (cfg.shard, cfg.num_shards) == (None, 1)
     GlobalHydra.instance().clear()

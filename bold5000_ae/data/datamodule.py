@@ -169,6 +169,14 @@ class BoldDataModule(LightningDataModule):
         std = np.sqrt(np.maximum(total_sq / len(rows) - mean ** 2, 0.0))
         return mean.astype(np.float32), np.where(std > 1e-6, std, 1.0).astype(np.float32)
 
+    def split_labels(self, name: str) -> np.ndarray:
+        """Labels of every row of split ``name``, on all ranks together: the full index, not
+        this rank's shard (whose padded rows would also count twice). A class weight computed
+        from a rank's shard would differ from rank to rank and from the single-process run."""
+        if self.assignment is None:
+            self._read_metadata()
+        return self.trials.label.to_numpy()[self.assignment == name]
+
     @property
     def volume_shape(self) -> tuple[int, int, int]:
         return tuple(int(n) for n in self.mask.shape)

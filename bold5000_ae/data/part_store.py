@@ -79,7 +79,8 @@ def prepare_unit(source: Source, unit: str, part: Path, n_voxels: int) -> None:
     with atomic_path(part) as tmp:
         with open(tmp, "wb") as handle:
             table = json.dumps(loaded.samples.to_dict(orient="list"), default=str)
-            np.savez(handle, bold=loaded.bold, samples=table)
+            np.savez(handle, bold=loaded.bold, samples=table,
+                     notes=json.dumps(loaded.notes, default=str))
 
 
 def _in_worker(source: Source, unit: str, part: Path,
@@ -122,6 +123,18 @@ def read_table(parts: Path, unit: str) -> pd.DataFrame:
     """A part's sample table alone: an ``.npz`` member is read only when asked for."""
     with np.load(part_path(parts, unit)) as stored:
         return pd.DataFrame(json.loads(stored["samples"].item()))
+
+
+def read_notes(parts: Path, units: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """What the source learnt per unit, as ``{key: {unit: value}}`` (parts written before
+    notes existed have none)."""
+    learnt: dict[str, dict[str, Any]] = {}
+    for unit in units:
+        with np.load(part_path(parts, unit)) as stored:
+            notes = json.loads(stored["notes"].item()) if "notes" in stored.files else {}
+        for key, value in notes.items():
+            learnt.setdefault(key, {})[unit] = value
+    return learnt
 
 
 def read_bold(parts: Path, unit: str) -> np.ndarray:

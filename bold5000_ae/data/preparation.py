@@ -32,6 +32,7 @@ from bold5000_ae.data.part_store import (
     parts_dir,
     prepare_parts,
     read_bold,
+    read_notes,
     read_table,
 )
 from bold5000_ae.data.sources.base import Source
@@ -47,6 +48,21 @@ def _shard_units(units: list[str], shard: int | None, num_shards: int) -> list[s
         raise InputError("shard", f"shard {shard} is outside 0..{num_shards - 1} "
                                   f"(num_shards={num_shards})")
     return units[shard::num_shards]
+
+
+def _check_reference_reached(description: Mapping[str, Any],
+                             config: Mapping[str, Any]) -> None:
+    """A ``reference`` asked for must be the one the source resamples onto: a ROI source (or a
+    source config without the key) would otherwise prepare its own grid without a word."""
+    wanted = config.get("reference")
+    if wanted is None:
+        return
+    got = description.get("reference")
+    if not got:
+        kind = description.get("source", "this source")
+        why = ("has no voxel grid to resample" if description.get("grid_kind") == "roi_columns"
+               else "was not given it; set source.reader.reference")
+        raise InputError("reference", f"{wanted!r} asked for, but source {kind} {why}")
 
 
 def _assemble(source: Source, units: list[str], parts: Path, output: Path, *,
@@ -93,6 +109,7 @@ def prepare_dataset(source: Source, output: str | Path, *, stimuli_root: str | P
     if output.exists() and not overwrite:
         raise InputError(output, "already exists; pass overwrite=true to replace it")
     description = source.describe()
+    _check_reference_reached(description, config or {})
     parts = parts_dir(output, fingerprint(description, config or {}))
     mask, affine = source.mask_and_affine()
     units = source.units()
@@ -110,10 +127,14 @@ def prepare_dataset(source: Source, output: str | Path, *, stimuli_root: str | P
         return {"shard": f"{shard} of {num_shards}", "units_in_shard": len(mine),
                 "units_resumed": resumed, "parts_done": f"{done} of {len(units)}",
                 "parts": str(parts)}
-    # described again after reading: a source records what it learnt there (e.g. layout_from)
-    description = {**description, **source.describe()}
+    # described again after reading (e.g. ROI widths), plus what each unit's reading learnt
+    # (e.g. layout_from), kept in its part: the unit may have been read in a joblib worker,
+    # another job or an earlier, resumed prepare, whose source objects are gone
+    description = {**description, **source.describe(), **read_notes(parts, units)}
     attrs = {"source": description, "grid_kind": description.get("grid_kind", "volume"),
              "prepare_config": config or {}, **(extra_attrs or {})}
+    if description.get("reference"):
+        attrs["reference"] = description["reference"]
     if "high_pass_filter" in description:
         attrs["high_pass_filter"] = description["high_pass_filter"]
     summary = _assemble(source, units, parts, output, mask=mask, affine=affine,

@@ -3,10 +3,13 @@ or a glob, e.g. one file per subject or session).
 
 Why: a cross-subject study should not need every subject in one file from one serial prepare.
 Rows are numbered across files in order (file 0's rows first). Every file must be on one grid
-(same shape and affine), because the models see one voxel vector or one volume; the served
-voxels are the intersection of the files' masks (all of them when the masks agree, the common
-case). Image indices are remapped to one table of image names, so image-disjoint splits and
-image tasks see one identity per image across files. A (subject, session, run) may appear in one
+(same shape and affine), because the models see one voxel vector or one volume: subjects on
+their own native grids are prepared with one ``reference`` (``sources/reference_grid.py``), and
+files on different grids are refused in one line naming both files and both grids (for every
+net: a voxel vector from another grid is other voxels). The served voxels are the intersection
+of the files' masks (all of them when the masks agree, the common case). Image indices are
+remapped to one table of image names, so image-disjoint splits and image tasks see one identity
+per image across files. A (subject, session, run) may appear in one
 file only: splits keep runs whole, and a run in two files would be two groups.
 
 No h5py handle survives pickling (``__getstate__``): DataLoader workers open their own.
@@ -48,6 +51,18 @@ def resolve_paths(path: str | Path | Sequence[str | Path]) -> list[Path]:
     return out
 
 
+def grid_text(shape: Sequence[int], affine: np.ndarray, attrs: dict[str, Any]) -> str:
+    """``(12, 14, 12) x 8 mm from (-48, -56, -48) mm, native`` (or ``reference <name>``)."""
+    voxel = np.linalg.norm(np.asarray(affine)[:3, :3], axis=0)
+    size = (f"{voxel[0]:g}" if np.allclose(voxel, voxel[0])
+            else "x".join(f"{v:g}" for v in voxel))
+    origin = ", ".join(f"{v:g}" for v in np.round(np.asarray(affine)[:3, 3], 2))
+    reference = attrs.get("reference")
+    where = (f"reference {reference.get('name')}" if isinstance(reference, dict)
+             else "roi columns" if attrs.get("grid_kind") == "roi_columns" else "native")
+    return f"{tuple(int(n) for n in shape)} x {size} mm from ({origin}) mm, {where}"
+
+
 def read_consecutive(bold: Any, local: np.ndarray, out: np.ndarray, at: np.ndarray,
                      columns: np.ndarray | None) -> None:
     """``out[at] = bold[local][:, columns]`` for sorted ``local`` rows, reading runs of
@@ -76,16 +91,21 @@ class PreparedSet:
             with open_prepared(p) as h5:
                 validate_prepared(h5, p)  # shapes, ranges, finite rows: one line (issue 15)
                 mask, aff = h5["mask"][()], h5["affine"][()]
+                attrs = read_attrs(h5)
                 if masks and (mask.shape != masks[0].shape or not np.allclose(aff, affine)):
-                    raise InputError(p, f"grid {mask.shape} differs from {self.paths[0].name}'s "
-                                        f"{masks[0].shape} (or its affine does); prepare both "
-                                        "onto one grid (source.target_shape, or space=MNI...)")
+                    raise InputError(p, f"grid {grid_text(mask.shape, aff, attrs)} differs "
+                                        f"from {self.paths[0]}'s grid "
+                                        f"{grid_text(masks[0].shape, affine, self.file_attrs[0])}"
+                                        "; the files of one dataset need one grid (one voxel "
+                                        "vector, one volume for conv nets): prepare each with "
+                                        "the same reference (reference=mni152 or "
+                                        "reference=<NIfTI>)")
                 affine = aff if affine is None else affine
                 trials = read_trials(h5)
                 file_names = [n.decode() if isinstance(n, bytes) else n
                               for n in h5["image_names"][()]]
                 dtypes.append(h5["bold"].dtype)
-                self.file_attrs.append(read_attrs(h5))
+                self.file_attrs.append(attrs)
             trials["file"] = i
             trials["local_row"] = np.arange(len(trials))
             tables.append((trials, file_names))

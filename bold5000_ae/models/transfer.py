@@ -8,7 +8,9 @@ encoder). ``finetune`` picks what trains: ``frozen`` (the head only; the encoder
 mode so its batch-norm statistics do not drift), ``partial`` (the head and the last
 ``trainable_layers`` parameterised layers of the encoder) or ``full``. Class imbalance: with
 ``class_weight: balanced`` the positive class is weighted by n_negative / n_positive of the
-training split (BCE's ``pos_weight``), which equalises the two classes' total weight.
+training split (BCE's ``pos_weight``), which equalises the two classes' total weight. Under DDP
+the counts are those of the whole training split (the datamodule's full index, or every rank's
+counts summed), never one rank's shard, so every rank and a single-process run use one weight.
 """
 
 from __future__ import annotations
@@ -31,6 +33,22 @@ from bold5000_ae.models.components.masked import (
 from bold5000_ae.utils.masking import VolumeMask
 
 FINETUNE_MODES = ("frozen", "partial", "full")
+
+
+def training_label_counts(trainer: Any) -> tuple[int, int]:
+    """(n_negative, n_positive) of the training split over all ranks.
+
+    From the datamodule's full split index when it offers one (``split_labels``); otherwise
+    this rank's training rows, counted and summed over the ranks."""
+    datamodule = trainer.datamodule
+    if hasattr(datamodule, "split_labels"):
+        labels = np.asarray(datamodule.split_labels("train"))
+        return int((labels == 0).sum()), int((labels == 1).sum())
+    labels = datamodule.datasets["train"].meta["label"]
+    counts = torch.stack([(labels == 0).sum(), (labels == 1).sum()]).double()
+    if getattr(trainer, "world_size", 1) > 1:
+        counts = trainer.strategy.reduce(counts, reduce_op="sum")
+    return int(counts[0]), int(counts[1])
 
 
 class TransferClassifier(FrozenLayersMixin, BoldModule):
@@ -80,10 +98,8 @@ class TransferClassifier(FrozenLayersMixin, BoldModule):
 
     def on_fit_start(self) -> None:
         if self.class_weight == "balanced":
-            labels = self.trainer.datamodule.datasets["train"].meta["label"]
-            labels = labels[labels >= 0]
-            n_pos = int((labels == 1).sum())
-            self.pos_weight.fill_((len(labels) - n_pos) / max(n_pos, 1))
+            n_neg, n_pos = training_label_counts(self.trainer)
+            self.pos_weight.fill_(n_neg / max(n_pos, 1))
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         keep = batch["label"] >= 0

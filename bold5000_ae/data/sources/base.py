@@ -8,7 +8,7 @@ in-mask BOLD rows and one metadata row per sample. Images and labels are attache
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,10 +23,17 @@ SAMPLE_COLUMNS = ("subject", "session", "run", "trial", "offset_s", "presented_n
 @dataclass
 class UnitSamples:
     """The samples of one unit: ``bold`` (n, V) in-mask, ``samples`` n rows of SAMPLE_COLUMNS
-    (``img_type`` optional)."""
+    (``img_type`` optional).
+
+    ``notes``: what the source learnt reading this unit (e.g. ``{"layout_from": "events"}``),
+    JSON values. They travel with the unit's part file, so they reach the HDF5 attributes as
+    ``source[key][unit]`` even when the unit was read in a joblib worker, another cluster job
+    or an earlier, resumed prepare (a source object's own state would not).
+    """
 
     bold: np.ndarray
     samples: pd.DataFrame
+    notes: dict[str, Any] = field(default_factory=dict)
 
 
 class Source(Protocol):

@@ -7,7 +7,9 @@ voxel keeps scale 1). Rows are matched to the subject's stimulus list in session
 s starts after all trials of sessions 1..s-1, which is why sessions must be present from 1 without
 gaps even when only some are selected. Within a session, trial j is trial j % 37 + 1 of run
 j // 37 + 1. Subjects live in their own native grids, so several subjects are accepted only when
-their grids (and hence masks) agree.
+their grids (and hence masks) agree, or when ``reference`` (``mni152`` or a NIfTI path;
+``reference_grid.py``) resamples every session file and mask onto one grid (each subject's mask
+resampled by nearest neighbour, then intersected).
 
 From the release root alone: the trial order is the release's
 ``Stimuli_Presentation_Lists/CSI{n}/CSI{n}_imgnames.txt`` (or a ``stim_lists`` file), the brain
@@ -29,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
@@ -41,6 +44,7 @@ from bold5000_ae.data.sources.nifti_io import (
     load_nifti,
     same_grid,
 )
+from bold5000_ae.data.sources.reference_grid import load_reference
 from bold5000_ae.data.sources.release import (
     IMGNAMES,
     STIM_LISTS,
@@ -67,10 +71,14 @@ class BetasSource:
                  kind: str = DEFAULT_KIND, subjects: Sequence[int] | None = None,
                  sessions: Sequence[int] | None = None, zscore: bool = True,
                  trials_per_run: int = TRIALS_PER_RUN,
-                 presentation_root: str | Path | None = None) -> None:
+                 presentation_root: str | Path | None = None, reference: str | None = None,
+                 reference_resolution_mm: int | None = 2,
+                 reference_interpolation: str = "linear") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "betas folder not found")
+        self.reference = load_reference(reference, reference_resolution_mm,
+                                        reference_interpolation)
         self.stim_list, self.mask_spec, self.kind = stim_list, mask, kind
         self.zscore, self.trials_per_run = zscore, trials_per_run
         self.presentation_root = Path(presentation_root) if presentation_root else self.root
@@ -146,6 +154,14 @@ class BetasSource:
             for sub, _, path, _, _ in self._units.values():
                 grids.setdefault(sub, (path, *header_grid(path)))
             first_sub, (path, shape, affine) = next(iter(grids.items()))
+            if self.reference is not None:  # each subject's native mask onto the reference
+                mask = np.logical_and.reduce([self.reference.mask(load_nifti(
+                    self._mask_path(sub), ndim=3)) for sub in grids])
+                if not mask.any():
+                    raise InputError(self.root, "the masks share no voxel on the reference "
+                                                f"grid {self.reference.name}")
+                self._mask = (mask, self.reference.affine)
+                return self._mask
             for sub, (other, o_shape, o_affine) in grids.items():
                 if not same_grid(shape, affine, o_shape, o_affine):
                     raise InputError(other, f"grid of CSI{sub} differs from CSI{first_sub}: "
@@ -160,7 +176,15 @@ class BetasSource:
         sub, ses, path, start, n = self._units[unit]
         mask, affine = self.mask_and_affine()
         img = load_nifti(path, ndim=4)
-        if not same_grid(img.shape, img.affine, mask.shape, affine):
+        if self.reference is not None:
+            # values outside the subject's own mask (NaN in some releases) must not bleed into
+            # the brain through the interpolation: zero there, checked finite inside
+            native = load_mask(self._mask_path(sub), img.shape, img.affine, f"betas {path.name}")
+            data = np.asanyarray(img.dataobj)
+            check_finite(data, path, native)
+            img = self.reference.resample(nib.Nifti1Image(
+                np.where(native[..., None], data, 0).astype(np.float32), img.affine))
+        elif not same_grid(img.shape, img.affine, mask.shape, affine):
             raise InputError(path, f"grid {img.shape[:3]} does not match the mask grid "
                                    f"{mask.shape}")
         data = np.asanyarray(img.dataobj)
@@ -182,4 +206,5 @@ class BetasSource:
                 "zscore": "per voxel within session" if self.zscore else None,
                 "normalized_within": "session" if self.zscore else None,
                 "units": len(self._units), "trials_per_run": self.trials_per_run,
+                "reference": self.reference.describe() if self.reference else None,
                 "row_rule": "session s starts after the trials of sessions 1..s-1 in the list"}

@@ -10,6 +10,10 @@ fMRIPrep ``space-MNI152NLin2009cAsym`` outputs, chosen with ``space``) or ``targ
 ``target_voxel_size_mm`` resample them onto one; per-subject mask files (``{subject}`` in
 ``mask``) are then intersected. Native-space runs resampled to one grid line up as arrays, not
 anatomically: cross-subject analyses want a template space.
+
+``reference`` (``mni152`` or a NIfTI path; ``reference_grid.py``) resamples every run and the
+mask onto that grid before cleaning, so files prepared separately (one per subject, each on its
+own native grid) share it and form one multi-file dataset.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from nilearn.masking import compute_multi_epi_mask
 from bold5000_ae.data.events import read_events, sample_frames
 from bold5000_ae.data.sources.base import UnitSamples
 from bold5000_ae.data.sources.nifti_io import check_finite, header_grid, load_nifti, same_grid
+from bold5000_ae.data.sources.reference_grid import load_reference
 from bold5000_ae.data.sources.trial_layout import find_events
 from bold5000_ae.utils.errors import InputError
 
@@ -71,7 +76,9 @@ class BidsSource:
                  target_voxel_size_mm: Sequence[float] | None = None,
                  offsets_s: Sequence[float] = (4.0, 6.0, 8.0),
                  mode: Literal["each", "mean"] = "each", tr: float | None = None,
-                 events_root: str | Path | None = None, space: str | None = None) -> None:
+                 events_root: str | Path | None = None, space: str | None = None,
+                 reference: str | None = None, reference_resolution_mm: int | None = 2,
+                 reference_interpolation: str = "linear") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "BIDS root folder not found")
@@ -96,6 +103,11 @@ class BidsSource:
         self.offsets_s, self.tr = tuple(offsets_s), tr
         self.events_root = Path(events_root) if events_root else None
         self.space = space
+        self.reference = load_reference(reference, reference_resolution_mm,
+                                        reference_interpolation)
+        if self.reference is not None and (self.target_shape or self.target_voxel_size):
+            raise InputError("reference", "give a reference grid or target_shape / "
+                                          "target_voxel_size_mm, not both")
         self._runs = {r.unit: r for r in self._find_runs()}
         if not self._runs:
             raise InputError(self.root, f"no sub-*/ses-*/func/*_task-{task}_run-*_bold.nii.gz "
@@ -187,13 +199,14 @@ class BidsSource:
     def mask_and_affine(self) -> tuple[np.ndarray, np.ndarray]:
         """The common mask on the output grid (resampled with nearest neighbour if needed)."""
         if self._mask_img is None:
-            resampling = self.target_shape is not None or self.target_voxel_size is not None
-            if not resampling:
+            if not self._resampling:
                 self._check_common_grid()
             first = next(iter(self._runs.values()))
             reference = load_nifti(first.bold, ndim=4)
             target = None
-            if resampling:
+            if self.reference is not None:
+                target = self.reference.target
+            elif self._resampling:
                 target_affine = self._target_affine(reference)
                 target = nib.Nifti1Image(np.zeros(self.target_shape or reference.shape[:3]),
                                          reference.affine if target_affine is None
@@ -208,10 +221,19 @@ class BidsSource:
             else:
                 mask_img = self._file_mask(target, reference)
             data = np.asanyarray(mask_img.dataobj) > 0
+            if self.reference is not None:
+                data = self.reference.within_brain(data)
             if not data.any():
-                raise InputError(self.mask_spec, "mask is empty")
+                raise InputError(self.mask_spec, "mask is empty" + (
+                    f" on the reference grid {self.reference.name} (do the runs overlap it?)"
+                    if self.reference is not None else ""))
             self._mask_img = nib.Nifti1Image(data.astype(np.uint8), mask_img.affine)
         return np.asanyarray(self._mask_img.dataobj).astype(bool), self._mask_img.affine
+
+    @property
+    def _resampling(self) -> bool:
+        return (self.target_shape is not None or self.target_voxel_size is not None
+                or self.reference is not None)
 
     def _confounds(self, run: BidsRun) -> pd.DataFrame | None:
         if not self.confounds:
@@ -231,7 +253,7 @@ class BidsSource:
         run = self._runs[unit]
         img = load_nifti(run.bold, ndim=4)
         mask, _ = self.mask_and_affine()
-        if self.target_shape is None and self.target_voxel_size is None:
+        if not self._resampling:
             if img.shape[:3] != mask.shape:
                 raise InputError(run.bold, f"grid {img.shape[:3]} does not match the mask grid "
                                            f"{mask.shape}")
@@ -239,6 +261,8 @@ class BidsSource:
         else:
             check_finite(np.asanyarray(img.dataobj), run.bold)
         tr = self.tr or float(img.header.get_zooms()[3]) or 2.0
+        if self.reference is not None:  # the chosen interpolation, before masking and cleaning
+            img = self.reference.resample(img)
         events = read_events(run.events)
         frames = sample_frames(events["onset"].to_numpy(), self.offsets_s, tr, img.shape[3],
                                run.events)
@@ -276,5 +300,6 @@ class BidsSource:
                 "high_pass_filter": high_pass_filter_name(self.clean_kwargs),
                 "confounds": self.confounds, "target_shape": self.target_shape,
                 "target_voxel_size_mm": self.target_voxel_size, "space": self.space,
+                "reference": self.reference.describe() if self.reference else None,
                 "events_root": str(self.events_root) if self.events_root else None,
                 "grid_kind": "volume"}

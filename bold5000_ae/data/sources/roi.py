@@ -112,7 +112,6 @@ class RoiSource:
         self.events_root = events_root
         self.trials_per_run, self.roi_masks, self.task = trials_per_run, roi_masks, task
         self.presentation_root = Path(presentation_root) if presentation_root else self.root
-        self._layout_from: dict[str, str] = {}
         self._files = {f"sub-CSI{s}": roi_file(self.root, s, self.tr, format)
                        for s in self.subjects}
         self._widths: dict[str, int] | None = None
@@ -188,7 +187,7 @@ class RoiSource:
         check_list_length(names, n, list_path, exact=True)
         if self.roi_masks:
             self._check_masks(subject, {r: c.shape[1] for r, c in zip(self.rois, columns)})
-        runs, self._layout_from[unit] = subject_layout(
+        runs, layout_from = subject_layout(
             subject, names, list_path, runs_per_session=self.runs_per_session,
             events_root=self.events_root, presentation_root=self.presentation_root,
             task=self.task, trials_per_run=self.trials_per_run)
@@ -197,7 +196,8 @@ class RoiSource:
         samples = pd.DataFrame({"subject": subject, "session": layout.session,
                                 "run": layout.run, "trial": layout.trial, "offset_s": offset,
                                 "presented_name": names[:n], "img_type": None})
-        return UnitSamples(bold=np.concatenate(columns, axis=1), samples=samples)
+        return UnitSamples(bold=np.concatenate(columns, axis=1), samples=samples,
+                           notes={"layout_from": layout_from})
 
     def describe(self) -> dict[str, Any]:
         widths = self._widths or {}
@@ -211,5 +211,4 @@ class RoiSource:
                 "events_root": str(self.events_root) if self.events_root else None,
                 "trials_per_run": self.trials_per_run, "roi_masks": self.roi_masks,
                 "files": {u: str(p) for u, p in self._files.items()},
-                "presentation_root": str(self.presentation_root),
-                "layout_from": dict(self._layout_from)}
+                "presentation_root": str(self.presentation_root)}

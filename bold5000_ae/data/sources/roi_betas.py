@@ -93,7 +93,6 @@ class RoiBetasSource:
             self._files[f"sub-CSI{sub}"] = {r: have[r] for r in order}
         self.rois = list(next(iter(self._files.values())))
         self._widths: dict[str, int] | None = None
-        self._layout_from: dict[str, str] = {}
 
     def units(self) -> list[str]:
         return list(self._files)
@@ -134,7 +133,7 @@ class RoiBetasSource:
                 raise InputError(path, f"{roi}: {bad} NaN or Inf voxel values")
             columns.append(data)
         check_list_length(names, len(columns[0]), list_path, exact=True)
-        runs, self._layout_from[unit] = subject_layout(
+        runs, layout_from = subject_layout(
             subject, names, list_path, runs_per_session=self.runs_per_session,
             events_root=self.events_root, presentation_root=self.presentation_root,
             task=self.task, trials_per_run=self.trials_per_run)
@@ -151,7 +150,8 @@ class RoiBetasSource:
         samples = pd.DataFrame({"subject": subject, "session": layout.session,
                                 "run": layout.run, "trial": layout.trial, "offset_s": np.nan,
                                 "presented_name": names, "img_type": None})
-        return UnitSamples(bold=bold.astype(np.float32), samples=samples)
+        return UnitSamples(bold=bold.astype(np.float32), samples=samples,
+                           notes={"layout_from": layout_from})
 
     def describe(self) -> dict[str, Any]:
         widths = self._widths or {}
@@ -164,6 +164,6 @@ class RoiBetasSource:
                 "stim_list": self.stim_list, "runs_per_session": self.runs_per_session,
                 "events_root": str(self.events_root) if self.events_root else None,
                 "presentation_root": str(self.presentation_root),
-                "layout_from": dict(self._layout_from), "trials_per_run": self.trials_per_run,
+                "trials_per_run": self.trials_per_run,
                 "zscore": "per voxel within session" if self.zscore else None,
                 "normalized_within": "session" if self.zscore else None}

@@ -8,7 +8,9 @@ presentation file ``CSI_sess{SS}_run{RR}.mat`` found below ``root`` (so a folder
 volumes and ``BOLD5000_Stimuli`` needs nothing else), or from the subject's stimulus list
 through the run layout (``trial_layout.py``). The volumes are only
 masked (nilearn ``compute_multi_epi_mask`` over the first runs' mean volumes, or a mask file);
-``standardize`` z-scores each voxel within a run.
+``standardize`` z-scores each voxel within a run. ``reference`` (``mni152`` or a NIfTI path;
+``reference_grid.py``) resamples every volume and the mask onto that grid, so subjects on other
+native grids can be prepared into files that form one dataset.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from nilearn.masking import compute_multi_epi_mask
 from bold5000_ae.data.events import read_events
 from bold5000_ae.data.sources.base import UnitSamples
 from bold5000_ae.data.sources.nifti_io import check_finite, header_grid, load_mask, load_nifti
+from bold5000_ae.data.sources.reference_grid import load_reference
 from bold5000_ae.data.sources.release import find_presentation_runs, read_presentation_run
 from bold5000_ae.data.sources.trial_layout import (
     TRIALS_PER_RUN,
@@ -52,10 +55,14 @@ class VolumesSource:
                  mode: Literal["each", "mean"] = "each", standardize: bool = False,
                  subjects: Sequence[int] | None = None,
                  sessions: Sequence[int] | None = None, task: str = "5000scenes",
-                 presentation_root: str | Path | None = None) -> None:
+                 presentation_root: str | Path | None = None, reference: str | None = None,
+                 reference_resolution_mm: int | None = 2,
+                 reference_interpolation: str = "linear") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "volume folder not found")
+        self.reference = load_reference(reference, reference_resolution_mm,
+                                        reference_interpolation)
         if mode not in ("each", "mean"):
             raise InputError("mode", f"unknown mode {mode!r}; valid: each, mean")
         self.presentation_root = Path(presentation_root) if presentation_root else self.root
@@ -106,7 +113,9 @@ class VolumesSource:
         return [vols[k] for k in numbers]
 
     def mask_and_affine(self) -> tuple[np.ndarray, np.ndarray]:
-        """One mask for every run, on the grid all volumes must share."""
+        """One mask for every run, on the grid all volumes must share (or the reference)."""
+        if self._mask is None and self.reference is not None:
+            self._mask = (self._reference_mask(), self.reference.affine)
         if self._mask is None:
             first = self._volume_paths(self.units()[0])[0]
             shape, affine = header_grid(first)
@@ -125,6 +134,28 @@ class VolumesSource:
                 mask = load_mask(path, shape, affine, f"volume {first.name}")
             self._mask = (mask, affine)
         return self._mask
+
+    def _reference_mask(self) -> np.ndarray:
+        """The mask on the reference grid: computed from the first runs' mean volumes resampled
+        there, or every subject's mask file resampled (nearest) and intersected."""
+        if self.mask_spec == "compute":
+            means = [self.reference.resample(mean_img([str(p) for p in self._volume_paths(u)],
+                                                      copy_header=True))
+                     for u in self.units()[: self.mask_runs]]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", MaskWarning)
+                mask = np.asanyarray(compute_multi_epi_mask(means).dataobj) > 0
+            mask = self.reference.within_brain(mask)
+        else:
+            subjects = dict.fromkeys(self._runs[u][0] for u in self.units())
+            if "{subject}" not in self.mask_spec:
+                subjects = dict.fromkeys(list(subjects)[:1])
+            mask = np.logical_and.reduce([self.reference.mask(load_nifti(
+                self.mask_spec.format(subject=s, root=self.root), ndim=3)) for s in subjects])
+        if not mask.any():
+            raise InputError(self.root, f"the mask is empty on the reference grid "
+                                        f"{self.reference.name} (do the volumes overlap it?)")
+        return mask
 
     def _names(self, unit: str, n_trials: int) -> tuple[list[str], list[str | None]]:
         """Presented name (and ImgType when known) of trials 1..n_trials of one run."""
@@ -173,7 +204,10 @@ class VolumesSource:
         rows = []
         for path in self._volume_paths(unit):
             img = load_nifti(path, ndim=3)
-            if img.shape != mask.shape or not np.allclose(img.affine, affine, atol=1e-3):
+            if self.reference is not None:  # any native grid: the whole volume is resampled
+                check_finite(np.asanyarray(img.dataobj), path)
+                img = self.reference.resample(img)
+            elif img.shape != mask.shape or not np.allclose(img.affine, affine, atol=1e-3):
                 raise InputError(path, f"grid {img.shape} does not match the mask grid "
                                        f"{mask.shape} (shapes or affines differ)")
             data = np.asanyarray(img.dataobj)
@@ -205,5 +239,6 @@ class VolumesSource:
                 "trials_per_run": self.trials_per_run, "mask": self.mask_spec,
                 "mask_runs": self.mask_runs, "offsets_s": list(self.offsets_s),
                 "mode": self.mode, "standardize": self.standardize, "runs": len(self._runs),
+                "reference": self.reference.describe() if self.reference else None,
                 "trial_rule": "volume k -> trial (k-1)//len(offsets_s)+1"}
 
