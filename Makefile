@@ -50,15 +50,19 @@ lock: ## regenerate requirements.lock from a fresh venv (after changing dependen
 $(SYNTH_DIR)/ground_truth.json: | $(STAMP)
 	$(BIN)/bold5000-ae-synth
 
-# Linear preparation (no per-run z-scoring; motion confounds regressed): prepared(data) =
-# prepared(twin) + prepared(noise) row by row, so the twin gives the exact ceiling
-# (bold5000_ae/data/ceiling.py refuses a standardized pair). The datamodule z-scores voxels.
-LINEAR_PREP := source.reader.standardize=false \
+# source=synthetic_v2 (conf/source/synthetic_v2.yaml): the visual ROI voxels the generator marks
+# (BOLD5000's analyses use visual ROIs) and linear cleaning (no per-run z-scoring; motion
+# confounds regressed), so prepared(data) = prepared(twin) + prepared(noise) row by row and the
+# twin gives the exact ceiling (bold5000_ae/data/ceiling.py refuses a standardized pair). The
+# datamodule z-scores voxels. Raw data without ROI masks (spec=easy) keeps the whole brain.
+VISUAL_MASK := $(SYNTH_DIR)/bids/derivatives/masks/sub-CSI1_mask-visual.nii.gz
+LINEAR_PREP := source=synthetic source.reader.standardize=false \
   '++source.reader.confounds=[trans_x,trans_y,trans_z,rot_x,rot_y,rot_z]'
 $(PREPARED): $(SYNTH_DIR)/ground_truth.json
-	$(BIN)/bold5000-ae-prepare overwrite=true $(LINEAR_PREP)
-	if [ -d $(SYNTH_DIR)/noiseless/bids ]; then $(BIN)/bold5000-ae-prepare overwrite=true \
-	  $(LINEAR_PREP) source.root=$(SYNTH_DIR)/noiseless output=$(NOISELESS) \
+	if [ -f $(VISUAL_MASK) ]; then prep=source=synthetic_v2; else prep="$(LINEAR_PREP)"; fi; \
+	eval $(BIN)/bold5000-ae-prepare overwrite=true $$prep && \
+	if [ -d $(SYNTH_DIR)/noiseless/bids ]; then eval $(BIN)/bold5000-ae-prepare overwrite=true \
+	  $$prep source.root=$(SYNTH_DIR)/noiseless output=$(NOISELESS) \
 	  source.stimuli_root=$(SYNTH_DIR)/BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli \
 	  source.labels_table=$(SYNTH_DIR)/labels.tsv source.ground_truth=$(SYNTH_DIR)/ground_truth.json; \
 	else rm -f $(NOISELESS); fi

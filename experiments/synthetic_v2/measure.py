@@ -1,6 +1,7 @@
 """Generate, prepare (data + noise-free twin) and score PCA-k against the measured ceiling.
 
     .venv/bin/python -m experiments.synthetic_v2.measure --out /tmp/v2 [--set key=value ...]
+        [--mask visual|brain] [--k 8 64]
 
 Why a script: the "done when" numbers of issue 11 (docs/synthetic.md) come from here, on the
 same split the default ``make train`` uses, so anyone can re-run them.
@@ -25,28 +26,33 @@ from bold5000_ae.data.synthetic.noise import MOTION_COLUMNS
 from bold5000_ae.evaluation.baselines import datamodule_baselines
 
 STIMULI = "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli"
+# which per-subject mask the preparation keeps: the visual ROIs (conf/source/synthetic_v2.yaml,
+# what `make data` prepares) or the whole brain
+MASKS = {"visual": "sub-CSI{subject}_mask-visual.nii.gz",
+         "brain": "sub-CSI{subject}_brainmask.nii.gz"}
 
 
 def prepare_tree(raw: Path, bids: Path, output: Path, image_size: int = 32,
-                 high_pass: float | None = 1 / 128) -> None:
-    """Prepare as conf/source/synthetic.yaml does (linear cleaning, motion confounds)."""
-    source = BidsSource(bids, mask=str(bids / "derivatives/masks/sub-CSI{subject}_brainmask"
-                                                ".nii.gz"), standardize=False,
-                        confounds=list(MOTION_COLUMNS), high_pass=high_pass)
+                 high_pass: float | None = 1 / 128, mask: str = "visual") -> None:
+    """Prepare as conf/source/synthetic_v2.yaml does (linear cleaning, motion confounds; the
+    visual ROI voxels, or the whole brain with ``mask="brain"``)."""
+    source = BidsSource(bids, mask=str(bids / "derivatives/masks" / MASKS[mask]),
+                        standardize=False, confounds=list(MOTION_COLUMNS), high_pass=high_pass)
     truth = json.loads((raw / "ground_truth.json").read_text())
     prepare_dataset(source, output, stimuli_root=raw / STIMULI, image_size=image_size,
                     labels={"table": str(raw / "labels.tsv")}, overwrite=True,
                     extra_attrs={"ground_truth": truth})
 
 
-def build(out: Path, spec: BrainSpec, high_pass: float | None = 1 / 128) -> Path:
+def build(out: Path, spec: BrainSpec, high_pass: float | None = 1 / 128,
+          mask: str = "visual") -> Path:
     """Generate ``spec`` under ``out/raw`` and prepare both trees; return the data file."""
     shutil.rmtree(out, ignore_errors=True)
     generate(out / "raw", spec)
     data = out / "data.h5"
-    prepare_tree(out / "raw", out / "raw" / "bids", data, spec.image_size, high_pass)
+    prepare_tree(out / "raw", out / "raw" / "bids", data, spec.image_size, high_pass, mask)
     prepare_tree(out / "raw", out / "raw" / "noiseless" / "bids", twin_path(data),
-                 spec.image_size, high_pass)
+                 spec.image_size, high_pass, mask)
     return data
 
 
@@ -67,18 +73,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--set", nargs="*", default=[], help="BrainSpec overrides key=value")
+    parser.add_argument("--mask", choices=sorted(MASKS), default="visual")
+    parser.add_argument("--k", type=int, nargs="*", default=[8, 64])
     args = parser.parse_args()
     over = {}
     for item in args.set:
         key, value = item.split("=", 1)
-        over[key] = type(getattr(BrainSpec(), key))(float(value)) if key not in (
-            "grid", "voxel_size_mm") else tuple(json.loads(value))
-    data = build(args.out, replace(BrainSpec(), **over))
-    print(json.dumps({"set": over, **score(data)}, indent=1))
+        default = getattr(BrainSpec(), key)
+        over[key] = (tuple(json.loads(value)) if isinstance(default, tuple)
+                     else type(default)(float(value)))
+    data = build(args.out, replace(BrainSpec(), **over), mask=args.mask)
+    out = {"set": over, "mask": args.mask, **score(data, tuple(args.k))}
+    for k in args.k:
+        out[f"ceiling_minus_pca_{k}"] = out["ceiling/test/r2"] - out[f"pca_{k}/test/r2"]
+        out[f"twin_pca_{k}_share"] = clean_pca_r2(data, k)
+        out[f"noise_pca_{k}_share"] = noise_pca_r2(data, k)
+    out.update(visual_reliability(data, args.out / "raw"))
+    (args.out / "measure.json").write_text(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))
 
 
-if __name__ == "__main__":
-    main()
+def _split(dm: BoldDataModule, name: str) -> np.ndarray:
+    """A split's rows as the datamodule serves them (loaded into RAM on first use)."""
+    dm.datasets[name].load()
+    return dm.datasets[name]._bold.numpy()
 
 
 def clean_pca_r2(data: Path, k: int) -> float:
@@ -86,8 +104,8 @@ def clean_pca_r2(data: Path, k: int) -> float:
     many linear dimensions the planted signal needs."""
     twin = BoldDataModule(twin_path(data), normalize="mean")
     twin.setup()
-    train = twin.datasets["train"]._bold.numpy().astype(np.float64)
-    test = twin.datasets["test"]._bold.numpy().astype(np.float64)
+    train = _split(twin, "train").astype(np.float64)
+    test = _split(twin, "test").astype(np.float64)
     _, _, vt = np.linalg.svd(train, full_matrices=False)
     recon = test @ vt[:k].T @ vt[:k]
     return float(1 - ((recon - test) ** 2).sum() / (test ** 2).sum())
@@ -101,8 +119,8 @@ def noise_pca_r2(data: Path, k: int) -> float:
     twin.setup()
     parts = {}
     for name in ("train", "test"):
-        o = obs.datasets[name]._bold.numpy().astype(np.float64)
-        c = (twin.datasets[name]._bold.numpy() - obs.mean) / obs.std
+        o = _split(obs, name).astype(np.float64)
+        c = (_split(twin, name) - obs.mean) / obs.std
         parts[name] = o - c
     _, _, vt = np.linalg.svd(parts["train"], full_matrices=False)
     test = parts["test"]
@@ -117,12 +135,16 @@ def visual_reliability(data: Path, raw: Path) -> dict[str, float]:
                                                                         normalize="none")
     obs.setup()
     twin.setup()
-    o = np.concatenate([obs.datasets[n]._bold.numpy() for n in ("train", "val", "test")])
-    c = np.concatenate([twin.datasets[n]._bold.numpy() for n in ("train", "val", "test")])
+    o = np.concatenate([_split(obs, n) for n in ("train", "val", "test")])
+    c = np.concatenate([_split(twin, n) for n in ("train", "val", "test")])
     r2 = 1 - ((o - c) ** 2).sum(0) / ((o - o.mean(0)) ** 2).sum(0)
     truth = np.load(raw / "ground_truth.npz")
     visual = (truth["sub-CSI1_roi_weight"] > 0)[obs.mask]
     return {"visual_median_r2": float(np.median(r2[visual])),
             "visual_p90_r2": float(np.percentile(r2[visual], 90)),
-            "outside_max_r2": float(r2[~visual].max()),
+            "outside_max_r2": float(r2[~visual].max()) if (~visual).any() else None,
             "visual_fraction": float(visual.mean())}
+
+
+if __name__ == "__main__":
+    main()

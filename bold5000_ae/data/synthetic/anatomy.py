@@ -80,3 +80,23 @@ def roi_weights(coords: np.ndarray, centres: dict[str, tuple[float, float, float
             better = (w > weights) & (w >= cutoff) & mask
             weights[better], label[better] = w[better], k
     return weights, label
+
+
+# BOLD5000's ROI names (release 1: LHEarlyVis, RHLOC, ...); FFA has no release ROI and keeps ours.
+ROI_FILE_NAMES = {"EVC": "EarlyVis"}
+
+
+def roi_masks(label: np.ndarray, coords: np.ndarray, shift_mm: np.ndarray,
+              regions: list[str]) -> dict[str, np.ndarray]:
+    """One subject's localizer-style ROI masks: ``LH``/``RH`` + the BOLD5000 ROI name of each
+    region (its voxels, split at the subject's midline), and their union ``visual``, exactly the
+    voxels that carry planted stimulus variance. Written as ``sub-CSI{n}_mask-{name}.nii.gz``,
+    the name pattern the ROI source checks ROI files against."""
+    left = coords[..., 0] < shift_mm[0]
+    out = {}
+    for k, region in enumerate(regions):
+        name = ROI_FILE_NAMES.get(region, region)
+        out[f"LH{name}"] = (label == k) & left
+        out[f"RH{name}"] = (label == k) & ~left
+    out["visual"] = label >= 0
+    return out

@@ -9,7 +9,10 @@ Per subject s, run, frame t and in-mask voxel v (notation of tuning.py and noise
 Why a twin on disk: the reconstruction ceiling must be measured on what a model sees, so the
 twin goes through the very same ``bold5000-ae-prepare`` (detrend, high-pass, confounds) and the
 ceiling is read on the same test rows (bold5000_ae/data/ceiling.py). Only one run's arrays are
-in memory at any time.
+in memory at any time. Beside each subject's brain mask the generator writes its visual ROI
+masks (``derivatives/masks/sub-CSI{n}_mask-{LH,RH}{EarlyVis,LOC,...}.nii.gz`` and their union
+``mask-visual``); the default preparation (conf/source/synthetic_v2.yaml) keeps those voxels, as
+BOLD5000's own analyses use visual ROIs.
 """
 
 from __future__ import annotations
@@ -79,6 +82,10 @@ def generate_brain(root: Path, spec: BrainSpec) -> dict:
         shift_mm = rng.normal(0, spec.misregistration_mm / np.sqrt(3), 3)
         weights, label = anat.roi_weights(coords, centres, spec.roi_sigma_mm, spec.roi_cutoff,
                                           shift_mm, mask)
+        for name, roi in anat.roi_masks(label, coords, shift_mm, regions).items():
+            for bids in trees:
+                nib.save(nib.Nifti1Image(roi.astype(np.uint8), affine),
+                         bids / "derivatives" / "masks" / f"{sub}_mask-{name}.nii.gz")
         baseline = anat.anatomy(rng, mask, gm, spec.baseline)
         tuning = subject_tuning(rng, group, mask, weights, label, regions, baseline,
                                 shift_mm / vox, spec, sigma_vox)

@@ -57,9 +57,10 @@ class BrainSpec:
     rois: tuple[str, ...] = ("EVC", "LOC", "FFA", "PPA", "RSC", "OPA")
     roi_sigma_mm: float = 10.0
     roi_cutoff: float = 0.1
-    effect_pct: float = 4.0
-    evoked_fraction: float = 0.2
-    tuning_width: float = 1.0
+    effect_pct: float = 7.0
+    evoked_fraction: float = 0.1
+    tuning_width: float = 0.4
+    factors_per_voxel: int = 2
     saturation: float = 2.0
     trial_gain_sd: float = 0.15
     hrf_peak_range_s: tuple[float, float] = (4.0, 6.0)
@@ -83,6 +84,9 @@ class BrainSpec:
         if unknown:
             raise InputError("spec.rois", f"unknown region(s) {', '.join(unknown)}; valid: "
                                           f"{', '.join(VISUAL_ROIS)}")
+        if not 0 <= self.factors_per_voxel <= 5:
+            raise InputError("spec.factors_per_voxel", f"must lie in 0..5, got "
+                                                       f"{self.factors_per_voxel}")
         lo, hi = self.hrf_peak_range_s
         if not 0 < lo <= hi:
             raise InputError("spec.hrf_peak_range_s", f"need 0 < low <= high, got {lo}, {hi}")

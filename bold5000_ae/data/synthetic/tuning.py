@@ -1,18 +1,26 @@
 """Voxel tuning and haemodynamics of the v2 generator.
 
 Every visual voxel v has a preferred point mu_v in the six-factor image space (category plus
-five measured visual statistics), per-region factor gains g_r (which factors its region cares
-about) and a width tau. Its response to image i is Gaussian tuning with saturation,
+five measured visual statistics), factor gains g_v and a width tau. Its response to image i is
+Gaussian tuning with saturation,
 
-    u_v(i) = exp(-sum_k g_rk^2 (f_ik - mu_vk)^2 / (2 tau^2)),
+    u_v(i) = exp(-sum_k g_vk^2 (f_ik - mu_vk)^2 / (2 tau^2)),
     resp_v(i) = A_v * (e + (1 - e) * tanh(s u_v(i)) / tanh(s)),
 
 with e the image-independent evoked fraction, s the saturation and A_v = effect_pct/100 *
 baseline_v * w_v (w_v the region weight, 0 outside the regions). The HRF is a double gamma whose
 peak time varies smoothly over voxels and per subject inside ``hrf_peak_range_s``.
-Why nonlinear: a linear map of image factors to voxels is what PCA recovers exactly; Gaussian
-tuning over a 6-dimensional space spreads the signal over many linear dimensions while a
-7-dimensional nonlinear code still describes it.
+
+Gains: the category gain is the region's (``REGION_GAINS``). Of the five visual factors each voxel
+is tuned to ``factors_per_voxel`` (m): the m with the largest g_rk * exp(z_vk), z_v smooth random
+fields shared by the group (plus subject deviations), get gain 1, the others 0 (the voxel is
+invariant to them). m = 0 keeps the region gains on every factor (the first v2 model).
+Why nonlinear: a linear map of image factors to voxels is what PCA recovers exactly. Why
+conjunctions of a few factors with narrow tuning: broad tuning over all factors at once is
+nearly linear over the images (PCA-8 kept 96% of such a signal, docs/synthetic.md); voxels that
+each read a different pair of factors through a narrow bump spread the signal over many linear
+dimensions, while an 8-dimensional nonlinear code (six factors, trial gain, volume offset)
+still describes it.
 """
 
 from __future__ import annotations
@@ -51,13 +59,16 @@ class GroupMaps:
     centres: np.ndarray  # (6, X, Y, Z)
     amplitude: np.ndarray  # (X, Y, Z), log-normal around 1
     peak: np.ndarray  # (X, Y, Z) in [0, 1]
+    selectivity: np.ndarray  # (5, X, Y, Z): which visual factors a voxel is tuned to
 
 
 def group_maps(rng: np.random.Generator, grid: tuple[int, int, int], sigma_vox: float
                ) -> GroupMaps:
     return GroupMaps(centres=np.stack([smooth_field(rng, grid, sigma_vox) for _ in range(6)]),
                      amplitude=np.exp(0.3 * smooth_field(rng, grid, sigma_vox)),
-                     peak=smooth_field(rng, grid, sigma_vox))
+                     peak=smooth_field(rng, grid, sigma_vox),
+                     selectivity=np.stack([smooth_field(rng, grid, sigma_vox)
+                                           for _ in range(5)]))
 
 
 @dataclass
@@ -94,6 +105,13 @@ def subject_tuning(rng: np.random.Generator, group: GroupMaps, mask: np.ndarray,
     centre_v = centres[:, mask][:, inside].T.copy()
     centre_v[:, 0] = cat_pref + 0.5 * centre_v[:, 0]
     gains = np.array([REGION_GAINS[regions[k]] for k in lab])
+    m = int(getattr(spec, "factors_per_voxel", 0))
+    if m > 0:
+        z = np.stack([own(f) for f in group.selectivity])[:, mask][:, inside].T
+        score = np.log(np.maximum(gains[:, 1:], 1e-6)) + z
+        chosen = np.argsort(-score, axis=1)[:, :m]
+        gains[:, 1:] = 0.0
+        np.put_along_axis(gains[:, 1:], chosen, 1.0, axis=1)
     amp = (spec.effect_pct / 100 * baseline[mask][inside] * weights[mask][inside]
            * amplitude[mask][inside])
     lo, hi = spec.hrf_peak_range_s
