@@ -149,8 +149,13 @@ def test_default_preparation_keeps_the_visual_rois(tmp_path: Path) -> None:
     GlobalHydra.instance().clear()
     reader = cfg.source.reader
     assert reader.mask.endswith("/bids/derivatives/masks/sub-CSI{subject}_mask-visual.nii.gz")
-    assert reader.standardize is False and reader.high_pass == pytest.approx(1 / 128)
-    assert list(reader.confounds) == ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
+    assert reader.standardize is False
+    # the high-pass is the confounds file's cosine columns, every one a default run holds
+    assert reader.high_pass is None
+    assert list(reader.confounds[:6]) == ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
+                                          "rot_z"]
+    duration = BrainSpec().volumes_per_run * BrainSpec().tr
+    assert list(reader.confounds[6:]) == [f"cosine{k:02d}" for k in range(int(2 * duration / 128))]
     assert "source=synthetic_v2" in (REPO / "Makefile").read_text()
     data = build(tmp_path / "d", replace(TINY_V2, noise_std=0.0))
     truth = np.load(tmp_path / "d/raw/ground_truth.npz")
@@ -187,7 +192,14 @@ def test_twin_layout_and_confounds(tiny_v2: Path) -> None:
     assert list(confounds.columns[:6]) == ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
                                            "rot_z"]
     assert len(confounds) == TINY_V2.volumes_per_run
-    assert (tiny_v2 / func).read_text().splitlines()[1].endswith("n/a")  # first FD, fMRIPrep
+    # fMRIPrep's cosine columns: a 128 s high-pass of this run length
+    cosines = [c for c in confounds.columns if c.startswith("cosine")]
+    duration = TINY_V2.volumes_per_run * TINY_V2.tr
+    assert cosines == [f"cosine{k:02d}" for k in range(int(2 * duration / 128))] != []
+    basis = confounds[cosines].to_numpy()
+    np.testing.assert_allclose(basis.T @ basis, np.eye(len(cosines)), atol=1e-4)
+    first = (tiny_v2 / func).read_text().splitlines()[1].split("\t")
+    assert first[list(confounds.columns).index("framewise_displacement")] == "n/a"  # fMRIPrep
     assert confounds[["trans_x", "trans_y", "trans_z"]].abs().max().max() > 0
     for kind in ("bold.nii.gz", "events.tsv", "desc-confounds_timeseries.tsv"):
         assert (tiny_v2 / "noiseless" / FUNC.format(s=1, kind=kind)).is_file()
@@ -261,6 +273,27 @@ def test_motion_alone_is_removed_by_the_confounds(tmp_path: Path) -> None:
     clean = np.asarray(nib.load(tmp_path / "raw/noiseless" / FUNC.format(s=1, kind="bold.nii.gz"))
                        .dataobj)
     assert np.abs(raw - clean).max() > 1.0  # the motion was there before cleaning
+
+
+def test_drift_is_high_passed_in_every_run(tmp_path: Path) -> None:
+    """Drift and motion only: after the default cleaning (motion and cosine columns regressed)
+    no run keeps more than a small part of its drift, whatever its motion trace looks like."""
+    spec = replace(TINY_V2, temporal_noise=0.0, physio_fraction=0.0, drift_pct=2.0,
+                   motion_mm=0.3, volumes_per_run=90, trials_per_run=8)
+    data = build(tmp_path, spec)
+    obs, twin = (BoldDataModule(p, normalize="none") for p in (data, twin_path(data)))
+    obs.setup()
+    twin.setup()
+    raw = np.asarray(nib.load(tmp_path / "raw" / FUNC.format(s=1, kind="bold.nii.gz")).dataobj)
+    clean = np.asarray(nib.load(tmp_path / "raw/noiseless" / FUNC.format(s=1, kind="bold.nii.gz"))
+                       .dataobj)
+    before = (raw - clean)[obs.mask].std()
+    for name in ("train", "val", "test"):
+        rows = np.flatnonzero(obs.assignment == name)
+        left = obs.files.read(rows, np.float32) - twin.files.read(rows, np.float32)
+        assert left.std() < 0.1 * before, name
+    obs.files.close()
+    twin.files.close()
 
 
 def test_stale_or_standardized_twin_gives_no_ceiling(tmp_path: Path, prepared_h5: Path

@@ -22,7 +22,7 @@ from bold5000_ae.data.datamodule import BoldDataModule
 from bold5000_ae.data.preparation import prepare_dataset
 from bold5000_ae.data.sources.bids import BidsSource
 from bold5000_ae.data.synthetic import BrainSpec, generate
-from bold5000_ae.data.synthetic.noise import MOTION_COLUMNS
+from bold5000_ae.data.synthetic.noise import HIGH_PASS_HZ, MOTION_COLUMNS
 from bold5000_ae.evaluation.baselines import datamodule_baselines
 
 STIMULI = "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli"
@@ -33,18 +33,25 @@ MASKS = {"visual": "sub-CSI{subject}_mask-visual.nii.gz",
 
 
 def prepare_tree(raw: Path, bids: Path, output: Path, image_size: int = 32,
-                 high_pass: float | None = 1 / 128, mask: str = "visual") -> None:
-    """Prepare as conf/source/synthetic_v2.yaml does (linear cleaning, motion confounds; the
-    visual ROI voxels, or the whole brain with ``mask="brain"``)."""
+                 high_pass: float | None = HIGH_PASS_HZ, mask: str = "visual") -> None:
+    """Prepare as conf/source/synthetic_v2.yaml does: linear cleaning, the motion confounds and
+    the confounds file's cosine columns (the 128 s high-pass; ``high_pass=None``: motion only,
+    no high-pass), the visual ROI voxels (``mask="brain"``: the whole brain)."""
+    confounds = list(MOTION_COLUMNS)
+    if high_pass is not None:
+        if high_pass != HIGH_PASS_HZ:
+            raise ValueError(f"the confounds files hold a {HIGH_PASS_HZ} Hz cosine basis")
+        header = next(bids.rglob("*_desc-confounds_timeseries.tsv")).read_text().split("\n")[0]
+        confounds += [c for c in header.split("\t") if c.startswith("cosine")]
     source = BidsSource(bids, mask=str(bids / "derivatives/masks" / MASKS[mask]),
-                        standardize=False, confounds=list(MOTION_COLUMNS), high_pass=high_pass)
+                        standardize=False, confounds=confounds, high_pass=None)
     truth = json.loads((raw / "ground_truth.json").read_text())
     prepare_dataset(source, output, stimuli_root=raw / STIMULI, image_size=image_size,
                     labels={"table": str(raw / "labels.tsv")}, overwrite=True,
                     extra_attrs={"ground_truth": truth})
 
 
-def build(out: Path, spec: BrainSpec, high_pass: float | None = 1 / 128,
+def build(out: Path, spec: BrainSpec, high_pass: float | None = HIGH_PASS_HZ,
           mask: str = "visual") -> Path:
     """Generate ``spec`` under ``out/raw`` and prepare both trees; return the data file."""
     shutil.rmtree(out, ignore_errors=True)

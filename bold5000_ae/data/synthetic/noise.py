@@ -13,7 +13,13 @@ and frame t (sigma_T = temporal_noise * noise_std, q = system_fraction):
 
 w, z white Gaussian; a_v, phi_v, c_jv smooth random fields; T, omega the motion parameters
 written to ``*_desc-confounds_timeseries.tsv`` (fMRIPrep names), so prepare can regress the
-motion term out exactly (it is linear in those six columns).
+motion term out exactly (it is linear in those six columns). The file also holds fMRIPrep's
+``cosine00``, ``cosine01``, ... columns: the discrete cosine basis of a 128 s high-pass
+(nilearn's ``create_cosine_drift``, the basis nilearn's own cosine filter uses). Why: nilearn
+(0.14) drops its own cosine regressors for a run whenever any user confound correlates > 0.9
+with one of them, which a slowly drifting motion trace does in some runs; that run then keeps its
+drift. Regressing the written columns gives every run the same high-pass
+(conf/source/synthetic_v2.yaml).
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from bold5000_ae.data.synthetic.tuning import smooth_field
 CARDIAC_HZ, RESPIRATION_HZ = 1.17, 0.3
 DRIFT_PERIODS_S = (400.0, 250.0, 160.0)
 MOTION_COLUMNS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
+HIGH_PASS_HZ = 1 / 128  # fMRIPrep's cut-off for its cosine columns
 HEAD_RADIUS_MM = 50.0
 
 
@@ -78,7 +85,7 @@ class RunNoise:
         out += (drift @ self.drift_w) * self.base * spec.drift_pct / 100 * spec.noise_std
         motion = self._motion(n_t)
         out += motion @ self.motion_gain.T
-        return out, _confounds(motion)
+        return out, _confounds(motion, frame_times)
 
     def _motion(self, n_t: int) -> np.ndarray:
         """(frames, 6) slow random-walk translations (mm) and rotations (rad), starting at 0."""
@@ -91,12 +98,20 @@ class RunNoise:
         return walk
 
 
-def _confounds(motion: np.ndarray) -> pd.DataFrame:
+def cosine_columns(frame_times: np.ndarray) -> pd.DataFrame:
+    """fMRIPrep-style ``cosineNN`` columns: the DCT-II basis of a ``HIGH_PASS_HZ`` high-pass."""
+    from nilearn.signal import create_cosine_drift
+
+    basis = create_cosine_drift(HIGH_PASS_HZ, frame_times)[:, :-1]  # the last is the constant
+    return pd.DataFrame(basis, columns=[f"cosine{k:02d}" for k in range(basis.shape[1])])
+
+
+def _confounds(motion: np.ndarray, frame_times: np.ndarray) -> pd.DataFrame:
     table = pd.DataFrame(motion, columns=list(MOTION_COLUMNS))
     step = np.abs(np.diff(motion, axis=0))
     fd = step[:, :3].sum(1) + HEAD_RADIUS_MM * step[:, 3:].sum(1)
     table["framewise_displacement"] = np.r_[np.nan, fd]
-    return table
+    return pd.concat([table, cosine_columns(frame_times)], axis=1)
 
 
 def write_confounds(path: Path, table: pd.DataFrame) -> None:
