@@ -127,3 +127,30 @@ def test_fmriprep_names_with_events_elsewhere(bids: Path, tmp_path: Path) -> Non
         BidsSource(tmp_path / "fmriprep", events_root=bids)
     source = BidsSource(tmp_path / "fmriprep", events_root=bids, space="T1w", mask="compute")
     assert source.units() == [RUN] and source.load(RUN).bold.shape[0] == 24
+
+
+def test_cosine_high_pass_survives_a_confound_that_looks_like_a_cosine(bids: Path) -> None:
+    """nilearn drops its whole cosine filter when a confound correlates > 0.9 with one cosine;
+    a slowly drifting motion trace does. The drift in the other cosines must still go."""
+    from nilearn.glm.first_level import make_first_level_design_matrix
+
+    path = bids / FUNC / f"{STEM}_bold.nii.gz"
+    img = nib.load(path)
+    n = img.shape[3]
+    cosines = make_first_level_design_matrix(np.arange(n) * 2.0, drift_model="cosine",
+                                             high_pass=0.03).drop(columns="constant").to_numpy()
+    assert cosines.shape[1] >= 4
+    rng = np.random.default_rng(0)
+    base = 1000.0 + rng.normal(0, 5.0, img.shape)  # noise only
+    drift = np.einsum("tk,kxyz->xyzt", cosines[:, 1:4],  # not in trans_x
+                      rng.normal(0, 40.0, (3, *img.shape[:3])))
+    motion = pd.DataFrame({"trans_x": cosines[:, 0] + rng.normal(0, 0.02, n)})
+    motion.to_csv(bids / FUNC / f"{STEM}_desc-confounds_timeseries.tsv", sep="\t", index=False)
+    assert abs(np.corrcoef(motion.trans_x, cosines[:, 0])[0, 1]) > 0.9
+    kwargs = dict(mask=MASK, detrend=False, standardize=False, high_pass=0.03,
+                  confounds=["trans_x"])
+    cleaned = {}
+    for name, data in (("noise", base), ("drift", base + drift)):
+        nib.save(nib.Nifti1Image(data.astype(np.float32), img.affine, img.header), path)
+        cleaned[name] = BidsSource(bids, **kwargs).load(RUN).bold
+    np.testing.assert_allclose(cleaned["drift"], cleaned["noise"], atol=0.05)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import nibabel as nib
 import numpy as np
 import pandas as pd
+from nilearn.glm.first_level import make_first_level_design_matrix
 from nilearn.image import mean_img, resample_to_img
 from nilearn.maskers import NiftiMasker
 from nilearn.masking import compute_multi_epi_mask
@@ -48,6 +49,23 @@ DEFAULT_CONFOUNDS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
 def high_pass_filter_name(clean_kwargs: dict[str, Any]) -> str | None:
     """The filter recorded in the file's attributes: None when nothing is high-passed."""
     return clean_kwargs["clean_args"]["filter"] or None
+
+
+def with_cosine_drift(confounds: pd.DataFrame, tr: float, high_pass: float,
+                      clean_kwargs: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The confounds with nilearn's cosine drift regressors appended, and the cleaning options
+    without its cosine filter: the same high-pass, regressed jointly with the confounds.
+
+    Why: nilearn (0.14) skips its whole cosine filter, with only a warning, when any confound
+    column correlates above 0.9 with one of its cosines ("Cosine filter(s) exist in user supplied
+    confounds"). A slowly drifting motion trace does that, and such a run kept its drift.
+    """
+    frame_times = np.arange(len(confounds)) * tr
+    drift = make_first_level_design_matrix(frame_times, drift_model="cosine",
+                                           high_pass=high_pass).drop(columns="constant")
+    joined = pd.concat([confounds.reset_index(drop=True), drift.reset_index(drop=True)], axis=1)
+    return joined, {**clean_kwargs, "high_pass": None,
+                    "clean_args": {**clean_kwargs["clean_args"], "filter": False}}
 
 
 @dataclass(frozen=True)
@@ -270,9 +288,13 @@ class BidsSource:
         if confounds is not None and len(confounds) != img.shape[3]:
             raise InputError(run.bold, f"{img.shape[3]} volumes but the confounds file has "
                                        f"{len(confounds)} rows")
+        clean_kwargs = self.clean_kwargs
+        if confounds is not None and clean_kwargs["clean_args"]["filter"] == "cosine":
+            confounds, clean_kwargs = with_cosine_drift(confounds, tr, clean_kwargs["high_pass"],
+                                                        clean_kwargs)
         masker = NiftiMasker(mask_img=self._mask_img, t_r=tr,
                              target_affine=self._mask_img.affine, target_shape=mask.shape,
-                             **self.clean_kwargs)
+                             **clean_kwargs)
         cleaned = masker.fit_transform(img, confounds=confounds).astype(np.float32)
         if self.mode == "mean":
             bold = cleaned[frames].mean(axis=1)
