@@ -96,11 +96,12 @@ def provenance(run: Path, phase: str) -> list[str]:
     data = NA
     if (run / ".hydra" / "config.yaml").is_file():
         cfg = yaml.safe_load((run / ".hydra" / "config.yaml").read_text()) or {}
-        data = str((cfg.get("data") or {}).get("path", NA))
-        try:
-            data = str(Path(data).resolve().relative_to(ROOT))
-        except ValueError:
-            pass
+        name = str((cfg.get("data") or {}).get("path", NA)).replace("${paths.data_dir}", "data")
+        path = Path(name) if Path(name).is_absolute() else ROOT / name
+        data = f"`{name}`"
+        if path.is_file():
+            stamp = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+            data += f", prepared {stamp:%Y-%m-%d %H:%M} UTC"
     start = (run / ".hydra" / "config.yaml").stat().st_mtime if (run / ".hydra").is_dir() else None
     end = (run / "metrics.json").stat().st_mtime
     when = dt.datetime.fromtimestamp(start or end, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -114,7 +115,7 @@ def provenance(run: Path, phase: str) -> list[str]:
     extra = [o for o in shown if not o.startswith("experiment=")]
     make = f"make {phase}" + (f" ARGS=\"{' '.join(extra)}\"" if extra else "")
     return [f"Command: `{make}` (= `bold5000-ae-train {' '.join(shown)}`)",
-            f"(run folder `{rel}`; data `{data}`).",
+            f"(run folder `{rel}`; data {data}).",
             f"Run {when}, wall time {wall} on {os.cpu_count()} CPU cores "
             f"({platform.machine()}); load average (1/5/15 min) when the table was made: "
             f"{load}.",
