@@ -146,6 +146,13 @@ def test_oracle_score_by_hand_from_the_training_rows_only() -> None:
     # ... while the training rows' twin does (so the check above can fail)
     twin2[0] = [0, 4]
     assert not np.allclose(oracle_map(bold, twin2, labels)(train_rows)[4:, 0], score[4:])
+    # rows outside the probe pool join the fit: with a living row [0, 4] and a non-living
+    # [0, 0] (no residual), means differ by [4/3, 4/3], residual variances are [4/6, 16/6]:
+    # weights [2, 0.5]
+    extra = (np.array([[0, 4], [0, 0]], float), np.array([[0, 4], [0, 0]], float),
+             np.array([1, 0]))
+    score = oracle_map(bold, twin, labels, extra)(train_rows)[:, 0]
+    np.testing.assert_allclose(score[4:], [2.5, -0.5], rtol=1e-5)
 
 
 def test_oracle_on_the_same_folds_finds_the_planted_effect_a_blank_twin_does_not() -> None:

@@ -96,7 +96,8 @@ def random_projection_map(x: np.ndarray, k: int, seed: int = 0) -> FeatureMap:
     return lambda train_rows: standardize(train_rows, x) @ w
 
 
-def oracle_map(bold: np.ndarray, twin: np.ndarray, labels: np.ndarray) -> FeatureMap:
+def oracle_map(bold: np.ndarray, twin: np.ndarray, labels: np.ndarray,
+               extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> FeatureMap:
     """The read-out that knows the noise-free signal, scored on the same folds as the others.
 
     ``twin``: the prepared noise-free twin of the same rows (``bold5000_ae.data.ceiling``). Per
@@ -104,16 +105,23 @@ def oracle_map(bold: np.ndarray, twin: np.ndarray, labels: np.ndarray) -> Featur
     noise variance per voxel from the training residuals (observed − twin); one feature, the
     score of every observed row. Only the fold's training rows and their labels are used (unlike
     the other maps it needs labels: it is a reference, not a representation), so it gets a CI
-    over trials like any read-out. As in ``ceiling.py``: a strong reference, not a proof of
-    Bayes optimality; a read-out above it says the read-out is good, not that the oracle is
-    wrong, unless it is far above."""
+    over trials like any read-out. ``extra``: (bold, twin, labels) of rows never scored (the
+    runs outside the probe pool) that join every fold's fit: the oracle knows the signal as
+    well as the whole file tells it, which a probe pool of two runs alone would not. As in
+    ``ceiling.py``: a strong reference, not a proof of Bayes optimality (its noise model is
+    diagonal; spatially correlated noise is where a fitted read-out can come near or above it).
+    """
     bold, twin = np.asarray(bold, np.float64), np.asarray(twin, np.float64)
     labels = np.asarray(labels).astype(int)
+    if extra is None:
+        extra = (bold[:0], twin[:0], labels[:0])
+    x_bold, x_twin = (np.asarray(a, np.float64) for a in extra[:2])
+    x_labels = np.asarray(extra[2]).astype(int)
 
     def features(train_rows: np.ndarray) -> np.ndarray:
-        y = labels[train_rows]
-        noise_var = (bold[train_rows] - twin[train_rows]).var(axis=0) + 1e-6
-        clean = twin[train_rows]
+        y = np.concatenate([labels[train_rows], x_labels])
+        clean = np.concatenate([twin[train_rows], x_twin])
+        noise_var = (np.concatenate([bold[train_rows], x_bold]) - clean).var(axis=0) + 1e-6
         diff = clean[y == 1].mean(axis=0) - clean[y == 0].mean(axis=0)
         return (bold @ (diff / noise_var))[:, None]
 

@@ -9,7 +9,9 @@ of, on the same folds:
 - PCA-k and a random Gaussian projection to k dims (k = the latent size);
 - the raw in-mask voxels;
 - the oracle, on the same folds, where the file has a prepared noise-free twin beside it
-  (``baselines.oracle_map``); and the generator's whole-file oracle AUC where recorded.
+  (``baselines.oracle_map``; fitted on each fold's training rows plus the runs outside the
+  probe pool, never on the rows it scores); and the generator's whole-file oracle AUC where
+  recorded.
 
 Each with a bootstrap CI over trials; the trained encoder with the trial-level permutation p;
 trained − untrained with a paired bootstrap CI. Every fold normalises voxels with its training
@@ -212,8 +214,16 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
                        scale=False).as_metrics(f"{prefix}/raw_voxels"))
     twin = load_twin(path, data["rows"])
     if twin is not None:  # one score per row: no C to choose, no permutations
-        out.update(run("oracle (noise-free twin)", oracle_map(data["bold"], twin, y),
+        extra = None
+        if len(drop_groups):  # the runs outside the probe pool join the oracle's fit
+            rest = load_labeled(path, list(cfg["group_by"]), cfg["unit"])
+            kept = ~np.isin(rest["rows"], data["rows"])
+            rest_twin = load_twin(path, rest["rows"][kept])
+            if rest_twin is not None and kept.any():
+                extra = (rest["bold"][kept], rest_twin, rest["labels"][kept])
+        out.update(run("oracle (noise-free twin)", oracle_map(data["bold"], twin, y, extra),
                        c=[1.0]).as_metrics(f"{prefix}/oracle"))
+        out[f"{prefix}/oracle/n_extra_rows"] = float(0 if extra is None else len(extra[2]))
     for key in ("oracle_auc_volume", "oracle_auc_trial_mean", "noise_ceiling_r2"):
         if key in data["truth"]:
             out[f"{prefix}/{key}"] = float(data["truth"][key])
