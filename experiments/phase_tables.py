@@ -111,7 +111,7 @@ def provenance(run: Path, phase: str) -> list[str]:
         rel = run.resolve().relative_to(ROOT)
     except ValueError:
         rel = run
-    shown = [o for o in overrides if not o.startswith("hydra.run.dir=")]
+    shown = [o.replace(f"{ROOT}/", "") for o in overrides if not o.startswith("hydra.run.dir=")]
     extra = [o for o in shown if not o.startswith("experiment=")]
     make = f"make {phase}" + (f" ARGS=\"{' '.join(extra)}\"" if extra else "")
     return [f"Command: `{make}` (= `bold5000-ae-train {' '.join(shown)}`)",
@@ -223,7 +223,8 @@ def phase3_head(m: dict[str, float]) -> list[str]:
 
 
 def phase4_table(m: dict[str, float]) -> list[str]:
-    n = next((k.split("_")[-1] for k in m if re.fullmatch(r"test/identification_\d+way", k)),
+    n = next((k.split("_")[-1] for k in sorted(m)
+              if re.fullmatch(r"test/identification_\d+way", k) and not k.endswith("_2way")),
              "50way")
     rows = ["| held-out run, unseen images | image CNN | ideal image-only (image_mean) "
             "| category only (category_mean) | chance | AE's own reconstruction "
