@@ -148,29 +148,49 @@ docs-screenshots: $(STAMP) ## screenshots of a sweep report and a nilearn brain 
 	  --browser $(CHROMIUM)
 
 # Issue 4: the four research phases and the generalization check, each one experiment config
-# (conf/experiment/); results notes in experiments/<phase>/README.md.
+# (conf/experiment/); results notes in experiments/<phase>/README.md. Issue 12: each target ends
+# by printing its README's table from the run it just made (experiments/phase_tables.py: every
+# number beside its baselines, CIs and p); UPDATE_README=1 also writes the table into the
+# README. The run folder is pinned (logs/<task>/runs/make_<time>) so the table reads this run.
 SECOND_SYNTH := data/synthetic_second
 SECOND := data/processed/synthetic_second.h5
+UPDATE_README ?=
+RUN_TIME := $(shell date +%Y-%m-%d_%H-%M-%S)
+# $(call phase_run,<phase>,<experiment config, = its task_name>)
+define phase_run
+$(BIN)/bold5000-ae-train experiment=$(2) hydra.run.dir=logs/$(2)/runs/make_$(RUN_TIME) $(ARGS)
+$(BIN)/python -m experiments.phase_tables $(1) logs/$(2)/runs/make_$(RUN_TIME) $(if $(UPDATE_README),--write)
+endef
 .PHONY: phase1 phase2 phase3 phase4 generalization
-phase1: $(STAMP) $(PREPARED) ## phase 1: conv 3D autoencoder (R² beside the noise ceiling)
-	$(BIN)/bold5000-ae-train experiment=phase1_autoencoder $(ARGS)
+phase1: $(STAMP) $(PREPARED) ## phase 1: conv 3D autoencoder (R² beside training mean, PCA-k, ceiling)
+	$(call phase_run,phase1,phase1_autoencoder)
 
-phase2: $(STAMP) $(PREPARED) ## phase 2: VAE (recon/KL, ELBO, active units, linear-probe AUC)
-	$(BIN)/bold5000-ae-train experiment=phase2_vae $(ARGS)
+phase2: $(STAMP) $(PREPARED) ## phase 2: VAE (recon/KL, ELBO, active units, probe AUC beside its baselines)
+	$(call phase_run,phase2,phase2_vae)
 
-phase3: $(STAMP) $(PREPARED) ## phase 3: transfer classifier (trains the AE first; CV AUC vs oracle and raw voxels)
-	$(BIN)/bold5000-ae-train experiment=phase3_transfer $(ARGS)
+phase3: $(STAMP) $(PREPARED) ## phase 3: transfer classifier (trains the AE first; CV AUC beside untrained, PCA-k, raw voxels, oracle)
+	$(call phase_run,phase3,phase3_transfer)
 
-phase4: $(STAMP) $(PREPARED) ## phase 4: image -> frozen BOLD latent (cosine, 2-/50-way identification)
-	$(BIN)/bold5000-ae-train experiment=phase4_image_to_latent $(ARGS)
+phase4: $(STAMP) $(PREPARED) ## phase 4: image -> frozen BOLD latent (cosine, 2-/50-way identification beside ideal and category-only)
+	$(call phase_run,phase4,phase4_image_to_latent)
 
 # A synthetic "second experiment": another seed (anatomy, maps, noise), more noise, other
-# stimuli and a different grid, which the evaluation resamples onto the training grid.
+# stimuli and a different grid, which the evaluation resamples onto the training grid. Prepared
+# like the built-in file (LINEAR_PREP), with its noise-free twin, so its read-outs get an oracle
+# on the same folds (bold5000_ae.evaluation.baselines.oracle_map) with a CI.
+SECOND_NOISELESS := data/processed/synthetic_second_noiseless.h5
 $(SECOND): | $(STAMP)
 	$(BIN)/bold5000-ae-synth output_dir=$(SECOND_SYNTH) overwrite=true spec.seed=1 \
 	  'spec.grid=[22,26,22]' 'spec.voxel_size_mm=[6.5,6.5,6.5]' spec.noise_std=1.25 \
 	  spec.unique_images=180
-	$(BIN)/bold5000-ae-prepare source.root=$(SECOND_SYNTH) output=$(SECOND) overwrite=true
+	$(BIN)/bold5000-ae-prepare source.root=$(SECOND_SYNTH) output=$(SECOND) overwrite=true \
+	  $(LINEAR_PREP)
+	if [ -d $(SECOND_SYNTH)/noiseless/bids ]; then $(BIN)/bold5000-ae-prepare overwrite=true \
+	  $(LINEAR_PREP) source.root=$(SECOND_SYNTH)/noiseless output=$(SECOND_NOISELESS) \
+	  source.stimuli_root=$(SECOND_SYNTH)/BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli \
+	  source.labels_table=$(SECOND_SYNTH)/labels.tsv \
+	  source.ground_truth=$(SECOND_SYNTH)/ground_truth.json; \
+	else rm -f $(SECOND_NOISELESS); fi
 
 generalization: $(STAMP) $(PREPARED) $(SECOND) ## the phase-1 encoder as fixed features on a second synthetic experiment
-	$(BIN)/bold5000-ae-train experiment=generalization $(ARGS)
+	$(call phase_run,generalization,generalization)

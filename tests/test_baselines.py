@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from bold5000_ae.evaluation.baselines import (
+    oracle_map,
     reconstruction_baselines,
     summary_lines,
     untrained_copy,
@@ -124,3 +125,49 @@ def test_reference_rows_rank_pca_among_the_configurations() -> None:
     assert not refs["label"].str.contains("ceiling").any()  # not recorded: no row
     both = pd.concat([runs, refs]).query("status == 'ok'").groupby("label")["test/r2"].mean()
     assert both.idxmax().startswith("baseline: PCA-k")  # this sweep loses to PCA-k
+
+
+def test_oracle_score_by_hand_from_the_training_rows_only() -> None:
+    # two voxels; training rows 0-3: the twin's class means differ by [2, 0]; the residuals
+    # (observed - twin) have variance 1 on voxel 0 and 4 on voxel 1: weights [2/1, 0/4]
+    twin = np.array([[2, 0], [2, 0], [0, 0], [0, 0], [0, 0], [0, 0]], float)
+    resid = np.array([[1, 2], [-1, -2], [1, -2], [-1, 2], [0, 0], [0, 0]], float)
+    bold = twin + resid
+    bold[4:] = [[1, 1], [0.5, -3]]  # test rows
+    labels = np.array([1, 1, 0, 0, 1, 0])
+    train_rows = np.arange(4)
+    score = oracle_map(bold, twin, labels)(train_rows)[:, 0]
+    assert score.shape == (6,)
+    np.testing.assert_allclose(score[4:], [2.0, 1.0], rtol=1e-5)
+    # nothing of the test rows enters: their twin and labels can be anything
+    twin2, labels2 = twin.copy(), labels.copy()
+    twin2[4:], labels2[4:] = [[9, 9], [-9, 3]], [0, 1]
+    np.testing.assert_allclose(oracle_map(bold, twin2, labels2)(train_rows), score[:, None])
+    # ... while the training rows' twin does (so the check above can fail)
+    twin2[0] = [0, 4]
+    assert not np.allclose(oracle_map(bold, twin2, labels)(train_rows)[4:, 0], score[4:])
+    # rows outside the probe pool join the fit: with a living row [0, 4] and a non-living
+    # [0, 0] (no residual), means differ by [4/3, 4/3], residual variances are [4/6, 16/6]:
+    # weights [2, 0.5]
+    extra = (np.array([[0, 4], [0, 0]], float), np.array([[0, 4], [0, 0]], float),
+             np.array([1, 0]))
+    score = oracle_map(bold, twin, labels, extra)(train_rows)[:, 0]
+    np.testing.assert_allclose(score[4:], [2.5, -0.5], rtol=1e-5)
+
+
+def test_oracle_on_the_same_folds_finds_the_planted_effect_a_blank_twin_does_not() -> None:
+    # the class effect (1 noise sd) lies on 5 of 200 voxels: the ideal discriminant's d' is
+    # sqrt(5) = 2.24, AUC = Phi(d' / sqrt 2) = 0.94
+    rng = np.random.default_rng(3)
+    n, v = 160, 200
+    labels = np.tile([0, 1], n // 2)
+    groups = np.repeat(np.arange(4), n // 4)
+    twin = np.zeros((n, v))
+    twin[:, :5] = 1.0 * labels[:, None]
+    bold = twin + rng.standard_normal((n, v))
+    oracle = grouped_cv(oracle_map(bold, twin, labels), labels, groups, n_permutations=0,
+                        c=1.0, n_boot=50)
+    null = grouped_cv(oracle_map(bold, np.zeros_like(twin), labels), labels, groups,
+                      n_permutations=0, c=1.0)
+    assert oracle.auc > 0.85 and oracle.ci[0] <= oracle.auc <= oracle.ci[1]
+    assert abs(null.auc - 0.5) < 0.15  # a twin with no signal knows nothing

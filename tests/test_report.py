@@ -1,5 +1,6 @@
 """The sweep report on a hand-made multirun folder: numbers, ranking, references, colours,
-curves, links, failures, files; an Optuna sweep ranked by its objective."""
+curves, links, failures, files; an Optuna sweep ranked by its objective; baselines (PCA-k,
+training mean) and ceilings placed in the ranking by value."""
 
 from __future__ import annotations
 
@@ -152,7 +153,7 @@ def test_html_is_self_contained_and_lists_failures(sweep: Path) -> None:
     # each run links to its folder, config, CSV log and figures, relative to the page
     assert "href='../0/.hydra/config.yaml'" in page and "href='../0/csv/metrics.csv'" in page
     assert "href='../4'" in page  # a job that died still has its folder
-    assert "<tbody class='fixed'><tr><td>–</td><td>baseline: pca_k</td>" in page
+    assert "<tr class='reference'><td>–</td><td>baseline: pca_k</td>" in page
     # parallel coordinates over the swept parameter, ending at the ranking metric
     assert '"type":"parcoords"' in page.replace(" ", "")
 
@@ -189,3 +190,54 @@ def test_console_entry(sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
     summary = pd.read_csv(tmp_path / "r" / "summary.csv")
     assert list(summary["label"]) == ["model/loss=mse", "model/loss=l1"]  # by Pearson r now
     assert report_main([str(tmp_path / "missing")]) == 2
+
+
+@pytest.fixture
+def sweep_vs_pca(tmp_path: Path) -> Path:
+    """Three losses around a PCA-k baseline: l1 above it, mse and bce below it."""
+    root = tmp_path / "multiruns" / "2024-01-02_00-00-00"
+    base = {"baseline/train_mean/test/r2": 0.0, "baseline/ceiling/test/r2": 0.9}
+    jobs = [("mse", 1, 0.30, 0.61), ("mse", 2, 0.34, 0.59), ("l1", 1, 0.70, 0.60),
+            ("l1", 2, 0.66, 0.60), ("bce", 1, 0.10, 0.60)]
+    for num, (loss, seed, r2, pca) in enumerate(jobs):
+        make_job(root, num, [f"model/loss={loss}", f"seed={seed}"],
+                 {"test/r2": r2, "test/pearson_r": 0.5, **base, "baseline/pca_k/test/r2": pca})
+    return root
+
+
+def test_baselines_are_ranked_among_the_configurations_by_value(sweep_vs_pca: Path) -> None:
+    settings = ReportSettings(metrics=["test/r2", "test/pearson_r"], rank_by="test/r2")
+    report = build_report(sweep_vs_pca, settings)
+    ranking = pd.read_csv(report.files["ranking.csv"])
+    # by mean test/r2: ceiling 0.9, l1 0.68, PCA-k 0.60, mse 0.32, bce 0.10, training mean 0.0
+    assert list(ranking["label"]) == ["ceiling: noise-free twin", "model/loss=l1",
+                                      "baseline: pca_k", "model/loss=mse", "model/loss=bce",
+                                      "baseline: train_mean"]
+    assert list(ranking["kind"]) == ["ceiling", "configuration", "baseline", "configuration",
+                                     "configuration", "baseline"]
+    # configurations keep their own ranks; references have none
+    assert list(ranking["rank"].fillna(0).astype(int)) == [0, 1, 0, 2, 3, 0]
+    assert ranking.loc[2, "test/r2 mean"] == pytest.approx(0.60)
+    markdown = report.files["summary.md"].read_text()
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    order = [next(name for name in ("ceiling", "l1", "pca_k", "mse", "bce", "train_mean")
+                  if name in line) for line in lines[1:]]
+    assert order == ["ceiling", "l1", "pca_k", "mse", "bce", "train_mean"]
+    assert "1 of 3 configurations beat it" in markdown  # PCA-k: only l1
+    assert "3 of 3 configurations beat it" in markdown  # the training mean
+    page = report.files["report.html"].read_text()
+    assert "1 of 3 configurations beat it" in page
+    table = page[page.index("id='ranking'"):page.index("</table>", page.index("id='ranking'"))]
+    assert table.index("model/loss=l1</code>") < table.index("baseline: pca_k") < table.index(
+        "model/loss=mse</code>")
+
+
+def test_a_sweep_that_loses_to_pca_says_so(tmp_path: Path) -> None:
+    root = tmp_path / "multiruns" / "2024-01-03_00-00-00"
+    for num, r2 in enumerate([0.2, 0.3]):
+        make_job(root, num, [f"model/loss={['mse', 'l1'][num]}", "seed=1"],
+                 {"test/r2": r2, "baseline/pca_k/test/r2": 0.75})
+    report = build_report(root, ReportSettings(metrics=["test/r2"], rank_by="test/r2"))
+    ranking = pd.read_csv(report.files["ranking.csv"])
+    assert ranking.loc[0, "label"] == "baseline: pca_k"
+    assert "0 of 2 configurations beat it" in report.files["summary.md"].read_text()

@@ -31,7 +31,7 @@ window.addEventListener('unhandledrejection', e => window.__errors.push('rejecti
 </script>"""
 
 BODY_PROBE = """<script>window.addEventListener('load', () => setTimeout(() => {
-  const labels = () => Array.from(document.querySelectorAll('#ranking tbody:not(.fixed) tr'))
+  const labels = () => Array.from(document.querySelectorAll('#ranking tbody tr'))
                             .map(r => r.cells[1].textContent.trim());
   const header = (table, name) => Array.from(document.querySelectorAll(`#${table} thead th`))
                                        .find(th => th.textContent.trim() === name);
@@ -41,7 +41,7 @@ BODY_PROBE = """<script>window.addEventListener('load', () => setTimeout(() => {
   const job = header('runs', 'job'); job.click(); job.click();
   out.jobs = Array.from(document.querySelectorAll('#runs tbody tr'))
                   .map(r => r.cells[0].textContent);
-  out.fixed = Array.from(document.querySelectorAll('#ranking tbody.fixed tr'))
+  out.fixed = Array.from(document.querySelectorAll('#ranking tbody tr.reference'))
                    .map(r => r.cells[1].textContent);
   out.plots = document.querySelectorAll('.js-plotly-plot').length;
   out.rendered = Array.from(document.querySelectorAll('.js-plotly-plot'))
@@ -92,10 +92,13 @@ def test_report_renders_without_errors_and_sorts(browser: str, sweep: Path,  # n
     assert seen["errors"] == []
     # bars, curves, parallel coordinates: each drew its SVG
     assert seen["plots"] == 3 and seen["rendered"] == 3 and seen["svgs"] >= 3
-    assert seen["before"] == ["model/loss=l1", "model/loss=mse"]  # ranked: 0.50, 0.35
-    assert seen["ascending"] == ["model/loss=mse", "model/loss=l1"]
+    # ranked by test/r2 with the reference rows in place: 0.8, 0.50, 0.35, 0.2567, 0.0
+    ranked = ["ceiling: noise_ceiling_r2", "model/loss=l1", "model/loss=mse", "baseline: pca_k",
+              "baseline: train_mean"]
+    assert seen["before"] == ranked
+    assert seen["ascending"] == ranked[::-1]  # references sort with the configurations
     assert seen["aria"] == "ascending"
-    assert seen["descending"] == ["model/loss=l1", "model/loss=mse"]
+    assert seen["descending"] == ranked
     assert seen["jobs"] == ["4", "3", "2", "1", "0"]  # numbers sort as numbers, descending
-    assert seen["fixed"] == ["baseline: pca_k", "baseline: train_mean",
-                             "ceiling: noise_ceiling_r2"]  # reference rows never move
+    assert sorted(seen["fixed"]) == ["baseline: pca_k", "baseline: train_mean",
+                                     "ceiling: noise_ceiling_r2"]

@@ -136,3 +136,49 @@ def test_balanced_class_weight_from_training_labels() -> None:
     finally:
         del type(module).trainer
     assert module.pos_weight.item() == pytest.approx(4.0)  # 4 negatives per positive
+
+
+def test_oracle_readout_on_the_probe_folds_where_a_twin_exists(prepared_h5: Path,
+                                                               tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    import h5py
+
+    from bold5000_ae.data.hdf5_format import open_prepared, read_trials
+    from bold5000_ae.data.splits import group_keys
+    from bold5000_ae.evaluation.readout import classify_file
+
+    data = tmp_path / "data.h5"
+    shutil.copy(prepared_h5, data)
+    with open_prepared(data) as h5:
+        trials, mask, bold = read_trials(h5), h5["mask"][()], h5["bold"][()].astype(float)
+    labels = trials["label"].to_numpy()
+    # a twin that holds only each class's mean volume: the oracle knows the class signal
+    twin = np.zeros_like(bold)
+    for c in (0, 1):
+        twin[labels == c] = bold[labels == c].mean(0)
+    cfg = {"n_permutations": 0, "n_boot": 20, "baselines": [], "raw_baseline": False,
+           "c_features": [1.0]}
+    groups = sorted(set(group_keys(trials, ["subject", "session", "run"])))
+    drop = groups[:2]
+
+    def readout() -> dict[str, float]:
+        return classify_file(lambda x: x[:, :4], [], 4, mask, data, cfg, "voxel", "x",
+                             torch.device("cpu"), drop_groups=drop, progress=lambda _: None)
+
+    assert "x/oracle/auc" not in readout()  # no twin beside the file: no oracle row
+    shutil.copy(data, data.with_name("data_noiseless.h5"))
+    for path in (data, data.with_name("data_noiseless.h5")):
+        with h5py.File(path, "r+") as h5:
+            source = json.loads(h5.attrs["source"]) if "source" in h5.attrs else {}
+            h5.attrs["source"] = json.dumps({**source, "standardize": False})
+    with h5py.File(data.with_name("data_noiseless.h5"), "r+") as h5:
+        h5["bold"][...] = twin.astype(h5["bold"].dtype)
+    out = readout()
+    lo, auc, hi = (out[f"x/oracle/auc{s}"] for s in ("_ci_low", "", "_ci_high"))
+    assert lo <= auc <= hi and auc > 0.5
+    # the dropped runs' labeled rows joined the oracle's fit, none of them was scored
+    dropped = np.isin(group_keys(trials, ["subject", "session", "run"]), drop)
+    assert out["x/oracle/n_extra_rows"] == ((labels >= 0) & dropped).sum()
+    assert out["x/n_samples"] == ((labels >= 0) & ~dropped).sum()

@@ -11,7 +11,8 @@ Reconstruction, on the same normalised train/test rows as the model:
 Representations (feature maps for ``crossval.grouped_cv``; each fitted on a fold's training
 rows only): PCA-k and a random Gaussian projection to k dimensions of the standardised voxels,
 and untrained copies of an encoder (same architecture, fresh random init): if the trained
-encoder does not beat these, training taught the read-out nothing.
+encoder does not beat these, training taught the read-out nothing. The oracle (``oracle_map``)
+is scored on the same folds, from the noise-free twin, so it has a CI like the others.
 """
 
 from __future__ import annotations
@@ -93,6 +94,38 @@ def random_projection_map(x: np.ndarray, k: int, seed: int = 0) -> FeatureMap:
     """A fixed Gaussian projection of the standardised voxels to k dimensions (no learning)."""
     w = np.random.default_rng(seed).standard_normal((x.shape[1], k)) / np.sqrt(k)
     return lambda train_rows: standardize(train_rows, x) @ w
+
+
+def oracle_map(bold: np.ndarray, twin: np.ndarray, labels: np.ndarray,
+               extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> FeatureMap:
+    """The read-out that knows the noise-free signal, scored on the same folds as the others.
+
+    ``twin``: the prepared noise-free twin of the same rows (``bold5000_ae.data.ceiling``). Per
+    fold, a diagonal-noise linear discriminant: class means from the twin's training rows,
+    noise variance per voxel from the training residuals (observed − twin); one feature, the
+    score of every observed row. Only the fold's training rows and their labels are used (unlike
+    the other maps it needs labels: it is a reference, not a representation), so it gets a CI
+    over trials like any read-out. ``extra``: (bold, twin, labels) of rows never scored (the
+    runs outside the probe pool) that join every fold's fit: the oracle knows the signal as
+    well as the whole file tells it, which a probe pool of two runs alone would not. As in
+    ``ceiling.py``: a strong reference, not a proof of Bayes optimality (its noise model is
+    diagonal; spatially correlated noise is where a fitted read-out can come near or above it).
+    """
+    bold, twin = np.asarray(bold, np.float64), np.asarray(twin, np.float64)
+    labels = np.asarray(labels).astype(int)
+    if extra is None:
+        extra = (bold[:0], twin[:0], labels[:0])
+    x_bold, x_twin = (np.asarray(a, np.float64) for a in extra[:2])
+    x_labels = np.asarray(extra[2]).astype(int)
+
+    def features(train_rows: np.ndarray) -> np.ndarray:
+        y = np.concatenate([labels[train_rows], x_labels])
+        clean = np.concatenate([twin[train_rows], x_twin])
+        noise_var = (np.concatenate([bold[train_rows], x_bold]) - clean).var(axis=0) + 1e-6
+        diff = clean[y == 1].mean(axis=0) - clean[y == 0].mean(axis=0)
+        return (bold @ (diff / noise_var))[:, None]
+
+    return features
 
 
 def untrained_copy(module: torch.nn.Module, seed: int) -> torch.nn.Module:

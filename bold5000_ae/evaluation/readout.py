@@ -7,7 +7,11 @@ of, on the same folds:
 - the trained encoder's latent (means, for a VAE);
 - the untrained encoder: same architecture, ``untrained_inits`` fresh random inits;
 - PCA-k and a random Gaussian projection to k dims (k = the latent size);
-- the raw in-mask voxels; and the generator's oracle AUC where the file records one.
+- the raw in-mask voxels;
+- the oracle, on the same folds, where the file has a prepared noise-free twin beside it
+  (``baselines.oracle_map``; fitted on each fold's training rows plus the runs outside the
+  probe pool, never on the rows it scores); and the generator's whole-file oracle AUC where
+  recorded.
 
 Each with a bootstrap CI over trials; the trained encoder with the trial-level permutation p;
 trained − untrained with a paired bootstrap CI. Every fold normalises voxels with its training
@@ -26,6 +30,7 @@ another grid is resampled (trilinear, nilearn, from both files' affines) first.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,9 +40,10 @@ import numpy as np
 import torch
 from nilearn.image import resample_img
 
+from bold5000_ae.data.ceiling import KEYS, twin_path
 from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
 from bold5000_ae.data.splits import group_keys
-from bold5000_ae.evaluation.baselines import pca_map, random_projection_map
+from bold5000_ae.evaluation.baselines import oracle_map, pca_map, random_projection_map
 from bold5000_ae.evaluation.crossval import (
     fold_mean_auc,
     grouped_cv,
@@ -125,9 +131,31 @@ def load_labeled(path: str | Path, group_by: list[str], unit: str = "trial",
     if bold is None or len(np.unique(labels)) < 2:
         raise InputError(path, "needs labeled samples of both classes for classification")
     truth = attrs.get("ground_truth", {})
-    return {"bold": bold, "labels": labels, "groups": groups[rows],
+    return {"bold": bold, "labels": labels, "groups": groups[rows], "rows": rows,
             "units": trial_units(trials.iloc[rows], unit), "mask": mask, "affine": affine,
             "truth": truth if isinstance(truth, dict) else {}}
+
+
+def load_twin(path: str | Path, rows: np.ndarray) -> np.ndarray | None:
+    """``rows`` of the prepared noise-free twin of ``path`` (``ceiling.twin_path``), or None
+    when there is no twin, it holds other trials, or either file was z-scored per run (then
+    observed − twin is not the noise, and the oracle would be wrong)."""
+    twin = twin_path(path)
+    if not twin.is_file():
+        return None
+    with open_prepared(path) as obs_h5, open_prepared(twin) as twin_h5:
+        if any(read_attrs(h).get("source", {}).get("standardize") for h in (obs_h5, twin_h5)):
+            warnings.warn(f"{path} or its twin was z-scored per run: no oracle read-out",
+                          stacklevel=2)
+            return None
+        obs, clean = read_trials(obs_h5), read_trials(twin_h5)
+        if len(obs) != len(clean) or not np.allclose(obs[KEYS].to_numpy(float),
+                                                      clean[KEYS].to_numpy(float),
+                                                      equal_nan=True):
+            warnings.warn(f"{twin} does not hold the rows of {path}: no oracle read-out",
+                          stacklevel=2)
+            return None
+        return twin_h5["bold"][np.asarray(rows)].astype(np.float32)
 
 
 def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
@@ -184,6 +212,18 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
         raw_c = cfg["c_raw"] if not np.isscalar(cfg["c_raw"]) else [cfg["c_raw"]]
         out.update(run("raw voxels", raw_voxel_map(data["bold"]), c=list(raw_c),
                        scale=False).as_metrics(f"{prefix}/raw_voxels"))
+    twin = load_twin(path, data["rows"])
+    if twin is not None:  # one score per row: no C to choose, no permutations
+        extra = None
+        if len(drop_groups):  # the runs outside the probe pool join the oracle's fit
+            rest = load_labeled(path, list(cfg["group_by"]), cfg["unit"])
+            kept = ~np.isin(rest["rows"], data["rows"])
+            rest_twin = load_twin(path, rest["rows"][kept])
+            if rest_twin is not None and kept.any():
+                extra = (rest["bold"][kept], rest_twin, rest["labels"][kept])
+        out.update(run("oracle (noise-free twin)", oracle_map(data["bold"], twin, y, extra),
+                       c=[1.0]).as_metrics(f"{prefix}/oracle"))
+        out[f"{prefix}/oracle/n_extra_rows"] = float(0 if extra is None else len(extra[2]))
     for key in ("oracle_auc_volume", "oracle_auc_trial_mean", "noise_ceiling_r2"):
         if key in data["truth"]:
             out[f"{prefix}/{key}"] = float(data["truth"][key])
@@ -193,7 +233,7 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
     return out
 
 
-READOUTS = ("encoder", "untrained", "pca_k", "random_projection", "raw_voxels")
+READOUTS = ("encoder", "untrained", "pca_k", "random_projection", "raw_voxels", "oracle")
 
 
 def format_table(metrics: dict[str, float]) -> str:
@@ -206,12 +246,13 @@ def format_table(metrics: dict[str, float]) -> str:
                      f"{metrics.get(f'{p}/n_groups', 0):.0f} groups; AUC [95% CI over trials])")
         for name in READOUTS:
             if f"{p}/{name}/auc" in metrics:
-                lines.append(f"    {name:<18} {metrics[f'{p}/{name}/auc']:.3f} "
+                shown = "oracle (twin)" if name == "oracle" else name
+                lines.append(f"    {shown:<18} {metrics[f'{p}/{name}/auc']:.3f} "
                              f"[{metrics.get(f'{p}/{name}/auc_ci_low', float('nan')):.3f}, "
                              f"{metrics.get(f'{p}/{name}/auc_ci_high', float('nan')):.3f}]")
         if f"{p}/oracle_auc_volume" in metrics:
-            lines.append(f"    {'oracle':<18} {metrics[f'{p}/oracle_auc_volume']:.3f} "
-                         "(generator's, whole file)")
+            lines.append(f"    {'generator oracle':<18} {metrics[f'{p}/oracle_auc_volume']:.3f} "
+                         "(whole file, before preparation; no CI)")
         d = f"{p}/trained_minus_untrained/auc"
         if d in metrics:
             lines.append(f"    trained − untrained {metrics[d]:+.3f} "

@@ -21,7 +21,9 @@ from bold5000_ae.report.figures import learning_curves, metric_bars, palette, sl
 from bold5000_ae.report.html import write_html
 from bold5000_ae.report.optuna_views import study_views
 from bold5000_ae.report.table import (
+    beats_lines,
     present_metrics,
+    ranking,
     references,
     runs_markdown,
     summarise,
@@ -106,7 +108,8 @@ def _attempt(what: str, make: Callable[[], T]) -> T | None:
 
 def build_report(multirun_dir: str | Path, settings: ReportSettings | None = None,
                  out_dir: str | Path | None = None, explicit_rank: bool = False) -> Report:
-    """Write ``summary.{md,csv}``, ``references.csv``, ``runs.{md,csv}``, ``metrics.png``,
+    """Write ``summary.{md,csv}``, ``references.csv``, ``ranking.csv`` (configurations and
+    references in one order by value), ``runs.{md,csv}``, ``metrics.png``,
     ``learning_curves.png``, ``montage.png`` and ``report.html`` into ``<multirun_dir>/report``
     (or ``out_dir``)."""
     source = Path(multirun_dir).resolve()
@@ -119,10 +122,15 @@ def build_report(multirun_dir: str | Path, settings: ReportSettings | None = Non
     table = summarise(runs, metrics, settings.rank_by, settings.higher_is_better)
     refs = references(runs, metrics, settings.ceilings)
     colours = palette([*table.get("label", []), *runs.get("label", [])])
-    files = {name: folder / name for name in ("summary.csv", "references.csv", "runs.csv",
-                                              "summary.md", "runs.md")}
+    files = {name: folder / name for name in ("summary.csv", "references.csv", "ranking.csv",
+                                              "runs.csv", "summary.md", "runs.md")}
     table.to_csv(files["summary.csv"], index=False)
     refs.to_csv(files["references.csv"], index=False)
+    ranking(table, refs, metrics, settings.rank_by, settings.higher_is_better).to_csv(
+        files["ranking.csv"], index=False)
+    rank_metric = settings.rank_by if settings.rank_by in metrics else (
+        metrics[0] if metrics else settings.rank_by)
+    verdicts = beats_lines(table, refs, rank_metric, settings.higher_is_better)
     runs.assign(overrides=runs["overrides"].map(" ".join)).to_csv(files["runs.csv"], index=False)
     n_failed = int((runs["status"] == FAILED).sum()) if len(runs) else 0
     n_untrained = int((runs["status"] == UNTRAINED).sum()) if len(runs) else 0
@@ -131,9 +139,11 @@ def build_report(multirun_dir: str | Path, settings: ReportSettings | None = Non
               f"({'higher' if settings.higher_is_better else 'lower'} is better)")
     header = (f"# Sweep report: {source.name}\n\n{len(runs)} jobs, {n_failed} failed{untrained}. "
               f"Shared by every job: `{' '.join(common) or '(nothing)'}`.\n\n")
-    files["summary.md"].write_text(header + f"## Ranking (mean ± std over seeds, {ranked}; "
-                                   "baselines and ceilings in italics)\n\n"
-                                   + to_markdown(table, metrics, refs))
+    files["summary.md"].write_text(
+        header + "".join(f"- {line}\n" for line in verdicts) + ("\n" if verdicts else "")
+        + f"## Ranking (mean ± std over seeds, {ranked}; baselines and ceilings in italics, "
+        "placed by value)\n\n"
+        + to_markdown(table, metrics, refs, settings.rank_by, settings.higher_is_better))
     files["runs.md"].write_text(header + "## Every job\n\n" + runs_markdown(runs, metrics))
     curves = _attempt("curves", lambda: all_curves(runs, settings.curve_metrics)) or {}
     have_table = bool(len(table) and metrics)
@@ -166,9 +176,12 @@ def build_report(multirun_dir: str | Path, settings: ReportSettings | None = Non
     shared = html.escape(" ".join(common) or "(nothing)")
     page_header = (f"<p>multirun: <code>{html.escape(str(source))}</code> · {len(runs)} jobs, "
                    f"{n_failed} failed · {html.escape(ranked)}</p>"
-                   f"<p>shared by every job: <code>{shared}</code></p>")
+                   f"<p>shared by every job: <code>{shared}</code></p>"
+                   + "".join(f"<p><strong>{html.escape(line)}</strong></p>"
+                             for line in verdicts))
     files["report.html"] = write_html(
         folder / "report.html", title=f"Sweep report: {source.name}", header=page_header,
-        table=table, refs=refs, runs=runs, metrics=metrics, colours=colours, plots=plots,
+        table=ranking(table, refs, metrics, settings.rank_by, settings.higher_is_better),
+        refs=refs, runs=runs, metrics=metrics, colours=colours, plots=plots,
         pngs=pngs, study=study)
     return Report(folder=folder, files=files, n_runs=len(runs), n_failed=n_failed)

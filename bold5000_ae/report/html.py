@@ -23,12 +23,12 @@ STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1500px}
 table{border-collapse:collapse;font-size:0.85em;margin-bottom:1em}td,th{border:1px solid #ccc;
 padding:3px 8px}th{background:#f2f2f2}table.sortable thead th{cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
-tr.failed td{background:#fde8e8}tbody.fixed td{font-style:italic;background:#f7f7f7}
+tr.failed td{background:#fde8e8}tr.reference td{font-style:italic;background:#f7f7f7}
 img{max-width:100%}code{font-size:0.9em}.swatch{display:inline-block;width:0.9em;height:0.9em;
 margin-right:0.4em;vertical-align:middle}"""
 
 # Click a header to sort by it (again to reverse); numbers compare as numbers, blanks go last.
-# Rows in tbody.fixed (baselines, ceilings) are reference lines and stay where they are.
+# Reference rows (baselines, ceilings) sort with the configurations, by value.
 SORT_JS = """function sortTable(table, col, th) {
   const body = table.tBodies[0], rows = Array.from(body.rows);
   const ascending = th.getAttribute('aria-sort') !== 'ascending';
@@ -71,26 +71,26 @@ def _png(path: Path | None, caption: str) -> str:
             f"<figcaption>{_e(caption)}</figcaption></figure>")
 
 
-def summary_table(table: pd.DataFrame, refs: pd.DataFrame, metrics: Sequence[str],
+def summary_table(ranked: pd.DataFrame, metrics: Sequence[str],
                   colours: dict[str, str]) -> str:
+    """``ranked``: ``table.ranking``'s rows, configurations and references (baselines,
+    ceilings, in italics) in one order by value."""
     head = "".join(f"<th>{_e(h)}</th>" for h in ["rank", "configuration", "seeds", *metrics])
     rows = []
-    for _, row in table.iterrows():
-        swatch = f"<span class='swatch' style='background:{colours.get(row['label'], '#888')}'>"
-        cells = [_td(str(row["rank"]), row["rank"]),
-                 _td(f"{swatch}</span><code>{_e(row['label'])}</code>", row["label"], raw=True),
-                 _td(str(row["n"]), row["n"])]
-        cells += [_td(mean_std(row[f"{m} mean"], row[f"{m} std"]), row[f"{m} mean"])
+    for _, row in ranked.iterrows():
+        values = [_td(mean_std(row.get(f"{m} mean"), row.get(f"{m} std")), row.get(f"{m} mean"))
                   for m in metrics]
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    fixed = []
-    for _, row in refs.iterrows():
-        cells = [_td("–"), _td(row["label"]), _td(str(row["n"]))]
-        cells += [_td(mean_std(row.get(f"{m} mean"), row.get(f"{m} std"))) for m in metrics]
-        fixed.append("<tr>" + "".join(cells) + "</tr>")
+        if row.get("kind", "configuration") != "configuration":
+            cells = [_td("–"), _td(row["label"]), _td(str(int(row["n"])), row["n"])]
+            rows.append("<tr class='reference'>" + "".join(cells + values) + "</tr>")
+            continue
+        swatch = f"<span class='swatch' style='background:{colours.get(row['label'], '#888')}'>"
+        cells = [_td(str(int(row["rank"])), row["rank"]),
+                 _td(f"{swatch}</span><code>{_e(row['label'])}</code>", row["label"], raw=True),
+                 _td(str(int(row["n"])), row["n"])]
+        rows.append("<tr>" + "".join(cells + values) + "</tr>")
     return (f"<table class='sortable' id='ranking'><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody><tbody class='fixed'>{''.join(fixed)}</tbody>"
-            "</table>")
+            f"<tbody>{''.join(rows)}</tbody></table>")
 
 
 def _links(job_dir: Path, page_dir: Path) -> str:
@@ -133,9 +133,12 @@ def write_html(path: Path, *, title: str, header: str, table: pd.DataFrame, refs
                runs: pd.DataFrame, metrics: Sequence[str], colours: dict[str, str],
                plots: Sequence[tuple[str, go.Figure | None]],
                pngs: Sequence[tuple[Path | None, str]], study: StudyViews | None) -> Path:
-    """``header`` is trusted HTML (built by the caller from escaped parts)."""
+    """``header`` is trusted HTML (built by the caller from escaped parts); ``table`` is the
+    ranking (``table.ranking``: configurations and reference rows in one order)."""
+    has_configs = len(table) and (table.get("kind", pd.Series(["configuration"])) ==
+                                  "configuration").any()
     parts = [f"<h1>{_e(title)}</h1>", header, "<h2>Ranking</h2>",
-             summary_table(table, refs, metrics, colours) if len(table)
+             summary_table(table, metrics, colours) if has_configs
              else "<p>no finished runs</p>", "<h2>Figures</h2>"]
     parts += [_plot(fig, f"plot-{i}") for i, (_, fig) in enumerate(plots) if fig is not None]
     if study is not None:

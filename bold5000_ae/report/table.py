@@ -2,6 +2,10 @@
 
 Only metrics every loss is judged by (R², Pearson r, identification accuracy, AUC) enter the
 table: a run's own loss value is not comparable across losses, so it is never shown.
+
+The baselines every run recorded on its own test rows (training mean, PCA-k with the same
+latent size) and the ceilings are rows of the ranking, placed by value (``ranking``): the first
+question a sweep must answer is whether any configuration beats PCA-k (issue 12).
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ def summarise(runs: pd.DataFrame, metrics: Sequence[str], rank_by: str,
     return table.reset_index()
 
 
+# baseline/<name>/... columns that are bounds rather than baselines
+REFERENCE_LABELS = {"ceiling": "ceiling: noise-free twin"}
+
+
 def reference_metric(column: str, metrics: Sequence[str],
                      ceilings: dict[str, str]) -> tuple[str, str] | None:
     """(reference name, compared metric) for a reference column of ``metrics.json``, or None.
@@ -51,7 +59,8 @@ def reference_metric(column: str, metrics: Sequence[str],
         for cut in range(2, len(parts)):
             metric = "/".join(parts[cut:])
             if metric in metrics:
-                return "baseline: " + "/".join(parts[1:cut]), metric
+                name = "/".join(parts[1:cut])
+                return REFERENCE_LABELS.get(name, "baseline: " + name), metric
         return None
     if column in ceilings and ceilings[column] in metrics:
         return "ceiling: " + column.split("/")[-1], ceilings[column]
@@ -78,6 +87,53 @@ def references(runs: pd.DataFrame, metrics: Sequence[str],
         f"{m} {s}" for m in metrics for s in ("mean", "std"))])
 
 
+def reference_kind(label: str) -> str:
+    """``baseline`` or ``ceiling``, from a reference row's label (``"baseline: pca_k"``)."""
+    return "ceiling" if label.startswith("ceiling") else "baseline"
+
+
+def ranking(table: pd.DataFrame, refs: pd.DataFrame, metrics: Sequence[str], rank_by: str,
+            higher_is_better: bool = True) -> pd.DataFrame:
+    """The configurations and the reference rows (baselines, ceilings) in one order, by
+    ``rank_by``'s mean: a configuration keeps its ``rank``; a reference row takes its place by
+    value (rank NaN, ``kind`` baseline or ceiling), so the ranking itself says which
+    configurations beat PCA-k. On a tie the configuration goes first; references with no value
+    for ``rank_by`` go last. ``position`` numbers the rows of this order."""
+    key = f"{rank_by if rank_by in metrics else (metrics[0] if metrics else rank_by)} mean"
+    configs = table.assign(kind="configuration")
+    ref_rows = refs.assign(kind=[reference_kind(str(x)) for x in refs["label"]], rank=math.nan)
+    frames = [f for f in (configs, ref_rows) if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["position", "rank", "kind", "label", "n"])
+    both = pd.concat(frames, ignore_index=True)
+    if key in both.columns:
+        order = both[key].astype(float) * (-1 if higher_is_better else 1)
+        tie = (both["kind"] != "configuration").astype(int)
+        both = both.assign(_o=order, _t=tie).sort_values(
+            ["_o", "_t"], na_position="last", kind="stable").drop(columns=["_o", "_t"])
+    both.insert(0, "position", range(1, len(both) + 1))
+    return both.reset_index(drop=True)
+
+
+def beats_lines(table: pd.DataFrame, refs: pd.DataFrame, metric: str,
+                higher_is_better: bool = True) -> list[str]:
+    """One sentence per baseline: how many configurations beat it on ``metric`` (mean over
+    seeds), and the best configuration's value beside it."""
+    key = f"{metric} mean"
+    if key not in table.columns or key not in refs.columns or not len(table):
+        return []
+    values = table[key].astype(float)
+    best = table.loc[values.idxmax() if higher_is_better else values.idxmin()]
+    lines = []
+    for _, ref in refs.iterrows():
+        if reference_kind(str(ref["label"])) != "baseline" or pd.isna(ref.get(key)):
+            continue
+        better = int(((values > ref[key]) if higher_is_better else (values < ref[key])).sum())
+        lines.append(f"{ref['label']} ({metric} {ref[key]:.4f}): {better} of {len(values)} "
+                     f"configurations beat it; the best, `{best['label']}`, has {best[key]:.4f}.")
+    return lines
+
+
 def mean_std(mean: object, std: object, digits: int = 4) -> str:
     """``mean ± std``; just the mean where there is no spread to show (one seed)."""
     if not isinstance(mean, float) or math.isnan(mean):
@@ -94,17 +150,21 @@ def _cell(value: object, digits: int = 4) -> str:
 
 
 def to_markdown(table: pd.DataFrame, metrics: Sequence[str],
-                refs: pd.DataFrame | None = None) -> str:
+                refs: pd.DataFrame | None = None, rank_by: str | None = None,
+                higher_is_better: bool = True) -> str:
     """``mean ± std`` cells, one column per metric (pandas' to_markdown needs tabulate);
-    reference rows (baselines, ceilings) follow, unranked, in italics."""
+    reference rows (baselines, ceilings) in italics, placed in the ranking by ``rank_by``'s value
+    (default: the first metric), with no rank of their own."""
+    refs = refs if refs is not None else pd.DataFrame(columns=["label", "n"])
+    rows = ranking(table, refs, metrics, rank_by or (metrics[0] if metrics else ""),
+                   higher_is_better)
     header = ["rank", "configuration", "seeds", *metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for _, row in table.iterrows():
-        cells = [str(row["rank"]), f"`{_cell(row['label'])}`", str(row["n"])]
-        cells += [mean_std(row[f"{m} mean"], row[f"{m} std"]) for m in metrics]
-        lines.append("| " + " | ".join(cells) + " |")
-    for _, row in (refs if refs is not None else pd.DataFrame()).iterrows():
-        cells = ["–", f"*{_cell(row['label'])}*", str(row["n"])]
+    for _, row in rows.iterrows():
+        if row["kind"] == "configuration":
+            cells = [str(int(row["rank"])), f"`{_cell(row['label'])}`", str(int(row["n"]))]
+        else:
+            cells = ["–", f"*{_cell(row['label'])}*", str(int(row["n"]))]
         cells += [mean_std(row.get(f"{m} mean"), row.get(f"{m} std")) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
