@@ -27,15 +27,19 @@ from typing import Any, Literal
 import nibabel as nib
 import numpy as np
 import pandas as pd
-from nilearn.glm.first_level import make_first_level_design_matrix
 from nilearn.image import mean_img, resample_to_img
-from nilearn.maskers import NiftiMasker
 from nilearn.masking import compute_multi_epi_mask
 
 from bold5000_ae.data.events import read_events, sample_frames
 from bold5000_ae.data.sources.base import UnitSamples
 from bold5000_ae.data.sources.nifti_io import check_finite, header_grid, load_nifti, same_grid
 from bold5000_ae.data.sources.reference_grid import load_reference
+from bold5000_ae.data.sources.run_cleaning import (
+    clean_options,
+    clean_run,
+    high_pass_filter_name,
+    read_confounds,
+)
 from bold5000_ae.data.sources.trial_layout import find_events
 from bold5000_ae.utils.errors import InputError
 
@@ -44,28 +48,6 @@ RUN_PATTERN = re.compile(r"sub-CSI(\d+)_ses-(\d+)_task-([a-zA-Z0-9]+)_run-(\d+)"
                          r"((?:_[a-zA-Z]+-[a-zA-Z0-9]+)*)_bold\.nii(\.gz)?$")
 EVENTS_NAME = re.compile(r"sub-CSI(\d+)_ses-(\d+)_task-([a-zA-Z0-9]+)_run-(\d+)_events\.tsv$")
 DEFAULT_CONFOUNDS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
-
-
-def high_pass_filter_name(clean_kwargs: dict[str, Any]) -> str | None:
-    """The filter recorded in the file's attributes: None when nothing is high-passed."""
-    return clean_kwargs["clean_args"]["filter"] or None
-
-
-def with_cosine_drift(confounds: pd.DataFrame, tr: float, high_pass: float,
-                      clean_kwargs: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The confounds with nilearn's cosine drift regressors appended, and the cleaning options
-    without its cosine filter: the same high-pass, regressed jointly with the confounds.
-
-    Why: nilearn (0.14) skips its whole cosine filter, with only a warning, when any confound
-    column correlates above 0.9 with one of its cosines ("Cosine filter(s) exist in user supplied
-    confounds"). A slowly drifting motion trace does that, and such a run kept its drift.
-    """
-    frame_times = np.arange(len(confounds)) * tr
-    drift = make_first_level_design_matrix(frame_times, drift_model="cosine",
-                                           high_pass=high_pass).drop(columns="constant")
-    joined = pd.concat([confounds.reset_index(drop=True), drift.reset_index(drop=True)], axis=1)
-    return joined, {**clean_kwargs, "high_pass": None,
-                    "clean_args": {**clean_kwargs["clean_args"], "filter": False}}
 
 
 @dataclass(frozen=True)
@@ -102,19 +84,10 @@ class BidsSource:
             raise InputError(self.root, "BIDS root folder not found")
         if mode not in ("each", "mean"):
             raise InputError("mode", f"unknown mode {mode!r}; valid: each, mean")
-        if high_pass_filter not in ("cosine", "butterworth"):
-            raise InputError("high_pass_filter", f"unknown filter {high_pass_filter!r}; valid: "
-                                                 "cosine, butterworth")
         self.task, self.mask_spec, self.mode = task, mask, mode
         self.subjects, self.sessions = subjects, sessions
-        self.clean_kwargs = dict(smoothing_fwhm=smoothing_fwhm, detrend=detrend,
-                                 high_pass=high_pass,
-                                 # cosine: DCT drift regressors, one least-squares solve for all
-                                 # voxels (SPM's way); butterworth: one sosfiltfilt per voxel,
-                                 # 50x slower at 88 x 88 x 66 (docs/scaling.md)
-                                 # (no high-pass: no filter; nilearn's cosine wants a cut-off)
-                                 clean_args={"filter": high_pass_filter if high_pass else False},
-                                 standardize="zscore_sample" if standardize else None)
+        self.clean_kwargs = clean_options(smoothing_fwhm, detrend, high_pass, high_pass_filter,
+                                          standardize)
         self.confounds = list(confounds) if confounds else None
         self.target_shape = tuple(target_shape) if target_shape else None
         self.target_voxel_size = tuple(target_voxel_size_mm) if target_voxel_size_mm else None
@@ -253,19 +226,13 @@ class BidsSource:
         return (self.target_shape is not None or self.target_voxel_size is not None
                 or self.reference is not None)
 
-    def _confounds(self, run: BidsRun) -> pd.DataFrame | None:
+    def _confounds(self, run: BidsRun, n_volumes: int) -> pd.DataFrame | None:
         if not self.confounds:
             return None
         stem = RUN_PATTERN.search(run.bold.name)
-        path = run.bold.with_name(f"sub-CSI{stem.group(1)}_ses-{stem.group(2)}_task-"
-                                  f"{self.task}_run-{stem.group(4)}_desc-confounds_timeseries.tsv")
-        if not path.is_file():
-            raise InputError(path, "confounds file not found")
-        table = pd.read_csv(path, sep="\t")
-        missing = [c for c in self.confounds if c not in table.columns]
-        if missing:
-            raise InputError(path, f"missing confound column(s) {', '.join(missing)}")
-        return table[self.confounds].fillna(0.0)  # fMRIPrep leaves the first derivative empty
+        return read_confounds(run.bold.with_name(
+            f"sub-CSI{stem.group(1)}_ses-{stem.group(2)}_task-{self.task}_run-{stem.group(4)}"
+            "_desc-confounds_timeseries.tsv"), self.confounds, n_volumes)
 
     def load(self, unit: str) -> UnitSamples:
         run = self._runs[unit]
@@ -284,18 +251,8 @@ class BidsSource:
         events = read_events(run.events)
         frames = sample_frames(events["onset"].to_numpy(), self.offsets_s, tr, img.shape[3],
                                run.events)
-        confounds = self._confounds(run)
-        if confounds is not None and len(confounds) != img.shape[3]:
-            raise InputError(run.bold, f"{img.shape[3]} volumes but the confounds file has "
-                                       f"{len(confounds)} rows")
-        clean_kwargs = self.clean_kwargs
-        if confounds is not None and clean_kwargs["clean_args"]["filter"] == "cosine":
-            confounds, clean_kwargs = with_cosine_drift(confounds, tr, clean_kwargs["high_pass"],
-                                                        clean_kwargs)
-        masker = NiftiMasker(mask_img=self._mask_img, t_r=tr,
-                             target_affine=self._mask_img.affine, target_shape=mask.shape,
-                             **clean_kwargs)
-        cleaned = masker.fit_transform(img, confounds=confounds).astype(np.float32)
+        cleaned = clean_run(img, self._mask_img, tr, self._confounds(run, img.shape[3]),
+                            self.clean_kwargs)
         if self.mode == "mean":
             bold = cleaned[frames].mean(axis=1)
             offsets = np.full(len(events), np.nan)
