@@ -54,6 +54,17 @@ def test_phase3_table_shows_every_readout_with_its_ci_and_the_p(tmp_path: Path) 
             "experiment=phase3_transfer model.pretrained=x.ckpt`)") in block
 
 
+def test_a_readout_above_the_oracle_is_flagged_and_the_oracle_not_called_a_bound(
+        tmp_path: Path) -> None:
+    below = phase_tables.render("phase3", _run(tmp_path / "a", READOUT))
+    assert "Above the linear oracle" not in below
+    above = phase_tables.render("phase3", _run(tmp_path / "b", {
+        **READOUT, "eval/cv/encoder/auc": 0.971, "eval/cv/raw_voxels/auc": 0.72}))
+    flag = above.split("**Above the linear oracle (0.701):**")[1]
+    assert "trained encoder latent 0.971" in flag and "raw in-mask voxels 0.720" in flag
+    assert "PCA-k" not in flag.split(". That oracle")[0] and "not a bound" in flag
+
+
 def test_reconstruction_table_says_when_the_model_loses_to_pca(tmp_path: Path) -> None:
     metrics = {"test/r2": 0.30, "test/mse": 0.70, "baseline/train_mean/test/r2": 0.0,
                "baseline/train_mean/test/mse": 1.0, "baseline/pca_k/test/r2": 0.45,
