@@ -129,12 +129,19 @@ def _steps(run: Path) -> list[int]:
         return [int(r["step"]) for r in csv.DictReader(handle) if r.get("train/loss")]
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it: a process started from a non-interactive parent (a test
+    worker, a background job) may inherit SIGINT ignored, and Python then installs no
+    KeyboardInterrupt handler, so the signal would be lost, not tested."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_and_signal(prepared_h5: Path, run: Path, tmp_path: Path,
                       sig: signal.Signals) -> subprocess.CompletedProcess:
     proc = subprocess.Popen([str(BIN / "bold5000-ae-train"), f"data.path={prepared_h5}", *TINY,
                              "trainer.max_epochs=200", f"hydra.run.dir={run}"],
                             env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_default_sigint)
     deadline = time.time() + 240
     while not (run / "checkpoints/last.ckpt").is_file() and time.time() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-2000:]
