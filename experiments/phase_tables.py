@@ -191,19 +191,24 @@ def readout_table(m: dict[str, float], prefix: str, title: str) -> list[str]:
     return rows
 
 
+def short_label(label: str) -> str:
+    """A read-out's name for a sentence: its table label without the qualifiers."""
+    return label.split(",")[0].split(" (")[0]
+
+
 def above_the_oracle(m: dict[str, float], prefix: str) -> list[str]:
     """The read-outs whose AUC exceeds the oracle's (then the oracle is no bound here)."""
     oracle = m.get(f"{prefix}/oracle/auc")
     if oracle is None:
         return []
-    return [f"{label.split(',')[0].split(' (')[0]} {fmt(m[f'{prefix}/{name}/auc'])}"
+    return [f"{short_label(label)} {fmt(m[f'{prefix}/{name}/auc'])}"
             for name, label in READOUTS[:5] if m.get(f"{prefix}/{name}/auc", -1) > oracle]
 
 
 def verdict(m: dict[str, float], prefix: str) -> str:
     """What the table says about the trained encoder, in words."""
     enc = m[f"{prefix}/encoder/auc"]
-    beaten = [label.split(",")[0].split(" (")[0] for name, label in READOUTS[1:5]
+    beaten = [short_label(label) for name, label in READOUTS[1:5]
               if m.get(f"{prefix}/{name}/auc", -1) >= enc]
     parts = []
     lo = m.get(f"{prefix}/trained_minus_untrained/auc_ci_low")
