@@ -50,30 +50,52 @@ def _r2(pred: np.ndarray, obs: np.ndarray) -> float:
     return float(1.0 - ((pred - obs) ** 2).sum() / max((obs ** 2).sum(), 1e-12))
 
 
-def ceiling_metrics(datamodule: Any, twin: str | Path | None = None) -> dict[str, float]:
-    """``ceiling/<split>/...`` figures for a set-up BoldDataModule; {} when no twin exists."""
+def matching_twin(datamodule: Any, twin: str | Path | None = None) -> Path | None:
+    """The prepared twin of a set-up BoldDataModule's file when it holds the same rows and was
+    prepared linearly; ``None`` (with a warning saying why, when a twin exists) otherwise."""
     paths = datamodule.files.paths if getattr(datamodule, "files", None) else [datamodule.path]
     if twin is None and len(paths) != 1:  # several prepared files: no single twin to pair
-        return {}
+        return None
     twin = Path(twin) if twin else twin_path(paths[0])
     if not twin.is_file() or not datamodule.datasets:
-        return {}
-    mean, std = datamodule.mean.astype(np.float64), datamodule.std.astype(np.float64)
+        return None
     with open_prepared(datamodule.path) as obs_h5, open_prepared(twin) as twin_h5:
         twin_trials = read_trials(twin_h5)
         trials = datamodule.trials
         attrs = [read_attrs(h5) for h5 in (obs_h5, twin_h5)]
-        if any(a.get("source", {}).get("standardize") for a in attrs):
-            warnings.warn(f"{datamodule.path} or its twin was z-scored per run (nonlinear): "
-                          "no ceiling; prepare with source.reader.standardize=false",
-                          stacklevel=2)
-            return {}
-        truths = [a.get("ground_truth") for a in attrs]
-        if len(twin_trials) != len(trials) or truths[0] != truths[1] or not np.allclose(
-                twin_trials[KEYS].to_numpy(float), trials[KEYS].to_numpy(float), equal_nan=True):
-            warnings.warn(f"{twin} does not hold the rows of {datamodule.path}; no ceiling",
-                          stacklevel=2)
-            return {}
+    if any(a.get("source", {}).get("standardize") for a in attrs):
+        warnings.warn(f"{datamodule.path} or its twin was z-scored per run (nonlinear): "
+                      "no ceiling; prepare with source.reader.standardize=false", stacklevel=3)
+        return None
+    truths = [a.get("ground_truth") for a in attrs]
+    if len(twin_trials) != len(trials) or truths[0] != truths[1] or not np.allclose(
+            twin_trials[KEYS].to_numpy(float), trials[KEYS].to_numpy(float), equal_nan=True):
+        warnings.warn(f"{twin} does not hold the rows of {datamodule.path}; no ceiling",
+                      stacklevel=3)
+        return None
+    return twin
+
+
+def normalised_twin(datamodule: Any, split: str) -> np.ndarray | None:
+    """The noise-free part of ``split``'s rows as the model sees them (normalised with the
+    training statistics), or ``None`` when the file has no matching twin."""
+    twin = matching_twin(datamodule)
+    if twin is None or split not in datamodule.datasets:
+        return None
+    rows = np.asarray(datamodule.datasets[split].rows)
+    with open_prepared(twin) as twin_h5:
+        return _normalised(twin_h5, rows, datamodule.mean.astype(np.float64),
+                           datamodule.std.astype(np.float64))
+
+
+def ceiling_metrics(datamodule: Any, twin: str | Path | None = None) -> dict[str, float]:
+    """``ceiling/<split>/...`` figures for a set-up BoldDataModule; {} when no twin exists."""
+    twin = matching_twin(datamodule, twin)
+    if twin is None:
+        return {}
+    mean, std = datamodule.mean.astype(np.float64), datamodule.std.astype(np.float64)
+    trials = datamodule.trials
+    with open_prepared(datamodule.path) as obs_h5, open_prepared(twin) as twin_h5:
         clean_all = _normalised(twin_h5, np.arange(len(trials)), mean, std)
         out: dict[str, float] = {}
         ideal = _ideal_image_prediction(clean_all, trials)

@@ -8,6 +8,10 @@ Reconstruction, on the same normalised train/test rows as the model:
   ``IncrementalPCA`` when the training matrix is large): the linear autoencoder with the same
   bottleneck, the first thing a nonlinear AE must beat.
 
+Where the file has a noise-free twin, each also gets ``signal_r2``: R² of its reconstruction
+against the twin's rows (``signal_r2``), the fraction of the recoverable signal it holds. R²
+against the noisy input rewards reconstructing structured noise (drift, smooth noise) too.
+
 Representations (feature maps for ``crossval.grouped_cv``; each fitted on a fold's training
 rows only): PCA-k and a random Gaussian projection to k dimensions of the standardised voxels,
 and untrained copies of an encoder (same architecture, fresh random init): if the trained
@@ -24,7 +28,7 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA, IncrementalPCA
 
-from bold5000_ae.data.ceiling import ceiling_metrics
+from bold5000_ae.data.ceiling import ceiling_metrics, normalised_twin
 from bold5000_ae.evaluation.crossval import FeatureMap, standardize
 
 # above this many training values (rows × voxels), PCA is fitted in batches
@@ -44,11 +48,21 @@ def _mse_r2(pred: np.ndarray, test: np.ndarray, reference: np.ndarray) -> tuple[
     return mse, 1.0 - mse / float(np.mean((reference - test) ** 2))
 
 
+def signal_r2(pred: np.ndarray, twin: np.ndarray, reference: np.ndarray | float = 0.0) -> float:
+    """R² of a reconstruction against the noise-free twin's rows: 1 − Σ(pred − twin)² /
+    Σ(reference − twin)², with the training mean (0 after normalisation) as the reference. 1:
+    all of the signal and none of the noise; 0: no better than the training mean."""
+    pred, twin = np.asarray(pred, np.float64), np.asarray(twin, np.float64)
+    return 1.0 - float(((pred - twin) ** 2).sum()) / max(float(((reference - twin) ** 2).sum()),
+                                                          1e-12)
+
+
 def reconstruction_baselines(train: np.ndarray, test: np.ndarray, k: int,
-                             ceiling_r2: float | None = None,
-                             split: str = "test") -> dict[str, float]:
+                             ceiling_r2: float | None = None, split: str = "test",
+                             twin: np.ndarray | None = None) -> dict[str, float]:
     """Per-voxel MSE and R² (against the training mean) of the training mean and of PCA-k on
-    ``test``, under ``baseline/<name>/<split>/<metric>``; plus the ceiling when recorded."""
+    ``test``, under ``baseline/<name>/<split>/<metric>``; plus the ceiling when recorded, and
+    each one's ``signal_r2`` when ``twin`` (the noise-free part of ``test``) is given."""
     train, test = np.asarray(train, np.float64), np.asarray(test, np.float64)
     mean = train.mean(0, keepdims=True)
     out: dict[str, float] = {}
@@ -59,6 +73,10 @@ def reconstruction_baselines(train: np.ndarray, test: np.ndarray, k: int,
     mse, r2 = _mse_r2(recon, test, mean)
     out[f"baseline/pca_k/{split}/mse"], out[f"baseline/pca_k/{split}/r2"] = mse, r2
     out["baseline/pca_k/k"] = float(pca.n_components_)
+    if twin is not None:
+        out[f"baseline/train_mean/{split}/signal_r2"] = signal_r2(
+            np.broadcast_to(mean, test.shape), twin, mean)
+        out[f"baseline/pca_k/{split}/signal_r2"] = signal_r2(recon, twin, mean)
     if ceiling_r2 is not None:
         out[f"baseline/ceiling/{split}/r2"] = float(ceiling_r2)
     return out
@@ -78,7 +96,8 @@ def datamodule_baselines(datamodule: Any, k: int, split: str = "test") -> dict[s
     """``reconstruction_baselines`` on a datamodule's training rows and ``split``."""
     ceiling = ceiling_metrics(datamodule).get(f"ceiling/{split}/r2")  # the twin, these rows
     return reconstruction_baselines(normalised_split(datamodule, "train"),
-                                    normalised_split(datamodule, split), k, ceiling, split)
+                                    normalised_split(datamodule, split), k, ceiling, split,
+                                    twin=normalised_twin(datamodule, split))
 
 
 def pca_map(x: np.ndarray, k: int) -> FeatureMap:
@@ -148,32 +167,86 @@ def untrained_copy(module: torch.nn.Module, seed: int) -> torch.nn.Module:
 def model_baselines(model: torch.nn.Module, datamodule: Any,
                     split: str = "test") -> dict[str, float]:
     """Reconstruction baselines for a model that reconstructs (an AE or VAE: it has
-    ``test_metrics`` and a ``net`` with a ``latent_dim``); ``{}`` for any other model."""
+    ``test_metrics`` and a ``net`` with a ``latent_dim``), and the model's own ``signal_r2``
+    beside theirs where the file has a twin; ``{}`` for any other model."""
     net = getattr(model, "net", None)
     if not hasattr(model, "test_metrics") or not hasattr(net, "latent_dim"):
         return {}
-    return datamodule_baselines(datamodule, int(net.latent_dim), split)
+    out = datamodule_baselines(datamodule, int(net.latent_dim), split)
+    twin = normalised_twin(datamodule, split)
+    if twin is not None:
+        recon = reconstruct(model, normalised_split(datamodule, split))
+        out[f"{split}/signal_r2"] = signal_r2(recon, twin)
+    out.update(training_fit(model, datamodule, int(net.latent_dim)))
+    return out
+
+
+def training_fit(model: torch.nn.Module, datamodule: Any, k: int) -> dict[str, float]:
+    """R² on the model's own training rows after training (``fit/r2``) beside PCA-k's on the
+    same rows (``baseline/pca_k/fit/r2``, the best any rank-k linear map can do there). A model
+    far below PCA-k here cannot fit its data: a defect, whatever its test score."""
+    train = normalised_split(datamodule, "train").astype(np.float64)
+    if len(train) < 2:
+        return {}
+    pca = fit_pca(train, k)
+    pca_mse, pca_r2 = _mse_r2(pca.inverse_transform(pca.transform(train)), train,
+                              train.mean(0, keepdims=True))
+    mse, r2 = _mse_r2(reconstruct(model, train.astype(np.float32)), train,
+                      train.mean(0, keepdims=True))
+    return {"fit/r2": r2, "fit/mse": mse, "baseline/pca_k/fit/r2": pca_r2,
+            "baseline/pca_k/fit/mse": pca_mse}
+
+
+@torch.no_grad()
+def reconstruct(model: torch.nn.Module, rows: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The model's deterministic reconstruction of normalised rows (eval mode, its device)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        parts = [model(torch.as_tensor(rows[i:i + batch_size], device=device)).float().cpu()
+                 for i in range(0, len(rows), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(parts).numpy() if parts else np.empty_like(rows)
 
 
 def with_verdict(metrics: dict[str, float], split: str = "test") -> dict[str, float]:
-    """Adds ``<split>/r2_minus_pca_k`` (the model's R² minus PCA-k's) when both are known."""
-    model, pca = metrics.get(f"{split}/r2"), metrics.get(f"baseline/pca_k/{split}/r2")
-    if model is not None and pca is not None:
-        metrics[f"{split}/r2_minus_pca_k"] = float(model) - float(pca)
+    """Adds ``<split>/r2_minus_pca_k`` (the model's R² minus PCA-k's) when both are known, and
+    ``<split>/signal_r2_minus_pca_k`` the same way for R² against the noise-free twin."""
+    for metric in ("r2", "signal_r2"):
+        model = metrics.get(f"{split}/{metric}")
+        pca = metrics.get(f"baseline/pca_k/{split}/{metric}")
+        if model is not None and pca is not None:
+            metrics[f"{split}/{metric}_minus_pca_k"] = float(model) - float(pca)
     return metrics
 
 
 def summary_lines(metrics: dict[str, float], split: str = "test") -> list[str]:
-    """The reconstruction baselines beside the model's R², and whether it beats PCA-k."""
+    """The reconstruction baselines beside the model's R², and whether it beats PCA-k; the same
+    for R² against the noise-free twin (the signal recovered) where the file has one."""
     lines = []
+    k = metrics.get("baseline/pca_k/k", float("nan"))
     for name, label in (("train_mean", "training mean R²"), ("pca_k", "PCA-k R²")):
         key = f"baseline/{name}/{split}/r2"
         if key in metrics:
-            k = metrics.get("baseline/pca_k/k", float("nan"))
             extra = f" (k={k:.0f}, fitted on the training rows)" if name == "pca_k" else ""
             lines.append(f"  {label:<16} {metrics[key]:.4f}{extra}")
     gap = metrics.get(f"{split}/r2_minus_pca_k")
     if gap is not None:
         verdict = "beats PCA-k" if gap > 0 else "below PCA-k"
         lines.append(f"  {split} R² − PCA-k R² {gap:+.4f}: {verdict}")
+    if "fit/r2" in metrics and "baseline/pca_k/fit/r2" in metrics:
+        lines.append(f"  {'fit R²':<16} {metrics['fit/r2']:.4f} on its own training rows "
+                     f"(PCA-k {metrics['baseline/pca_k/fit/r2']:.4f}: the best rank-k linear fit)")
+    if f"{split}/signal_r2" in metrics:
+        lines.append(f"  {'signal R²':<16} {metrics[f'{split}/signal_r2']:.4f} (against the "
+                     "noise-free twin: the fraction of the signal recovered; the twin scores 1)")
+        pca = metrics.get(f"baseline/pca_k/{split}/signal_r2")
+        if pca is not None:
+            lines.append(f"  {'PCA-k signal R²':<16} {pca:.4f}")
+        gap = metrics.get(f"{split}/signal_r2_minus_pca_k")
+        if gap is not None:
+            verdict = "beats PCA-k" if gap > 0 else "below PCA-k"
+            lines.append(f"  signal R² − PCA-k {gap:+.4f}: {verdict}")
     return lines

@@ -9,6 +9,7 @@ changes only how a latent is drawn and which terms join the loss.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -128,9 +129,18 @@ class AutoencoderModule(BoldModule):
                             gradient_clip_algorithm=gradient_clip_algorithm)
 
     def configure_optimizers(self) -> Any:
+        """The optimizer and, when configured, its schedule. A schedule that takes
+        ``total_steps`` (``schedules.warmup_cosine``) is stepped every batch over the whole
+        run's optimizer steps; any other is stepped once per epoch on ``val/loss``."""
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=optimizer),
-                                 "monitor": "val/loss", "interval": "epoch"}}
+        if "total_steps" in inspect.signature(self.scheduler_factory).parameters:
+            total = max(int(self.trainer.estimated_stepping_batches), 1)
+            schedule = {"scheduler": self.scheduler_factory(optimizer=optimizer,
+                                                            total_steps=total),
+                        "interval": "step"}
+        else:
+            schedule = {"scheduler": self.scheduler_factory(optimizer=optimizer),
+                        "monitor": "val/loss", "interval": "epoch"}
+        return {"optimizer": optimizer, "lr_scheduler": schedule}

@@ -1,8 +1,9 @@
 """Build any of the four LightningModules from its ``model`` config and the data; only build.
 
 What only the data knows comes from what each network declares it ``consumes`` (see
-``components/base.py``): a "volume" net gets ``volume_shape``, a "vector" net ``n_voxels``, an
-"image" net nothing; a module that asks for ``mask`` gets the brain mask. Keys handled here
+``components/base.py``): a "volume" net gets ``volume_shape`` (and the brain mask when its
+constructor asks for one), a "vector" net ``n_voxels``, an "image" net nothing; a module that
+asks for ``mask`` gets the brain mask. Keys handled here
 rather than by a constructor:
 
 - ``compile``: ``torch.compile`` the inner encoder and decoder in place
@@ -30,9 +31,13 @@ NET_KEYS = ("net", "bold_net", "image_net")
 
 def data_kwargs(target: str, datamodule: Any) -> dict[str, Any]:
     """The data-derived constructor arguments of the network class ``target``."""
-    kind = consumes_of(get_class(target))
+    cls = get_class(target)
+    kind = consumes_of(cls)
     if kind == "volume":
-        return {"volume_shape": tuple(datamodule.volume_shape)}
+        kwargs: dict[str, Any] = {"volume_shape": tuple(datamodule.volume_shape)}
+        if "mask" in inspect.signature(cls).parameters:  # a net with a voxel path
+            kwargs["mask"] = datamodule.mask
+        return kwargs
     if kind == "vector":
         return {"n_voxels": int(datamodule.mask.sum())}
     return {}

@@ -31,3 +31,18 @@ def make_norm(kind: str, channels: int, dims: int) -> nn.Module:
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"unknown norm {kind!r}; valid: {', '.join(NORMS)}")
+
+
+def zero_linear(in_features: int, out_features: int, bias: bool = True) -> nn.Linear:
+    """A linear map from the voxels that starts at zero.
+
+    Why: its gradient is a combination of the training rows, so started at zero it only ever
+    grows inside their span (exactly with SGD, nearly with Adam). A random start keeps a random
+    component outside that span, which no gradient removes and which a few hundred rows of
+    thousands of voxels leave large: it scores the test rows with noise (and keeps a VAE's
+    posterior away from the prior however large β is). Weight decay removes it only slowly."""
+    layer = nn.Linear(in_features, out_features, bias=bias)
+    nn.init.zeros_(layer.weight)
+    if bias:
+        nn.init.zeros_(layer.bias)
+    return layer

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -17,6 +18,7 @@ from torch import nn
 from bold5000_ae.models.components.base import AutoencoderNet, Encoder
 from bold5000_ae.models.components.blocks import make_activation, make_norm
 from bold5000_ae.models.components.conv3d import level_shapes
+from bold5000_ae.models.components.voxel_path import VoxelPath, VoxelReadout, voxel_paths
 
 
 def _to_slices(volume: torch.Tensor, axis: int) -> torch.Tensor:
@@ -37,7 +39,8 @@ def _plane(volume_shape: Sequence[int], axis: int) -> tuple[int, tuple[int, int]
 class Conv2dEncoder(Encoder):
     def __init__(self, volume_shape: Sequence[int], channels: Sequence[int] = (64, 128, 256),
                  latent_dim: int = 64, norm: str = "batch", activation: str = "gelu",
-                 slice_axis: int = 2, heads: int = 1) -> None:
+                 slice_axis: int = 2, heads: int = 1,
+                 mask: np.ndarray | torch.Tensor | None = None) -> None:
         super().__init__(latent_dim, heads)
         self.slice_axis = slice_axis
         prev, plane = _plane(volume_shape, slice_axis)
@@ -49,17 +52,21 @@ class Conv2dEncoder(Encoder):
         self.features = nn.Sequential(*layers)
         bottleneck = level_shapes(plane, len(channels))[-1]
         self.head = nn.Linear(prev * bottleneck[0] * bottleneck[1], latent_dim * heads)
+        self.voxel_path = None if mask is None else VoxelPath(mask, latent_dim * heads)
 
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(_to_slices(volume, self.slice_axis)).flatten(1))
+        code = self.head(self.features(_to_slices(volume, self.slice_axis)).flatten(1))
+        return code if self.voxel_path is None else code + self.voxel_path(volume)
 
 
 class Conv2dDecoder(nn.Module):
     def __init__(self, volume_shape: Sequence[int], channels: Sequence[int] = (64, 128, 256),
                  latent_dim: int = 64, norm: str = "batch", activation: str = "gelu",
-                 output_activation: str = "identity", slice_axis: int = 2) -> None:
+                 output_activation: str = "identity", slice_axis: int = 2,
+                 mask: np.ndarray | torch.Tensor | None = None) -> None:
         super().__init__()
         self.slice_axis = slice_axis
+        self.voxel_readout = None if mask is None else VoxelReadout(mask, latent_dim)
         n_slices, plane = _plane(volume_shape, slice_axis)
         self.shapes = level_shapes(plane, len(channels))
         self.bottleneck = (channels[-1], *self.shapes[-1])
@@ -79,18 +86,27 @@ class Conv2dDecoder(nn.Module):
             x = conv(F.interpolate(x, size=self.shapes[-2 - i], mode="bilinear",
                                    align_corners=False))
         x = F.interpolate(x, size=self.shapes[0], mode="bilinear", align_corners=False)
-        return _from_slices(self.output_activation(self.out(x)), self.slice_axis)
+        out = _from_slices(self.out(x), self.slice_axis)
+        if self.voxel_readout is not None:
+            out = out + self.voxel_readout(latent)
+        return self.output_activation(out)
 
 
 class Conv2dAutoencoderNet(AutoencoderNet):
+    """``voxel_path``: the linear voxel paths, as in ``Conv3dAutoencoderNet``."""
+
     consumes = "volume"
 
     def __init__(self, volume_shape: Sequence[int], channels: Sequence[int] = (64, 128, 256),
                  latent_dim: int = 64, norm: str = "batch", activation: str = "gelu",
                  output_activation: str = "identity", slice_axis: int = 2,
-                 encoder_heads: int = 1) -> None:
+                 encoder_heads: int = 1, mask: np.ndarray | torch.Tensor | None = None,
+                 voxel_path: str = "none") -> None:
         super().__init__(latent_dim)
+        encoder_path, readout = voxel_paths(voxel_path, encoder_heads, mask)
         self.encoder = Conv2dEncoder(volume_shape, channels, latent_dim, norm, activation,
-                                     slice_axis, heads=encoder_heads)
+                                     slice_axis, heads=encoder_heads,
+                                     mask=mask if encoder_path else None)
         self.decoder = Conv2dDecoder(volume_shape, channels, latent_dim, norm, activation,
-                                     output_activation, slice_axis)
+                                     output_activation, slice_axis,
+                                     mask=mask if readout else None)

@@ -3,18 +3,24 @@
 Each level halves the grid with a strided conv (odd sizes round up), so any grid works without
 padding the data; the decoder retraces the exact sizes by upsampling to them, then convolving
 (upsample + conv avoids the checkerboard artefacts of transposed convs).
+
+Given the brain mask, the encoder adds a linear map of the in-mask voxels to its code and the
+decoder a linear read-out to every voxel (``voxel_path.py`` says why: upsampling smooth channels
+alone cannot produce voxel-specific detail).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bold5000_ae.models.components.base import AutoencoderNet, Encoder
 from bold5000_ae.models.components.blocks import make_activation, make_norm
+from bold5000_ae.models.components.voxel_path import VoxelPath, VoxelReadout, voxel_paths
 
 
 def level_shapes(volume_shape: Sequence[int], depth: int) -> list[tuple[int, int, int]]:
@@ -31,7 +37,8 @@ class Conv3dEncoder(Encoder):
 
     def __init__(self, volume_shape: Sequence[int], channels: Sequence[int] = (16, 32, 64),
                  latent_dim: int = 64, norm: str = "batch", activation: str = "gelu",
-                 convs_per_level: int = 1, in_channels: int = 1, heads: int = 1) -> None:
+                 convs_per_level: int = 1, in_channels: int = 1, heads: int = 1,
+                 mask: np.ndarray | torch.Tensor | None = None) -> None:
         super().__init__(latent_dim, heads)
         self.volume_shape = tuple(volume_shape)
         layers: list[nn.Module] = []
@@ -46,9 +53,12 @@ class Conv3dEncoder(Encoder):
         bottleneck = level_shapes(volume_shape, len(channels))[-1]
         self.head = nn.Linear(prev * bottleneck[0] * bottleneck[1] * bottleneck[2],
                               latent_dim * heads)
+        # the first channel's in-mask voxels → code, beside the trunk; None without a mask
+        self.voxel_path = None if mask is None else VoxelPath(mask, latent_dim * heads)
 
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(volume).flatten(1))
+        code = self.head(self.features(volume).flatten(1))
+        return code if self.voxel_path is None else code + self.voxel_path(volume)
 
 
 class _UpBlock(nn.Module):
@@ -71,13 +81,27 @@ class Conv3dDecoder(nn.Module):
     """(B, latent_dim) → (B, 1, X, Y, Z), mirroring ``Conv3dEncoder`` with the same channels.
 
     The last level upsamples to the full grid and maps straight to the output channels: a full
-    resolution hidden layer costs most of the compute for little gain at BOLD's smoothness."""
+    resolution hidden layer costs most of the compute for little gain at BOLD's smoothness.
+    Given ``mask``, a linear read-out from the latent to each in-mask voxel is added to the
+    output; ``upsampling=False`` keeps only that read-out (no conv trunk), which needs a mask."""
 
     def __init__(self, volume_shape: Sequence[int], channels: Sequence[int] = (16, 32, 64),
                  latent_dim: int = 64, norm: str = "batch", activation: str = "gelu",
                  output_activation: str = "identity", convs_per_level: int = 1,
-                 out_channels: int = 1) -> None:
+                 out_channels: int = 1, mask: np.ndarray | torch.Tensor | None = None,
+                 upsampling: bool = True) -> None:
         super().__init__()
+        if mask is None and not upsampling:
+            raise ValueError("a decoder without upsampling needs the voxel read-out "
+                             "(voxel_path=both or decoder, or upsampling=true)")
+        if mask is not None and out_channels != 1:
+            raise ValueError("the voxel read-out writes one output channel")
+        self.voxel_readout = None if mask is None else VoxelReadout(mask, latent_dim)
+        self.upsampling = bool(upsampling)
+        self.final_size = tuple(int(n) for n in volume_shape)
+        self.output_activation = make_activation(output_activation)
+        if not upsampling:
+            return
         shapes = level_shapes(volume_shape, len(channels))
         self.bottleneck = (channels[-1], *shapes[-1])
         self.project = nn.Linear(latent_dim, int(torch.tensor(self.bottleneck).prod()))
@@ -85,27 +109,41 @@ class Conv3dDecoder(nn.Module):
         self.up = nn.Sequential(*[
             _UpBlock(cin, cout, shapes[-2 - i], norm, activation, convs_per_level)
             for i, (cin, cout) in enumerate(zip(rev[:-1], rev[1:]))])
-        self.final_size = shapes[0]
         self.out = nn.Conv3d(rev[-1], out_channels, 3, padding=1)
-        self.output_activation = make_activation(output_activation)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        x = self.up(self.project(latent).view(-1, *self.bottleneck))
-        x = F.interpolate(x, size=self.final_size, mode="trilinear", align_corners=False)
-        return self.output_activation(self.out(x))
+        out = None
+        if self.upsampling:
+            x = self.up(self.project(latent).view(-1, *self.bottleneck))
+            x = F.interpolate(x, size=self.final_size, mode="trilinear", align_corners=False)
+            out = self.out(x)
+        if self.voxel_readout is not None:
+            detail = self.voxel_readout(latent)
+            out = detail if out is None else out + detail
+        return self.output_activation(out)
 
 
 class Conv3dAutoencoderNet(AutoencoderNet):
-    """Encoder + decoder pair built from one set of hyperparameters (what ``model/net`` holds)."""
+    """Encoder + decoder pair built from one set of hyperparameters (what ``model/net`` holds).
+
+    ``voxel_path``: the linear voxel paths (the builder passes the brain ``mask``): ``both``
+    (encoder and decoder), ``decoder`` (the read-out only), ``none``, or ``auto`` (both for an
+    AE, the read-out only for a VAE: ``voxel_path.py``); ``upsampling``: the decoder's conv
+    trunk (off: the voxel read-out alone)."""
 
     consumes = "volume"
 
     def __init__(self, volume_shape: Sequence[int], channels: Sequence[int] = (16, 32, 64),
                  latent_dim: int = 64, norm: str = "batch", activation: str = "gelu",
                  output_activation: str = "identity", convs_per_level: int = 1,
-                 encoder_heads: int = 1) -> None:
+                 encoder_heads: int = 1, mask: np.ndarray | torch.Tensor | None = None,
+                 voxel_path: str = "none", upsampling: bool = True) -> None:
         super().__init__(latent_dim)
+        encoder_path, readout = voxel_paths(voxel_path, encoder_heads, mask)
         self.encoder = Conv3dEncoder(volume_shape, channels, latent_dim, norm, activation,
-                                     convs_per_level, heads=encoder_heads)
+                                     convs_per_level, heads=encoder_heads,
+                                     mask=mask if encoder_path else None)
         self.decoder = Conv3dDecoder(volume_shape, channels, latent_dim, norm, activation,
-                                     output_activation, convs_per_level)
+                                     output_activation, convs_per_level,
+                                     mask=mask if readout else None,
+                                     upsampling=upsampling)
