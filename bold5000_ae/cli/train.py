@@ -33,11 +33,11 @@ from bold5000_ae.viz.tensorboard import hyperparameters, log_hparams
 @reports_input_errors
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test the configured model; return the metrics (also written to metrics.json)."""
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
     out_dir = Path(cfg.paths.output_dir)
     if (finished := claim_run_dir(cfg, out_dir)) is not None:  # lock, resume checks, skip done
         return finished
+    if cfg.get("seed") is not None:  # after the checks: seed=abc is one line, not a traceback
+        L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     datamodule.setup()
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, cfg.get("auto_resume", False))
