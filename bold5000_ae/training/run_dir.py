@@ -96,11 +96,15 @@ def foreign_results(out_dir: Path) -> list[str]:
 def refuse_foreign_results(out_dir: Path) -> None:
     """A new (non-resume) run never writes into a folder holding another run's results."""
     found = foreign_results(out_dir)
-    if found:
-        raise InputError(out_dir, f"holds another run's results ({', '.join(found)}); resume "
-                                  "it with ckpt_path=last (or auto_resume=true), or train into "
-                                  "a new folder: leave hydra.run.dir unset (a new dated folder) "
-                                  "or give another one. Nothing here was changed")
+    if not found:
+        return
+    fresh = ("rerun the sweep with auto_resume=true (finished jobs are skipped, killed ones "
+             "resume), or sweep into a new folder: leave hydra.sweep.dir unset (a new dated "
+             "folder) or give another one" if _multirun() else
+             "resume it with ckpt_path=last (or auto_resume=true), or train into a new folder: "
+             "leave hydra.run.dir unset (a new dated folder) or give another one")
+    raise InputError(out_dir, f"holds another run's results ({', '.join(found)}); {fresh}. "
+                              "Nothing of that run was changed")
 
 
 def finished_metrics(cfg: DictConfig, out_dir: Path) -> dict[str, float] | None:
