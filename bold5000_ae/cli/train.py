@@ -16,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from bold5000_ae.cli.help_groups import hide_groups_in_help
 from bold5000_ae.cli.hydra_callbacks import record_failures
 from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.data.ceiling import ceiling_metrics
@@ -104,6 +105,7 @@ def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
         print(line)
 
 
+@hide_groups_in_help(("source", "spec"))  # prepare's and synth's groups
 @config_errors_exit_2  # config typos exit 2
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @record_failures  # in a multirun a failed job writes failed.json; the others go on
