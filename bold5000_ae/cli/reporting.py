@@ -65,12 +65,18 @@ def reports_input_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _surviving_checkpoints(args: tuple[Any, ...]) -> str:
-    """The checkpoints of the run (``cfg.paths.output_dir``) that a crash leaves intact."""
+def _output_dir(args: tuple[Any, ...]) -> str | None:
+    """The task's output folder (``cfg.paths.output_dir``), when its config is among ``args``."""
     cfg = next((a for a in args if isinstance(a, DictConfig)), None)
     folder = OmegaConf.select(cfg, "paths.output_dir", default=None,
                               throw_on_resolution_failure=False) if cfg is not None else None
-    found = sorted(Path(str(folder), "checkpoints").glob("*.ckpt")) if folder else []
+    return str(folder) if folder else None
+
+
+def _surviving_checkpoints(args: tuple[Any, ...]) -> str:
+    """The checkpoints of the run (``cfg.paths.output_dir``) that a crash leaves intact."""
+    folder = _output_dir(args)
+    found = sorted(Path(folder, "checkpoints").glob("*.ckpt")) if folder else []
     if not found:
         return "no checkpoint was written yet"
     return "the checkpoints survive: " + ", ".join(str(p) for p in found)
@@ -87,7 +93,7 @@ def _resource_error(exc: BaseException, args: tuple[Any, ...]) -> str | None:
     reason = disk_error(exc) if isinstance(exc, OSError) else None
     if reason is None:
         return None
-    where = getattr(exc, "filename", None) or "an output"
+    where = getattr(exc, "filename", None) or _output_dir(args) or "an output"
     return f"{where}: {reason} while writing; {_surviving_checkpoints(args)}"
 
 
