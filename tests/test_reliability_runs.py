@@ -445,3 +445,15 @@ def test_report_on_a_full_disk_never_leaves_a_cut_report(sweep: Path, tmp_path: 
             assert main([str(sweep), "--out", str(out)]) == 2
         assert (out / "report.html").read_text() == "the previous report"
         assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("flops,shown", [(0, False), (123_000_000, True)])
+def test_model_summary_shows_flops_only_when_counted(flops: int, shown: bool,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    from bold5000_ae.training.model_summary import MeasuredFlopsSummary
+
+    data = [("Name", ["net"]), ("Params", ["6.9 K"]), ("FLOPs", [str(flops)])]
+    with caplog.at_level("INFO"):
+        MeasuredFlopsSummary.summarize(data, 6900, 6900, 0.03, {"train": 3, "eval": 0}, flops)
+    assert ("flops" in caplog.text.lower()) == shown
+    assert ("123 M" in caplog.text) == shown and "6.9 K" in caplog.text
