@@ -219,8 +219,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             print(f"  {key:<16} {metrics[key]:.4f}")
     for line in summary_lines(metrics, cfg.split):
         print(line)
-    print(f"[eval] every metric: {out / 'metrics.json'} (an eval folder of its own; the run's "
-          f"folder {run_dir} is left as it was)")
+    print(f"[eval] wrote {out / 'metrics.json'}")
+    print(f"[eval] (every metric, in an eval folder of its own; the run's folder {run_dir} is "
+          "left as it was)")
     return metrics
 
 

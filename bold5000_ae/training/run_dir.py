@@ -165,6 +165,8 @@ def claim_run_dir(cfg: DictConfig, out_dir: str | Path, starting: bool = True
         if not existed:
             _remove_created(out_dir)
         raise
+    if done is not None:  # a skipped sweep job: Hydra rewrote its .hydra/, put the record back
+        _restore_claimed(out_dir)
     if not starting or done is not None:
         return done
     if resume is None:  # a new run: its config and data are the folder's record from now on
