@@ -65,6 +65,10 @@ def reports_input_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# torch's CPU allocator raises a plain RuntimeError when malloc fails (ulimit -v, a full RAM)
+CPU_OUT_OF_MEMORY = ("can't allocate memory", "not enough memory")
+
+
 def _output_dir(args: tuple[Any, ...]) -> str | None:
     """The task's output folder (``cfg.paths.output_dir``), when its config is among ``args``."""
     cfg = next((a for a in args if isinstance(a, DictConfig)), None)
@@ -85,9 +89,11 @@ def _surviving_checkpoints(args: tuple[Any, ...]) -> str:
 def _resource_error(exc: BaseException, args: tuple[Any, ...]) -> str | None:
     """One line for running out of memory or disk (what ran out, what survives); None for any
     other error, which keeps its traceback."""
-    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
-        what = "GPU memory" if type(exc).__name__ == "OutOfMemoryError" else "host memory (RAM)"
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip()
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
+            isinstance(exc, RuntimeError) and any(m in text for m in CPU_OUT_OF_MEMORY)):
+        what = "GPU memory" if "CUDA" in text or "GPU" in text else "host memory (RAM)"
+        detail = text.splitlines()[0] if text else type(exc).__name__
         return (f"out of {what} ({detail}); {_surviving_checkpoints(args)}. Use a smaller "
                 "data.batch_size (or model), or a machine with more memory")
     reason = disk_error(exc) if isinstance(exc, OSError) else None
