@@ -153,12 +153,13 @@ def claim_run_dir(cfg: DictConfig, out_dir: str | Path, starting: bool = True
         return None
     existed = out_dir.exists()
     _lock(out_dir)
-    resume = None
+    resume = False  # continues a checkpoint of this folder (one from elsewhere starts a run)
     try:
         done = finished_metrics(cfg, out_dir)
         if done is None:
-            resume = check_resume(cfg, out_dir)
-            if resume is None:
+            ckpt = check_resume(cfg, out_dir)
+            resume = bool(ckpt) and Path(str(ckpt)).resolve().is_relative_to(out_dir.resolve())
+            if not resume:
                 refuse_foreign_results(out_dir)
     except ReportedError:
         _restore_claimed(out_dir)  # a multirun job: Hydra already wrote the refused config
@@ -169,7 +170,7 @@ def claim_run_dir(cfg: DictConfig, out_dir: str | Path, starting: bool = True
         _restore_claimed(out_dir)
     if not starting or done is not None:
         return done
-    if resume is None:  # a new run: its config and data are the folder's record from now on
+    if not resume:  # a new run: its config and data are the folder's record from now on
         if (out_dir / ".hydra").is_dir():
             shutil.rmtree(out_dir / CLAIMED, ignore_errors=True)
             shutil.copytree(out_dir / ".hydra", out_dir / CLAIMED)
