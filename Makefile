@@ -132,7 +132,7 @@ sweep-losses: $(STAMP) $(PREPARED) ## loss comparison (7 losses x 3 seeds) on 2 
 	  echo "committed report updated: experiments/sweeps/loss_comparison/report/"; \
 	else echo "report: $(SWEEP_DIR)/report/report.html (UPDATE_REPORT=1 to replace the committed one)"; fi
 
-report: $(STAMP) ## rebuild a sweep's report: make report SWEEP=logs/<task>/multiruns/<time>
+report: $(STAMP) ## rebuild a sweep's report: make report SWEEP=logs/<task>/multiruns/<time> (default: the newest sweep under logs/)
 	$(BIN)/bold5000-ae-report $(SWEEP)
 
 # docs/img/: a screenshot of a sweep's HTML report (headless chromium, as a reader's browser

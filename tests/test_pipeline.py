@@ -4,6 +4,7 @@ argument, and starts stage 2 from stage 1's best weights; resuming uses Lightnin
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -75,8 +76,10 @@ def test_stage_one_trains_on_the_rows_it_is_given(train_cfg, prepared_h5: Path) 
 def test_a_given_checkpoint_skips_stage_one(train_cfg, tmp_path: Path) -> None:
     first = train_cfg(["trainer.max_epochs=1"])
     train(first)
-    ckpt = next(Path(first.paths.output_dir).rglob("*.ckpt"))
-    cfg = train_cfg([*TRANSFER, f"model.pretrained='{ckpt}'"])  # the name holds '='
+    ckpt = Path(shutil.copy(next(Path(first.paths.output_dir).rglob("*.ckpt")),
+                            tmp_path / "given.ckpt"))
+    shutil.rmtree(first.paths.output_dir)  # a folder holds one run: the next one starts clean
+    cfg = train_cfg([*TRANSFER, f"model.pretrained='{ckpt}'"])
     train(cfg)
     assert not (Path(cfg.paths.output_dir) / "pretrain").exists()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -142,11 +143,12 @@ def test_checkpoint_of_other_architecture_is_refused(train_cfg, capsys) -> None:
     assert err.startswith(f"error: {ckpt}: architecture mismatch")
 
 
-def test_same_seed_same_metrics(train_cfg) -> None:
+def test_same_seed_same_metrics(train_cfg, tmp_path: Path) -> None:
     runs = []
-    for _ in range(2):
+    for i in range(2):
         cfg = train_cfg(["seed=11", "trainer.deterministic=true", "trainer.max_epochs=2"])
         runs.append(train(cfg))
+        shutil.move(cfg.paths.output_dir, tmp_path / f"run{i}")  # a folder holds one run
     assert runs[0]["test/r2"] == pytest.approx(runs[1]["test/r2"], rel=1e-6, abs=1e-7)
     assert runs[0]["test/mse"] == pytest.approx(runs[1]["test/mse"], rel=1e-6)
 

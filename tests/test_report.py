@@ -17,6 +17,7 @@ from bold5000_ae.cli.report import main as report_main
 from bold5000_ae.report import ReportSettings, build_report, collect_runs, interactive
 from bold5000_ae.report.curves import curve_table
 from bold5000_ae.report.figures import palette
+from bold5000_ae.utils.errors import InputError
 
 SETTINGS = ReportSettings(metrics=["test/r2", "test/pearson_r", "test/auc", "test/loss"],
                           rank_by="test/r2", curve_metrics=["val/r2", "val/loss"])
@@ -109,7 +110,7 @@ def test_report_numbers_ranking_and_files(sweep: Path) -> None:
     assert refs.loc["baseline: pca_k", "n"] == 3
     assert refs.loc["ceiling: noise_ceiling_r2", "test/r2 mean"] == pytest.approx(0.8)
     assert np.isnan(refs.loc["baseline: pca_k", "test/pearson_r mean"])
-    assert "| – | *baseline: pca_k* | 3 | 0.2567 ± 0.0115 | – |" in markdown
+    assert "| – | *baseline: pca_k* | – | 0.2567 ± 0.0115 | – |" in markdown
     runs_md = report.files["runs.md"].read_text()
     assert "ValueError: Invalid learning rate: -1.0" in runs_md
     for name in ("metrics.png", "learning_curves.png", "montage.png"):
@@ -171,11 +172,13 @@ def test_optuna_sweep_is_ranked_by_its_objective(sweep: Path) -> None:
     assert list(pd.read_csv(explicit.files["summary.csv"])["label"])[0] == "model/loss=l1"
 
 
-def test_report_of_an_all_failed_or_empty_sweep_still_writes(tmp_path: Path) -> None:
+def test_report_of_an_all_failed_sweep_still_writes_an_empty_folder_is_refused(
+        tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    report = build_report(empty, SETTINGS)
-    assert report.n_runs == 0 and report.files["report.html"].is_file()
+    with pytest.raises(InputError, match="holds no runs"):  # never a report of "0 jobs"
+        build_report(empty, SETTINGS)
+    assert list(empty.iterdir()) == []
     failed = tmp_path / "failed"
     make_job(failed, 0, ["seed=1"], failure="RuntimeError: boom")
     report = build_report(failed, SETTINGS)

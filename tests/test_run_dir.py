@@ -98,7 +98,8 @@ def test_second_synth_into_one_folder_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("harm,args,problem", [
-    ("none", ["model.net.latent_dim=16", "ckpt_path=last"], "cannot resume: model.net was"),
+    ("none", ["model.net.latent_dim=16", "ckpt_path=last"],
+     "cannot resume: changed since this run trained: model.net.latent_dim 8 → 16"),
     ("truncate", ["auto_resume=true"], "cannot load as a weights-only checkpoint"),
     ("lock", ["ckpt_path=last"], "run folder is being written by PID"),
 ])
@@ -208,7 +209,8 @@ def test_sweep_rerun_with_auto_resume_skips_finished_jobs(prepared_h5: Path,
     changed = _run("bold5000-ae-train", [*args[:-2], "model.net.latent_dim=16,8",
                                          args[-1]], tmp_path)
     assert changed.returncode != 0  # a failed job makes the multirun fail
-    assert "cannot skip a finished run: model.net was" in (jobs[0] / "failed.json").read_text()
+    assert ("cannot skip a finished run: changed since this run trained: model.net.latent_dim 4 "
+            "→ 16") in json.loads((jobs[0] / "failed.json").read_text())["error"]
     assert (jobs[0] / ".hydra" / "config.yaml").read_text() == config
     assert _snapshot(jobs[0])["metrics.json"] == before[0]["metrics.json"]
     assert not (jobs[1] / "failed.json").exists() and changed.stdout.count("already finished") == 1

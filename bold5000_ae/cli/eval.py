@@ -32,10 +32,18 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.data.splits import group_keys
-from bold5000_ae.evaluation.baselines import datamodule_baselines, untrained_copy
+from bold5000_ae.evaluation.baselines import (
+    datamodule_baselines,
+    summary_lines,
+    untrained_copy,
+    with_verdict,
+)
 from bold5000_ae.evaluation.readout import DEFAULTS, Encode, classify_file, format_table
 from bold5000_ae.training.checkpoint_io import load_into, load_state_dict
+from bold5000_ae.training.data_identity import check_identity
 from bold5000_ae.training.pipeline import restore_pretrained
+from bold5000_ae.training.resume_config import read_saved_config
+from bold5000_ae.utils.atomic_io import atomic_path
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.errors import InputError
 
@@ -109,15 +117,31 @@ def latest_checkpoint(log_dir: str | Path, run_task: str = "train") -> Path:
                      "first, or pass checkpoint=<path>)")
 
 
+def checkpoint_file(path: Path) -> Path:
+    """``path`` when it is a file; for a folder (a run's or its ``checkpoints/``), one line
+    saying which file to pass instead."""
+    if not path.is_dir():
+        return path
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    found = sorted(folder.glob("*.ckpt"))
+    if not found:
+        raise InputError(path, "is a folder with no checkpoint in it; pass a checkpoint file: "
+                               "checkpoint=<run>/checkpoints/<name>.ckpt")
+    best = next((p for p in found if p.name.startswith("epoch_")), found[-1])
+    raise InputError(path, f"is a folder; pass one checkpoint file, e.g. checkpoint={best} "
+                           f"(here: {', '.join(p.name for p in found)}; epoch_*.ckpt is the "
+                           "best, last.ckpt the newest)")
+
+
 def load_run(checkpoint: str | Path, run_config: str | Path | None) -> tuple[Any, Any, DictConfig]:
     """Rebuild a finished run's datamodule and model from its saved config and checkpoint."""
     from bold5000_ae.models.build import build_model
 
-    checkpoint = Path(checkpoint)
+    checkpoint = checkpoint_file(Path(checkpoint))
     cfg_path = Path(run_config) if run_config else checkpoint.parent.parent / ".hydra/config.yaml"
     if not cfg_path.is_file():
         raise InputError(cfg_path, "the training run's config was not found (set run_config)")
-    run_cfg = OmegaConf.load(cfg_path)
+    run_cfg = read_saved_config(cfg_path)
     with open_dict(run_cfg):
         run_cfg.model.pretrain = None  # weights come from the checkpoint, nothing is trained
         if "pretrained" in run_cfg.model:
@@ -175,16 +199,29 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
                   if cfg.checkpoint == "latest" else Path(cfg.checkpoint))
     print(f"[eval] rebuilding the run of {checkpoint}")
     datamodule, model, _ = load_run(checkpoint, cfg.get("run_config"))
+    run_dir = checkpoint_file(checkpoint).parent.parent
+    if not check_identity(run_dir, datamodule.path, "evaluate",
+                          bool(cfg.get("allow_data_mismatch", False)),
+                          "allow_data_mismatch=true"):
+        print(f"[eval] note: {run_dir} recorded no data identity; {datamodule.path} is taken "
+              "on trust as the file it trained on")
     if cfg.mode == "transfer":
         return evaluate_trained(model, datamodule, cfg.evaluation, out)
     if cfg.mode != "test":
         raise InputError("mode", f"must be 'test' or 'transfer', got {cfg.mode!r}")
-    metrics = test_metrics(model, datamodule, cfg.split, out, cfg.get("accelerator", "auto"))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    for key in sorted(metrics):
-        print(f"  {key:<34} {metrics[key]:.4f}")
+    metrics = with_verdict(test_metrics(model, datamodule, cfg.split, out,
+                                        cfg.get("accelerator", "auto")), cfg.split)
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    print(f"\nrun: {run_dir} ({checkpoint_file(checkpoint).name}, {cfg.split} split)")
+    for key in (f"{cfg.split}/{m}" for m in ("r2", "pearson_r", "mse", "auc")):
+        if key in metrics:
+            print(f"  {key:<16} {metrics[key]:.4f}")
+    for line in summary_lines(metrics, cfg.split):
+        print(line)
     print(f"[eval] wrote {out / 'metrics.json'}")
+    print(f"[eval] (every metric, in an eval folder of its own; the run's folder {run_dir} is "
+          "left as it was)")
     return metrics
 
 

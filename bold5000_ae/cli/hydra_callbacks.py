@@ -24,6 +24,7 @@ import os
 import sys
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,20 @@ class MultirunReport(Callback):
         storage = config.hydra.sweeper.get("storage")
         if isinstance(storage, str) and storage.startswith("sqlite:///"):
             Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        write_sweep_info(config, sweep_id=uuid.uuid4().hex)  # this sweep's id, for its jobs
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Stamp the job folder with the id of the sweep that launched it: job folders an
+        earlier sweep into the same folder left behind are then told apart (never ranked)."""
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        from bold5000_ae.report.collect import JOB_SWEEP_FILE, read_sweep_info
+
+        sweep_id = read_sweep_info(config.hydra.sweep.dir).get("sweep_id")
+        if sweep_id:
+            job_dir = Path(config.hydra.runtime.output_dir)
+            job_dir.mkdir(parents=True, exist_ok=True)
+            (job_dir / JOB_SWEEP_FILE).write_text(f"{sweep_id}\n")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.enabled:
@@ -110,8 +125,8 @@ class MultirunReport(Callback):
             settings = ReportSettings.load(rank_by=self.rank_by,
                                            metrics=list(self.metrics) if self.metrics else None)
             report = build_report(config.hydra.sweep.dir, settings)
-            log.info("report: %d jobs (%d failed) → %s", report.n_runs, report.n_failed,
-                     report.files["report.html"])
+            log.info("report: %d jobs (%d failed%s) → %s", report.n_runs, report.n_failed,
+                     report.notes, report.files["report.html"])
         except Exception as exc:  # noqa: BLE001 - the sweep's results stand without a report
             log.error("report not written: %s: %s (rerun: bold5000-ae-report %s)",
                       type(exc).__name__, exc, config.hydra.sweep.dir)
@@ -126,11 +141,12 @@ def exit_if_jobs_failed(sweep_dir: str | Path) -> None:
         raise SystemExit(1)
 
 
-def write_sweep_info(config: DictConfig) -> Path:
+def write_sweep_info(config: DictConfig, sweep_id: str | None = None) -> Path:
     """``<sweep dir>/sweep.json``: the objective, its direction and, for Optuna, the study's
     storage and name, resolved here (inside Hydra) so ``bold5000-ae-report`` can find the
-    study later from the folder alone."""
-    from bold5000_ae.report.collect import SWEEP_FILE
+    study later from the folder alone; and the id of the latest sweep into the folder (kept
+    when ``sweep_id`` is None)."""
+    from bold5000_ae.report.collect import SWEEP_FILE, read_sweep_info
 
     sweeper = config.hydra.sweeper
     target = str(sweeper.get("_target_", ""))
@@ -140,7 +156,8 @@ def write_sweep_info(config: DictConfig) -> Path:
             "direction": str(getattr(direction, "name", direction)).lower() if direction
             else None,
             "storage": str(sweeper.get("storage")) if sweeper.get("storage") else None,
-            "study_name": sweeper.get("study_name")}
+            "study_name": sweeper.get("study_name"),
+            "sweep_id": sweep_id or read_sweep_info(config.hydra.sweep.dir).get("sweep_id")}
     path = Path(config.hydra.sweep.dir) / SWEEP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(info, indent=2))

@@ -9,6 +9,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from hydra.errors import (
@@ -17,8 +18,10 @@ from hydra.errors import (
     MissingConfigException,
     OverrideParseException,
 )
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from bold5000_ae.utils.atomic_io import disk_error
 from bold5000_ae.utils.errors import InputError, ReportedError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,8 +55,52 @@ def reports_input_errors(func: F) -> F:
                 raise
             print(f"error: {root}", file=sys.stderr)
             raise SystemExit(root.exit_code) from None
+        except (MemoryError, RuntimeError, OSError) as exc:
+            line = _resource_error(exc, args)
+            if line is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            print(f"error: {line}", file=sys.stderr)
+            raise SystemExit(InputError.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# torch's CPU allocator raises a plain RuntimeError when malloc fails (ulimit -v, a full RAM)
+CPU_OUT_OF_MEMORY = ("can't allocate memory", "not enough memory")
+
+
+def _output_dir(args: tuple[Any, ...]) -> str | None:
+    """The task's output folder (``cfg.paths.output_dir``), when its config is among ``args``."""
+    cfg = next((a for a in args if isinstance(a, DictConfig)), None)
+    folder = OmegaConf.select(cfg, "paths.output_dir", default=None,
+                              throw_on_resolution_failure=False) if cfg is not None else None
+    return str(folder) if folder else None
+
+
+def _surviving_checkpoints(args: tuple[Any, ...]) -> str:
+    """The checkpoints of the run (``cfg.paths.output_dir``) that a crash leaves intact."""
+    folder = _output_dir(args)
+    found = sorted(Path(folder, "checkpoints").glob("*.ckpt")) if folder else []
+    if not found:
+        return "no checkpoint was written yet"
+    return "the checkpoints survive: " + ", ".join(str(p) for p in found)
+
+
+def _resource_error(exc: BaseException, args: tuple[Any, ...]) -> str | None:
+    """One line for running out of memory or disk (what ran out, what survives); None for any
+    other error, which keeps its traceback."""
+    text = str(exc).strip()
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
+            isinstance(exc, RuntimeError) and any(m in text for m in CPU_OUT_OF_MEMORY)):
+        what = "GPU memory" if "CUDA" in text or "GPU" in text else "host memory (RAM)"
+        detail = text.splitlines()[0] if text else type(exc).__name__
+        return (f"out of {what} ({detail}); {_surviving_checkpoints(args)}. Use a smaller "
+                "data.batch_size (or model), or a machine with more memory")
+    reason = disk_error(exc) if isinstance(exc, OSError) else None
+    if reason is None:
+        return None
+    where = getattr(exc, "filename", None) or _output_dir(args) or "an output"
+    return f"{where}: {reason} while writing; {_surviving_checkpoints(args)}"
 
 
 CONFIG_ERRORS = (ConfigCompositionException, MissingConfigException, OverrideParseException)

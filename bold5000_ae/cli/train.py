@@ -16,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from bold5000_ae.cli.help_groups import hide_groups_in_help
 from bold5000_ae.cli.hydra_callbacks import record_failures
 from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.data.ceiling import ceiling_metrics
@@ -33,11 +34,11 @@ from bold5000_ae.viz.tensorboard import hyperparameters, log_hparams
 @reports_input_errors
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test the configured model; return the metrics (also written to metrics.json)."""
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
     out_dir = Path(cfg.paths.output_dir)
     if (finished := claim_run_dir(cfg, out_dir)) is not None:  # lock, resume checks, skip done
         return finished
+    if cfg.get("seed") is not None:  # after the checks: seed=abc is one line, not a traceback
+        L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     datamodule.setup()
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, cfg.get("auto_resume", False))
@@ -104,6 +105,7 @@ def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
         print(line)
 
 
+@hide_groups_in_help(("source", "spec"))  # prepare's and synth's groups
 @config_errors_exit_2  # config typos exit 2
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @record_failures  # in a multirun a failed job writes failed.json; the others go on

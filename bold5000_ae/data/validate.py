@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from bold5000_ae.data.hdf5_format import TRIAL_COLUMNS
+from bold5000_ae.data.sources.nifti_io import ABSURD_VALUE as ABSURD  # prepare's bound
 from bold5000_ae.utils.errors import InputError
 
 CHUNK_BYTES = 64 * 2**20
@@ -85,8 +86,12 @@ def _trials(h5: h5py.File, path: Path, n: int, m: int) -> None:
 
 
 def _finite(h5: h5py.File, path: Path, n: int) -> None:
+    """Every value finite and within ±ABSURD (as prepare refuses them: one voxel at 1e30 made
+    ``val/loss`` inf and ``val/r2`` NaN in a run that still said ``finished``), and not one
+    constant over the whole file (nothing to reconstruct; R² is undefined)."""
     bold = h5["bold"]
     step = max(1, CHUNK_BYTES // max(1, bold.shape[1] * bold.dtype.itemsize))
+    low, high = np.inf, -np.inf
     for start in range(0, n, step):
         block = bold[start:start + step]
         bad = ~np.isfinite(block).all(axis=1)
@@ -94,6 +99,16 @@ def _finite(h5: h5py.File, path: Path, n: int) -> None:
             row = start + int(np.flatnonzero(bad)[0])
             raise _fail(path, "bold", f"row {row}: NaN or Inf values (prepare the data again; "
                                       "a corrupted copy?)")
+        huge = np.abs(block) > ABSURD
+        if huge.any():
+            row, col = (int(i) for i in np.argwhere(huge)[0])
+            raise _fail(path, "bold", f"row {start + row}: value {float(block[row, col]):.3g} "
+                                      f"(voxel {col}) is beyond ±{ABSURD:.0e}, as prepare "
+                                      "refuses; prepare the data again (a corrupted copy?)")
+        low, high = min(low, float(block.min())), max(high, float(block.max()))
+    if low == high:
+        raise _fail(path, "bold", f"every value is {low:g}: a constant file has nothing to "
+                                  "reconstruct and R² is undefined; prepare the data again")
 
 
 def validate_prepared(h5: h5py.File, path: str | Path) -> None:

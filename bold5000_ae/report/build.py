@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,7 +15,14 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bold5000_ae.report import interactive
-from bold5000_ae.report.collect import FAILED, UNTRAINED, collect_runs, read_sweep_info
+from bold5000_ae.report.collect import (
+    FAILED,
+    RUNNING,
+    STALE,
+    UNTRAINED,
+    collect_runs,
+    read_sweep_info,
+)
 from bold5000_ae.report.curves import all_curves
 from bold5000_ae.report.figures import learning_curves, metric_bars, palette, slice_montage
 from bold5000_ae.report.html import write_html
@@ -29,6 +36,7 @@ from bold5000_ae.report.table import (
     summarise,
     to_markdown,
 )
+from bold5000_ae.utils.atomic_io import atomic_path
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.errors import InputError
 
@@ -95,6 +103,8 @@ class Report:
     files: dict[str, Path]
     n_runs: int
     n_failed: int
+    # ", 1 still running (not ranked)": what else the jobs' statuses say
+    notes: str = ""
 
 
 def _attempt(what: str, make: Callable[[], T]) -> T | None:
@@ -106,45 +116,87 @@ def _attempt(what: str, make: Callable[[], T]) -> T | None:
         return None
 
 
-def build_report(multirun_dir: str | Path, settings: ReportSettings | None = None,
-                 out_dir: str | Path | None = None, explicit_rank: bool = False) -> Report:
+META_COLUMNS = ("job", "dir", "overrides", "status", "error", "label", "seed")
+
+
+def metric_names(runs: Any) -> list[str]:
+    """Every metric some job reported (the names ``--rank-by`` and ``--metrics`` accept)."""
+    return sorted(c for c in runs.columns if c not in META_COLUMNS and runs[c].notna().any())
+
+
+def check_metric_names(runs: Any, settings: ReportSettings, explicit_rank: bool,
+                       explicit_metrics: bool) -> None:
+    """A metric asked for by name that no job reported is refused in one line, before anything
+    is written: a typo used to overwrite a good report with an empty table."""
+    known = metric_names(runs)
+    asked = ([("--rank-by", settings.rank_by)] if explicit_rank else []) + (
+        [("--metrics", m) for m in settings.metrics] if explicit_metrics else [])
+    for option, name in asked:
+        if name not in known:
+            valid = ", ".join(k for k in known if "loss" not in k) or "(none: no job finished)"
+            raise InputError(option, f"no job reported a metric named {name!r}; valid: {valid}")
+
+
+def _write(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write(tmp)``, then the rename: never a cut file under ``path``'s name."""
+    with atomic_path(path) as tmp:
+        write(tmp)
+
+
+def build_report(multirun_dir: str | Path | Sequence[str | Path],
+                 settings: ReportSettings | None = None, out_dir: str | Path | None = None,
+                 explicit_rank: bool = False, explicit_metrics: bool = False) -> Report:
     """Write ``summary.{md,csv}``, ``references.csv``, ``ranking.csv`` (configurations and
     references in one order by value), ``runs.{md,csv}``, ``metrics.png``,
     ``learning_curves.png``, ``montage.png`` and ``report.html`` into ``<multirun_dir>/report``
-    (or ``out_dir``)."""
-    source = Path(multirun_dir).resolve()
-    info = read_sweep_info(source)
+    (or ``out_dir``). ``multirun_dir`` may be a sweep folder, one run folder, or several (then
+    ``out_dir`` is needed). Every file is written under a temporary name and renamed."""
+    sources = ([Path(multirun_dir).resolve()] if isinstance(multirun_dir, str | Path)
+               else [Path(d).resolve() for d in multirun_dir])
+    source = sources[0]
+    info = read_sweep_info(source) if len(sources) == 1 else {}
     settings = (settings or ReportSettings.load()).for_sweep(info, explicit_rank)
+    if out_dir is None and len(sources) > 1:
+        raise InputError("--out", "several folders need --out <folder> for their report")
     folder = Path(out_dir).resolve() if out_dir else source / settings.out_subdir
-    folder.mkdir(parents=True, exist_ok=True)
-    runs, common = collect_runs(source, tuple(settings.seed_keys))
+    runs, common = collect_runs(sources, tuple(settings.seed_keys))
+    if not len(runs):
+        raise InputError(source, "holds no runs: give a sweep folder (its job folders 0, 1, ... "
+                                 "hold .hydra/) or a run folder (.hydra/ of its own)")
+    check_metric_names(runs, settings, explicit_rank, explicit_metrics)
     metrics = present_metrics(runs, settings.metrics)
     table = summarise(runs, metrics, settings.rank_by, settings.higher_is_better)
     refs = references(runs, metrics, settings.ceilings)
     colours = palette([*table.get("label", []), *runs.get("label", [])])
     files = {name: folder / name for name in ("summary.csv", "references.csv", "ranking.csv",
                                               "runs.csv", "summary.md", "runs.md")}
-    table.to_csv(files["summary.csv"], index=False)
-    refs.to_csv(files["references.csv"], index=False)
-    ranking(table, refs, metrics, settings.rank_by, settings.higher_is_better).to_csv(
-        files["ranking.csv"], index=False)
+    _write(files["summary.csv"], lambda tmp: table.to_csv(tmp, index=False))
+    _write(files["references.csv"], lambda tmp: refs.to_csv(tmp, index=False))
+    _write(files["ranking.csv"], lambda tmp: ranking(
+        table, refs, metrics, settings.rank_by, settings.higher_is_better).to_csv(tmp, index=False))
     rank_metric = settings.rank_by if settings.rank_by in metrics else (
         metrics[0] if metrics else settings.rank_by)
     verdicts = beats_lines(table, refs, rank_metric, settings.higher_is_better)
-    runs.assign(overrides=runs["overrides"].map(" ".join)).to_csv(files["runs.csv"], index=False)
-    n_failed = int((runs["status"] == FAILED).sum()) if len(runs) else 0
-    n_untrained = int((runs["status"] == UNTRAINED).sum()) if len(runs) else 0
-    untrained = f", {n_untrained} untrained (not ranked)" if n_untrained else ""
+    _write(files["runs.csv"], lambda tmp: runs.assign(
+        overrides=runs["overrides"].map(" ".join)).to_csv(tmp, index=False))
+    counts = {status: int((runs["status"] == status).sum()) for status in (FAILED, UNTRAINED,
+                                                                            RUNNING, STALE)}
+    n_failed = counts[FAILED]
+    notes = "".join(f", {counts[k]} {text}" for k, text in (
+        (UNTRAINED, "untrained (not ranked)"), (RUNNING, "still running (not ranked)"),
+        (STALE, "stale, from an earlier sweep into this folder (not ranked)")) if counts[k])
     ranked = (f"ranked by {settings.rank_by} "
               f"({'higher' if settings.higher_is_better else 'lower'} is better)")
-    header = (f"# Sweep report: {source.name}\n\n{len(runs)} jobs, {n_failed} failed{untrained}. "
+    name = source.name if len(sources) == 1 else f"{len(sources)} folders"
+    header = (f"# Sweep report: {name}\n\n{len(runs)} jobs, {n_failed} failed{notes}. "
               f"Shared by every job: `{' '.join(common) or '(nothing)'}`.\n\n")
-    files["summary.md"].write_text(
+    _write(files["summary.md"], lambda tmp: tmp.write_text(
         header + "".join(f"- {line}\n" for line in verdicts) + ("\n" if verdicts else "")
         + f"## Ranking (mean ± std over seeds, {ranked}; baselines and ceilings in italics, "
         "placed by value)\n\n"
-        + to_markdown(table, metrics, refs, settings.rank_by, settings.higher_is_better))
-    files["runs.md"].write_text(header + "## Every job\n\n" + runs_markdown(runs, metrics))
+        + to_markdown(table, metrics, refs, settings.rank_by, settings.higher_is_better)))
+    _write(files["runs.md"], lambda tmp: tmp.write_text(
+        header + "## Every job\n\n" + runs_markdown(runs, metrics)))
     curves = _attempt("curves", lambda: all_curves(runs, settings.curve_metrics)) or {}
     have_table = bool(len(table) and metrics)
     pngs = [
@@ -174,14 +226,15 @@ def build_report(multirun_dir: str | Path, settings: ReportSettings | None = Non
             str(info["storage"]), str(info["study_name"]), str(info.get("objective") or
                                                                 "objective")))
     shared = html.escape(" ".join(common) or "(nothing)")
-    page_header = (f"<p>multirun: <code>{html.escape(str(source))}</code> · {len(runs)} jobs, "
-                   f"{n_failed} failed · {html.escape(ranked)}</p>"
+    page_header = (f"<p>multirun: <code>{html.escape(' '.join(map(str, sources)))}</code> · "
+                   f"{len(runs)} jobs, {n_failed} failed{html.escape(notes)} · "
+                   f"{html.escape(ranked)}</p>"
                    f"<p>shared by every job: <code>{shared}</code></p>"
                    + "".join(f"<p><strong>{html.escape(line)}</strong></p>"
                              for line in verdicts))
     files["report.html"] = write_html(
-        folder / "report.html", title=f"Sweep report: {source.name}", header=page_header,
+        folder / "report.html", title=f"Sweep report: {name}", header=page_header,
         table=ranking(table, refs, metrics, settings.rank_by, settings.higher_is_better),
         refs=refs, runs=runs, metrics=metrics, colours=colours, plots=plots,
         pngs=pngs, study=study)
-    return Report(folder=folder, files=files, n_runs=len(runs), n_failed=n_failed)
+    return Report(folder=folder, files=files, n_runs=len(runs), n_failed=n_failed, notes=notes)

@@ -1,27 +1,34 @@
 """Read a Hydra multirun folder into one table of runs: overrides, status, error, metrics.
 
 Each job folder (``<sweep dir>/<n>``) holds ``.hydra/overrides.yaml`` and either ``metrics.json``
-(finished), ``failed.json`` (the task recorded its exception) or neither (the job died without a
-word: killed, out of memory). Nothing here raises on a malformed job; it becomes a failed row, so a
-report is always written.
+(finished), ``failed.json`` (the task recorded its exception) or neither: the job is still
+running (its ``.lock`` names a live process) or died without a word (killed, out of memory). A
+job folder the latest sweep into the folder did not launch (its ``.sweep_id`` is not the one in
+``sweep.json``) is ``stale``: listed, never ranked. Nothing here raises on a malformed job; it
+becomes a failed row, so a report is always written. A single run folder (``.hydra/`` of its own,
+no job folders) is read as one job.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-OK, FAILED = "ok", "failed"
+OK, FAILED, RUNNING, STALE = "ok", "failed", "running", "stale"
 # metrics.json "status" of a run that made no optimizer step (trainer.max_epochs=0, an empty
 # split): listed with its numbers, never ranked among trained configurations
 UNTRAINED = "untrained"
 # written by the MultirunReport callback when a sweep ends: what the sweep optimised and where
 # an Optuna study lives (multirun.yaml keeps interpolations that only resolve inside Hydra)
 SWEEP_FILE = "sweep.json"
+# in each job folder: the sweep_id of the sweep that launched the job (hydra_callbacks.py)
+JOB_SWEEP_FILE = ".sweep_id"
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -40,22 +47,53 @@ def _read_overrides(job_dir: Path) -> list[str]:
 
 
 def job_dirs(multirun_dir: str | Path) -> list[Path]:
-    """Job folders of a sweep, in job order (Hydra names them 0, 1, 2, ...)."""
+    """Job folders of a sweep, in job order (Hydra names them 0, 1, 2, ...); a single run
+    folder is its own one job."""
     root = Path(multirun_dir)
     found = [p for p in root.iterdir() if p.is_dir() and (p / ".hydra").is_dir()]
+    if not found and (root / ".hydra").is_dir():
+        return [root]
     return sorted(found, key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit()
                                         else 0, p.name))
 
 
-def read_job(job_dir: Path) -> dict[str, Any]:
+def _running(job_dir: Path) -> bool:
+    """The job's run-folder lock names a process that is alive (utils/locks.py writes the
+    holder's PID; the kernel drops the lock, not the PID, when the holder dies)."""
+    try:
+        pid = int((job_dir / ".lock").read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return pid != os.getpid()
+
+
+def _config_seed(job_dir: Path) -> str:
+    try:
+        config = yaml.safe_load((job_dir / ".hydra" / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return ""
+    seed = config.get("seed") if isinstance(config, dict) else None
+    return "" if seed is None else str(seed)
+
+
+def read_job(job_dir: Path, sweep_id: str | None = None) -> dict[str, Any]:
     """One row: ``job``, ``dir``, ``overrides`` (list), ``status``, ``error`` and every scalar of
-    ``metrics.json``."""
+    ``metrics.json``. With ``sweep_id``, a job another sweep launched is ``stale``."""
     row: dict[str, Any] = {"job": job_dir.name, "dir": str(job_dir),
                            "overrides": _read_overrides(job_dir), "status": OK, "error": ""}
     failure = _read_json(job_dir / "failed.json")
     metrics = _read_json(job_dir / "metrics.json")
-    if failure is not None:
+    launched_by = (job_dir / JOB_SWEEP_FILE).read_text().strip() if (
+        job_dir / JOB_SWEEP_FILE).is_file() else None
+    if sweep_id is not None and launched_by != sweep_id:
+        row.update(status=STALE, error="left by an earlier sweep into this folder; the latest "
+                                       "sweep did not launch this job (not ranked)")
+    elif failure is not None:
         row.update(status=FAILED, error=str(failure.get("error", "unknown error")))
+    elif metrics is None and _running(job_dir):
+        row.update(status=RUNNING, error="still running (its run-folder lock is held); "
+                                         "rerun the report when it ends")
     elif metrics is None:
         reason = ("metrics.json unreadable" if (job_dir / "metrics.json").exists()
                   else "no metrics.json: the job stopped before finishing (killed or crashed)")
@@ -90,14 +128,17 @@ def split_override(override: str) -> tuple[str, str]:
     return key.lstrip("+~"), value
 
 
-def collect_runs(multirun_dir: str | Path, seed_keys: tuple[str, ...] = ("seed",)
+def collect_runs(multirun_dir: str | Path | Sequence[Path], seed_keys: tuple[str, ...] = ("seed",)
                  ) -> tuple[pd.DataFrame, list[str]]:
-    """All jobs of a sweep as a DataFrame, and the overrides every job shared.
+    """All jobs of a sweep (or of several sweep or run folders) as a DataFrame, and the
+    overrides every job shared.
 
     ``label`` is a run's overrides that differ between jobs, without the seed (so seeds of one
     configuration share a label and are averaged); ``seed`` is the seed override's value.
     """
-    rows = [read_job(d) for d in job_dirs(multirun_dir)]
+    folders = [multirun_dir] if isinstance(multirun_dir, str | Path) else list(multirun_dir)
+    rows = [read_job(d, read_sweep_info(folder).get("sweep_id"))
+            for folder in folders for d in job_dirs(folder)]
     if not rows:
         return pd.DataFrame(columns=["job", "dir", "overrides", "status", "error", "label",
                                      "seed"]), []
@@ -108,5 +149,7 @@ def collect_runs(multirun_dir: str | Path, seed_keys: tuple[str, ...] = ("seed",
     for row, job in zip(rows, per_job, strict=True):
         row["label"] = " ".join(f"{k}={job[k]}" for k in varying
                                 if k in job and k not in seed_keys) or "(all runs)"
-        row["seed"] = next((job[k] for k in seed_keys if k in job), "")
+        row["seed"] = next((job[k] for k in seed_keys if k in job), None)
+        if row["seed"] is None:  # not overridden: the seed the job's config had
+            row["seed"] = _config_seed(Path(row["dir"]))
     return pd.DataFrame(rows), common

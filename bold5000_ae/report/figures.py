@@ -21,6 +21,7 @@ from matplotlib.colors import to_hex  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from bold5000_ae.report.collect import OK  # noqa: E402
+from bold5000_ae.utils.atomic_io import atomic_path
 
 EXAMPLE_FILE = Path("figures") / "example.npz"
 REFERENCE_STYLES = ("--", ":", "-.", (0, (5, 1)), (0, (1, 3)))
@@ -33,9 +34,12 @@ def palette(labels: Sequence[str]) -> dict[str, str]:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    """Written under a temporary name and renamed: a full disk never leaves a cut PNG."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+    finally:
+        plt.close(fig)
     return path
 
 

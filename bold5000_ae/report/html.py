@@ -15,9 +15,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from bold5000_ae.report.collect import FAILED, job_links
+from bold5000_ae.report.collect import FAILED, STALE, job_links
 from bold5000_ae.report.optuna_views import StudyViews
 from bold5000_ae.report.table import mean_std, short_error
+from bold5000_ae.utils.atomic_io import atomic_path
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1500px}
 table{border-collapse:collapse;font-size:0.85em;margin-bottom:1em}td,th{border:1px solid #ccc;
@@ -81,7 +82,7 @@ def summary_table(ranked: pd.DataFrame, metrics: Sequence[str],
         values = [_td(mean_std(row.get(f"{m} mean"), row.get(f"{m} std")), row.get(f"{m} mean"))
                   for m in metrics]
         if row.get("kind", "configuration") != "configuration":
-            cells = [_td("–"), _td(row["label"]), _td(str(int(row["n"])), row["n"])]
+            cells = [_td("–"), _td(row["label"]), _td("–")]  # a reference, not seeds
             rows.append("<tr class='reference'>" + "".join(cells + values) + "</tr>")
             continue
         swatch = f"<span class='swatch' style='background:{colours.get(row['label'], '#888')}'>"
@@ -110,7 +111,7 @@ def runs_table(runs: pd.DataFrame, metrics: Sequence[str], page_dir: Path) -> st
         cells += [_td("" if pd.isna(v) else f"{v:.4f}", v) for v in values]
         cells += [_td(_links(Path(row["dir"]), page_dir), raw=True),
                   _td(short_error(row["error"], 400))]
-        css = " class='failed'" if row["status"] == FAILED else ""
+        css = " class='failed'" if row["status"] in (FAILED, STALE) else ""
         rows.append(f"<tr{css}>" + "".join(cells) + "</tr>")
     return (f"<table class='sortable' id='runs'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
@@ -149,5 +150,6 @@ def write_html(path: Path, *, title: str, header: str, table: pd.DataFrame, refs
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(title)}</title>"
             f"<style>{STYLE}</style><script>{get_plotlyjs()}</script></head><body>"
             f"{''.join(parts)}<script>{SORT_JS}</script></body></html>")
-    path.write_text(page, encoding="utf-8")
+    with atomic_path(path) as tmp:  # a full disk never leaves a cut page under its name
+        tmp.write_text(page, encoding="utf-8")
     return path

@@ -164,7 +164,7 @@ def to_markdown(table: pd.DataFrame, metrics: Sequence[str],
         if row["kind"] == "configuration":
             cells = [str(int(row["rank"])), f"`{_cell(row['label'])}`", str(int(row["n"]))]
         else:
-            cells = ["–", f"*{_cell(row['label'])}*", str(int(row["n"]))]
+            cells = ["–", f"*{_cell(row['label'])}*", "–"]  # a reference has no seeds
         cells += [mean_std(row.get(f"{m} mean"), row.get(f"{m} std")) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -78,6 +78,16 @@ class _SaveOnInterrupt(L.Callback):
                 tmp.write_text(json.dumps(record, indent=2))
 
 
+def _mark_fitted(trainer: L.Trainer, out_dir: Path) -> None:
+    """Replace a ``preempted``/``interrupted`` record once the resumed fit has completed, so
+    ``status.json`` never contradicts ``metrics.json``."""
+    steps = int(trainer.global_step)
+    record = {"status": "finished" if steps > 0 else "untrained", "epoch": trainer.current_epoch,
+              "global_step": steps, "checkpoint": "checkpoints/last.ckpt"}
+    with atomic_path(out_dir / "status.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=2))
+
+
 @contextmanager
 def preemption_guard(trainer: L.Trainer, out_dir: str | Path) -> Iterator[None]:
     """Around ``trainer.fit``: SIGTERM becomes :class:`Preempted` (exit 143) after the checkpoint
@@ -87,6 +97,8 @@ def preemption_guard(trainer: L.Trainer, out_dir: str | Path) -> Iterator[None]:
     trainer.callbacks.append(saver)
     try:
         yield
+        if trainer.is_global_zero and (out_dir / "status.json").is_file():
+            _mark_fitted(trainer, out_dir)  # a resumed run: status.json follows it to the end
     except SIGTERMException:
         raise Preempted(f"preempted (SIGTERM) at epoch {trainer.current_epoch}, step "
                         f"{trainer.global_step}; checkpoint saved to {saver.checkpoint}; "

@@ -10,59 +10,53 @@ overwritten that job's ``.hydra/`` with the new config. Hence ``.hydra.claimed/`
 ``.hydra/`` taken when a run claims its folder. Checks compare against it (the saved config of
 the run that trained there, whatever Hydra wrote since), and a refused job gets it back.
 
-Why our own CSV logger: Lightning's ``CSVLogger`` deletes ``metrics.csv`` when its folder is not
-empty, so a resumed run (or a sweep rerun) lost its whole history. :class:`AppendingCSVLogger`
-keeps the rows logged before the checkpoint and appends after them.
+The CSV logger that keeps a resumed run's history lives in ``csv_history.py`` (re-exported
+here, where ``conf/logger/csv.yaml`` names it).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+import time
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-from lightning.pytorch.loggers.logger import rank_zero_experiment
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from bold5000_ae.training.checkpoint_io import load_state_dict, resolve_ckpt_path
+from bold5000_ae.training.csv_history import AppendingCSVLogger
+from bold5000_ae.training.data_identity import check_identity, record_identity
+from bold5000_ae.training.resume_config import refuse_changed_config
+from bold5000_ae.utils.atomic_io import disk_error
 from bold5000_ae.utils.config_checks import check_train_config
 from bold5000_ae.utils.errors import InputError, ReportedError
-from bold5000_ae.utils.locks import acquire
+from bold5000_ae.utils.locks import acquire, release
 
-# what must not change between a run and its resumption (unresolved config, as Hydra saved it)
-RESUME_KEYS = ("model._target_", "model.net", "data.path", "data.split")
+__all__ = ["AppendingCSVLogger", "RunDirGuard", "claim_run_dir", "run_status"]
+
 # .hydra/ as the run that trained in the folder saw it (see the module docstring)
 CLAIMED = ".hydra.claimed"
+# what each resume asked for (its own .hydra/), kept beside the run's recorded config
+RESUMES = ".hydra.resumes"
+# what a run leaves behind: a folder holding one of these belongs to that run
+RESULTS = ("metrics.json", "status.json", "csv/metrics.csv", "checkpoints/*.ckpt",
+           "pretrain/checkpoints/*.ckpt")
 
 
-def _raw(cfg: DictConfig, key: str) -> Any:
-    """The value of ``key`` as written (interpolations unresolved), comparable with the saved
-    ``.hydra/config.yaml`` whatever PROJECT_ROOT is now."""
-    parent, _, leaf = key.rpartition(".")
-    node = OmegaConf.select(cfg, parent) if parent else cfg
-    if not isinstance(node, DictConfig) or leaf not in node:
-        return None
-    value = node._get_node(leaf)
-    if isinstance(value, DictConfig):
-        return OmegaConf.to_container(value, resolve=False)
-    return value._value() if hasattr(value, "_value") else value
+# below this, Hydra's config files and log would fail with a traceback before any task code
+MIN_FREE_BYTES = 2**20
 
 
 def check_resume(cfg: DictConfig, out_dir: Path) -> str | None:
     """Which checkpoint the run starts from, after refusing a resume that would mix two runs:
-    a checkpoint that does not load (truncated, corrupted) or a config whose model or data
-    differ from those the run folder was trained with."""
+    a checkpoint that does not load (truncated, corrupted), a config whose data, loss or model
+    differ from those the run folder was trained with, or a data file whose content changed."""
     ckpt = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, bool(cfg.get("auto_resume", False)))
     if not ckpt:
         return None
@@ -71,22 +65,46 @@ def check_resume(cfg: DictConfig, out_dir: Path) -> str | None:
     load_state_dict(ckpt)  # truncated, bit-flipped or pickled: refused here, one line
     if Path(ckpt).resolve().is_relative_to(out_dir.resolve()):
         same_run(cfg, out_dir, "resume")
+        path = OmegaConf.select(cfg, "data.path", default=None,
+                                throw_on_resolution_failure=False)
+        if isinstance(path, str) and Path(path).is_file():
+            check_identity(out_dir, path, "resume")
     return ckpt
 
 
+def saved_config(out_dir: Path) -> Path | None:
+    """The config the run in ``out_dir`` trained with: ``.hydra.claimed/`` (whatever Hydra wrote
+    into ``.hydra/`` since), else ``.hydra/``; None for a folder no run has claimed."""
+    for folder in (CLAIMED, ".hydra"):
+        if (out_dir / folder / "config.yaml").is_file():
+            return out_dir / folder / "config.yaml"
+    return None
+
+
 def same_run(cfg: DictConfig, out_dir: Path, what: str) -> None:
-    """Refuse when the model or data differ from those in the folder's saved config."""
-    saved = out_dir / CLAIMED / "config.yaml"
-    if not saved.is_file():  # a folder from before the snapshot existed
-        saved = out_dir / ".hydra" / "config.yaml"
-    if not saved.is_file():
+    """Refuse when data, loss, regularizers or model differ from the folder's saved config."""
+    saved = saved_config(out_dir)
+    if saved is not None:
+        refuse_changed_config(saved, cfg, out_dir, what)
+
+
+def foreign_results(out_dir: Path) -> list[str]:
+    """The results another run left in ``out_dir`` (empty for a fresh folder)."""
+    return [pattern for pattern in RESULTS if any(out_dir.glob(pattern))]
+
+
+def refuse_foreign_results(out_dir: Path) -> None:
+    """A new (non-resume) run never writes into a folder holding another run's results."""
+    found = foreign_results(out_dir)
+    if not found:
         return
-    before = OmegaConf.create(yaml.safe_load(saved.read_text()) or {})
-    for key in RESUME_KEYS:
-        old, new = _raw(before, key), _raw(cfg, key)
-        if old is not None and old != new:
-            raise InputError(out_dir, f"cannot {what}: {key} was {old!r} in this run, now "
-                                      f"{new!r}; use the run's own config or a new run folder")
+    fresh = ("rerun the sweep with auto_resume=true (finished jobs are skipped, killed ones "
+             "resume), or sweep into a new folder: leave hydra.sweep.dir unset (a new dated "
+             "folder) or give another one" if _multirun() else
+             "resume it with ckpt_path=last (or auto_resume=true), or train into a new folder: "
+             "leave hydra.run.dir unset (a new dated folder) or give another one")
+    raise InputError(out_dir, f"holds another run's results ({', '.join(found)}); {fresh}. "
+                              "Nothing of that run was changed")
 
 
 def finished_metrics(cfg: DictConfig, out_dir: Path) -> dict[str, float] | None:
@@ -95,8 +113,11 @@ def finished_metrics(cfg: DictConfig, out_dir: Path) -> dict[str, float] | None:
     done = out_dir / "metrics.json"
     if not cfg.get("auto_resume", False) or not done.is_file():
         return None
-    metrics = json.loads(done.read_text())
-    if metrics.get("status", "finished") != "finished":
+    try:
+        metrics = json.loads(done.read_text())
+    except (OSError, ValueError):
+        raise InputError(done, "unreadable; remove it to train this run again") from None
+    if not isinstance(metrics, dict) or metrics.get("status", "finished") != "finished":
         return None
     same_run(cfg, out_dir, "skip a finished run")
     print(f"{out_dir}: already finished (metrics.json); skipped. Remove metrics.json to train "
@@ -112,33 +133,90 @@ def _rank() -> int:
     return 0
 
 
-def claim_run_dir(cfg: DictConfig, out_dir: str | Path) -> dict[str, float] | None:
-    """Lock the run folder, refuse a bad resume, and return the stored metrics when the run is
-    already finished and ``auto_resume`` asks to skip it."""
+def _lock(out_dir: Path) -> None:
+    try:
+        acquire(out_dir, "run folder", inside=True)
+    except OSError as exc:  # a full disk while writing the lock file's PID
+        raise InputError(out_dir, f"cannot lock the run folder: {disk_error(exc) or exc}"
+                         ) from None
+
+
+def claim_run_dir(cfg: DictConfig, out_dir: str | Path, starting: bool = True
+                  ) -> dict[str, float] | None:
+    """Lock the run folder, refuse a bad resume or a new run into another run's folder, and
+    return the stored metrics when the run is already finished and ``auto_resume`` asks to skip
+    it. A refused single run leaves no folder behind that it created. ``starting``: the task
+    itself (not RunDirGuard's earlier check), which records the config and data identity."""
     out_dir = Path(out_dir)
     check_train_config(cfg)
     if _rank() != 0:  # DDP children re-run the entry point: rank 0 holds the lock and checked
         return None
-    acquire(out_dir, "run folder", inside=True)
+    existed = out_dir.exists()
+    _lock(out_dir)
+    resume = False  # continues a checkpoint of this folder (one from elsewhere starts a run)
     try:
         done = finished_metrics(cfg, out_dir)
         if done is None:
-            check_resume(cfg, out_dir)
+            ckpt = check_resume(cfg, out_dir)
+            resume = bool(ckpt) and Path(str(ckpt)).resolve().is_relative_to(out_dir.resolve())
+            if not resume:
+                refuse_foreign_results(out_dir)
     except ReportedError:
         _restore_claimed(out_dir)  # a multirun job: Hydra already wrote the refused config
+        if not existed:
+            _remove_created(out_dir)
         raise
-    if done is None and (out_dir / ".hydra").is_dir():  # this run owns the folder now
-        shutil.rmtree(out_dir / CLAIMED, ignore_errors=True)
-        shutil.copytree(out_dir / ".hydra", out_dir / CLAIMED)
+    if done is not None:  # a skipped sweep job: Hydra rewrote its .hydra/, put the record back
+        _restore_claimed(out_dir)
+    if not starting or done is not None:
+        return done
+    if not resume:  # a new run: its config and data are the folder's record from now on
+        if (out_dir / ".hydra").is_dir():
+            shutil.rmtree(out_dir / CLAIMED, ignore_errors=True)
+            shutil.copytree(out_dir / ".hydra", out_dir / CLAIMED)
+        if _data_file(cfg):
+            record_identity(out_dir, str(_data_file(cfg)))
+    elif _multirun() and (out_dir / CLAIMED).is_dir():
+        _keep_recorded_config(out_dir)
     return done
+
+
+def resumes_here(cfg: DictConfig, out_dir: Path) -> bool:
+    """The run continues from a checkpoint of its own folder (not a fine-tune of another's)."""
+    ckpt = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, bool(cfg.get("auto_resume", False)))
+    return ckpt == "last" or bool(ckpt and Path(ckpt).resolve().is_relative_to(
+        out_dir.resolve()))
+
+
+def _data_file(cfg: DictConfig) -> str | None:
+    path = OmegaConf.select(cfg, "data.path", default=None, throw_on_resolution_failure=False)
+    return path if isinstance(path, str) and Path(path).is_file() else None
+
+
+def _multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _remove_created(out_dir: Path) -> None:
+    """A refused run leaves no folder: only the lock file it made is removed with it."""
+    release(out_dir, inside=True)
+    if out_dir.is_dir() and {p.name for p in out_dir.iterdir()} <= {".lock"}:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _keep_recorded_config(out_dir: Path) -> None:
+    """A resumed multirun job: Hydra rewrote ``.hydra/`` with this attempt's config. That copy
+    goes to ``.hydra.resumes/<time>/`` and the run's recorded config comes back."""
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+    shutil.copytree(out_dir / ".hydra", out_dir / RESUMES / stamp, dirs_exist_ok=True)
+    shutil.copytree(out_dir / CLAIMED, out_dir / ".hydra", dirs_exist_ok=True)
 
 
 def _restore_claimed(out_dir: Path) -> None:
     """In a multirun, put back the ``.hydra/`` that Hydra overwrote before the job was refused
     (a single run is refused before Hydra writes anything)."""
     claimed = out_dir / CLAIMED
-    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    if multirun and claimed.is_dir():
+    if _multirun() and claimed.is_dir():
         shutil.copytree(claimed, out_dir / ".hydra", dirs_exist_ok=True)
 
 
@@ -150,12 +228,16 @@ def writable_folder(folder: Path) -> None:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(parent, f"permission denied: cannot create the run folder {folder} "
                                  "(set PROJECT_ROOT or hydra.run.dir to a writable place)")
+    if shutil.disk_usage(parent).free < MIN_FREE_BYTES:  # Hydra's own writes come first
+        raise InputError(parent, f"no space left on device: {shutil.disk_usage(parent).free} "
+                                 f"bytes free, nothing can be written to the run folder {folder}")
 
 
 class RunDirGuard(Callback):
     """Hydra callback: for a single run, before Hydra writes the folder's ``.hydra/`` and log
     file, the run folder must be creatable (every command) and :func:`claim_run_dir`'s checks
-    pass (training)."""
+    pass (training). A resume's own ``.hydra/`` goes to ``.hydra.resumes/<time>/``, so the
+    run's recorded config stays what the run trained with."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)
@@ -164,7 +246,11 @@ class RunDirGuard(Callback):
             writable_folder(out_dir)  # every command: Hydra would otherwise crash creating it
             finished = None
             if "auto_resume" in config or "ckpt_path" in config:
-                finished = claim_run_dir(config, out_dir)
+                finished = claim_run_dir(config, out_dir, starting=False)
+                if finished is None and resumes_here(config, out_dir):
+                    with read_write(config.hydra), open_dict(config.hydra):
+                        config.hydra.output_subdir = (
+                            f"{RESUMES}/{time.strftime('%Y-%m-%d_%H-%M-%S')}")
         except ReportedError as exc:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
@@ -172,54 +258,6 @@ class RunDirGuard(Callback):
             raise SystemExit(exc.exit_code) from None
         if finished is not None:  # auto_resume on a finished run: nothing to do, nothing written
             raise SystemExit(0)
-
-
-class _AppendingWriter(ExperimentWriter):
-    """Keeps an existing ``metrics.csv``; on the first save drops the rows at or after the first
-    new step (logged after the checkpoint the run resumed from) and appends."""
-
-    def __init__(self, log_dir: str) -> None:
-        self._trim = False
-        super().__init__(log_dir)
-        if os.path.isfile(self.metrics_file_path):
-            with open(self.metrics_file_path, newline="") as handle:
-                self.metrics_keys = sorted(csv.DictReader(handle).fieldnames or [])
-            self._trim = True
-
-    def _check_log_dir_exists(self) -> None:
-        """Lightning deletes metrics.csv here; the history is kept instead."""
-
-    def save(self) -> None:
-        if self._trim and self.metrics:
-            first = min(m["step"] for m in self.metrics)
-            with open(self.metrics_file_path, newline="") as handle:
-                rows = [r for r in csv.DictReader(handle) if _step(r) < first]
-            self._record_new_keys()
-            with open(self.metrics_file_path, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
-                writer.writeheader()
-                writer.writerows(rows)
-            self._trim = False
-        super().save()
-
-
-def _step(row: Mapping[str, str]) -> float:
-    try:
-        return float(row.get("step") or 0)
-    except ValueError:
-        return 0.0
-
-
-class AppendingCSVLogger(CSVLogger):
-    """Lightning's CSVLogger whose ``metrics.csv`` survives a resume (see the module docstring)."""
-
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> ExperimentWriter:
-        if self._experiment is None:
-            self._fs.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
-        return self._experiment
 
 
 def run_status(trainer: Any) -> dict[str, Any]:

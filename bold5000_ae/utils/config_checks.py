@@ -44,6 +44,27 @@ def positive_finite(cfg: DictConfig, key: str) -> None:
         raise InputError(key, f"must be a finite number > 0, got {value!r}")
 
 
+def whole_number(cfg: DictConfig, key: str, minimum: int) -> None:
+    """``key``, when set, is a whole number ≥ ``minimum``."""
+    value = _get(cfg, key)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(key, f"must be a whole number ≥ {minimum}, got {value!r}")
+
+
+def channel_list(cfg: DictConfig, key: str) -> None:
+    """``key``, when set, is a non-empty list of whole numbers ≥ 1 (one per encoder level)."""
+    value = _get(cfg, key)
+    if value is None:
+        return
+    items = list(value) if OmegaConf.is_list(value) or isinstance(value, list) else None
+    if not items or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in items):
+        shown = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+        raise InputError(key, f"must be a non-empty list of whole numbers ≥ 1 (channels per "
+                              f"level, e.g. [16,32,64]), got {shown!r}")
+
+
 def _wandb_key() -> bool:
     if os.environ.get("WANDB_API_KEY"):
         return True
@@ -76,8 +97,15 @@ def online_wandb(cfg: DictConfig, timeout_s: float = 3.0) -> None:
 
 
 def check_train_config(cfg: DictConfig) -> None:
-    """The training values that otherwise fail late or deep inside a library."""
+    """The training values that otherwise fail late or deep inside a library (checked before
+    any data is read or any run folder made)."""
+    seed = _get(cfg, "seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise InputError("seed", f"must be a whole number (or null), got {seed!r}")
     positive_int(cfg, "data.batch_size")
+    whole_number(cfg, "data.num_workers", 0)
+    positive_int(cfg, "model.net.latent_dim")
+    channel_list(cfg, "model.net.channels")
     positive_finite(cfg, "model.optimizer.lr")
     max_epochs = _get(cfg, "trainer.max_epochs")
     if max_epochs is not None and (not isinstance(max_epochs, int) or max_epochs < -1):
