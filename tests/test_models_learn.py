@@ -31,9 +31,9 @@ def default_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     noise-free twin exactly as ``make train`` uses them."""
     root = tmp_path_factory.mktemp("default_data")
     prepared = root / "processed" / "synthetic.h5"
+    twin = root / "processed" / "synthetic_noiseless.h5"
     subprocess.run(["make", "-s", "-C", str(REPO), "data", f"SYNTH_DIR={root / 'synthetic'}",
-                    f"PREPARED={prepared}", f"NOISELESS={root / 'processed/synthetic_noiseless.h5'}"],
-                   check=True, capture_output=True)
+                    f"PREPARED={prepared}", f"NOISELESS={twin}"], check=True, capture_output=True)
     return prepared
 
 
