@@ -34,7 +34,8 @@ import pandas as pd
 from bold5000_ae.data.prepared_set import PreparedSet
 
 PREFIX = "noise_ceiling/repeats"
-CHUNK_ROWS = 2048  # rows read at once for the per-voxel variance (bounded memory)
+CHUNK_BYTES = 2 ** 27  # float64 rows read at once for the per-voxel variance (128 MiB)
+VOXEL_BLOCK = 8192  # voxels per block of the across-repeat variance
 
 
 @dataclass(frozen=True)
@@ -87,21 +88,14 @@ def repeat_noise_ceiling(bold: np.ndarray, image_index: np.ndarray, n_average: i
     rows (the file reader passes it so it never loads the whole file); by default the variance
     of ``bold`` itself, which is the z-scoring of the formula.
     """
-    bold = np.asarray(bold, np.float64)
+    bold = np.asarray(bold)
     groups = repeat_groups(image_index, condition)
     keep = groups >= 0
     if not keep.any():
         raise ValueError("no image is presented more than once under one condition")
-    var = bold.var(axis=0) if total_var is None else np.asarray(total_var, np.float64)
-    g = groups[keep]
-    x = bold[keep]
-    n_g = np.bincount(g).astype(np.float64)
-    sums = np.zeros((len(n_g), x.shape[1]))
-    np.add.at(sums, g, x)
-    means = sums / n_g[:, None]
-    squares = np.zeros_like(sums)
-    np.add.at(squares, g, (x - means[g]) ** 2)
-    within = (squares / (n_g - 1)[:, None]).mean(axis=0)  # mean over images of var_r, ddof 1
+    var = (bold.var(axis=0, dtype=np.float64) if total_var is None
+           else np.asarray(total_var, np.float64))
+    within, n_g = _within_variance(bold[keep], groups[keep])
     with np.errstate(divide="ignore", invalid="ignore"):
         noise_var = np.where(var > 0, within / var, np.nan)
         signal_sd = np.sqrt(np.maximum(0.0, 1.0 - noise_var))
@@ -112,12 +106,28 @@ def repeat_noise_ceiling(bold: np.ndarray, image_index: np.ndarray, n_average: i
                         n_repeats=int(n_g.max()), n_groups=int(len(n_g)))
 
 
+def _within_variance(x: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per voxel, the mean over groups of the across-repeat variance (ddof 1), and the group
+    sizes. Rows are sorted by group once; voxels go in blocks so a whole-brain file needs no
+    float64 copy of all its repeated rows."""
+    order = np.argsort(groups, kind="stable")
+    starts = np.r_[0, np.flatnonzero(np.diff(groups[order])) + 1]
+    n_g = np.diff(np.r_[starts, len(order)])
+    out = np.empty(x.shape[1])
+    for lo in range(0, x.shape[1], VOXEL_BLOCK):
+        block = x[order, lo:lo + VOXEL_BLOCK].astype(np.float64)
+        means = np.add.reduceat(block, starts, axis=0) / n_g[:, None]
+        squares = np.add.reduceat((block - np.repeat(means, n_g, axis=0)) ** 2, starts, axis=0)
+        out[lo:lo + VOXEL_BLOCK] = (squares / (n_g - 1)[:, None]).mean(axis=0)
+    return out, n_g
+
+
 def repeat_ceiling_metrics(source: Any, rows: np.ndarray | None = None,
                            n_average: int = 1) -> dict[str, float]:
     """``noise_ceiling/repeats/...`` for a prepared file (path) or a set-up BoldDataModule, on
     ``rows`` (default: every row of the file; the ceiling is a property of the data, not of a
     split); {} when no image repeats there."""
-    files = PreparedSet(source.path if hasattr(source, "path") else Path(source))
+    files = PreparedSet(getattr(source, "path", None) or Path(source))
     try:
         trials = files.trials
         rows = np.arange(len(trials)) if rows is None else np.sort(np.asarray(rows))
@@ -129,7 +139,7 @@ def repeat_ceiling_metrics(source: Any, rows: np.ndarray | None = None,
             return {}
         total_var = _variance(files, rows)
         picked = rows[groups >= 0]
-        ceiling = repeat_noise_ceiling(files.read(picked, np.float64),
+        ceiling = repeat_noise_ceiling(files.read(picked, np.float32),
                                        table["image_index"].to_numpy()[groups >= 0], n_average,
                                        condition=condition[groups >= 0], total_var=total_var)
     finally:
@@ -145,8 +155,9 @@ def repeat_ceiling_metrics(source: Any, rows: np.ndarray | None = None,
 def _variance(files: PreparedSet, rows: np.ndarray) -> np.ndarray:
     """Per-voxel variance over ``rows``, read in chunks (Chan's parallel update)."""
     count, mean, m2 = 0, np.zeros(files.n_voxels), np.zeros(files.n_voxels)
-    for start in range(0, len(rows), CHUNK_ROWS):
-        x = files.read(rows[start:start + CHUNK_ROWS], np.float64)
+    step = max(1, CHUNK_BYTES // (8 * files.n_voxels))
+    for start in range(0, len(rows), step):
+        x = files.read(rows[start:start + step], np.float64)
         n, m = len(x), x.mean(axis=0)
         delta = m - mean
         total = count + n
