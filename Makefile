@@ -58,16 +58,41 @@ $(SYNTH_DIR)/ground_truth.json: | $(STAMP)
 VISUAL_MASK := $(SYNTH_DIR)/bids/derivatives/masks/sub-CSI1_mask-visual.nii.gz
 LINEAR_PREP := source=synthetic source.reader.standardize=false \
   '++source.reader.confounds=[trans_x,trans_y,trans_z,rot_x,rot_y,rot_z]'
+# $(call prepare_with_twin,<synth dir>,<output .h5>,<twin .h5>,<extra prepare overrides>): the
+# data and its noise-free twin, prepared by one command line each (the twin keeps the data's
+# stimuli, labels and ground truth); no twin written: a stale twin file is removed.
+define prepare_with_twin
+if [ -f $(1)/bids/derivatives/masks/sub-CSI1_mask-visual.nii.gz ]; then \
+  prep=source=synthetic_v2; else prep="$(LINEAR_PREP)"; fi; \
+eval $(BIN)/bold5000-ae-prepare overwrite=true $$prep source.root=$(1) output=$(2) $(4) && \
+if [ -d $(1)/noiseless/bids ]; then eval $(BIN)/bold5000-ae-prepare overwrite=true \
+  $$prep $(4) source.root=$(1)/noiseless output=$(3) \
+  source.stimuli_root=$(1)/BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli \
+  source.labels_table=$(1)/labels.tsv source.ground_truth=$(1)/ground_truth.json; \
+else rm -f $(3); fi
+endef
+
 $(PREPARED): $(SYNTH_DIR)/ground_truth.json
-	if [ -f $(VISUAL_MASK) ]; then prep=source=synthetic_v2; else prep="$(LINEAR_PREP)"; fi; \
-	eval $(BIN)/bold5000-ae-prepare overwrite=true $$prep && \
-	if [ -d $(SYNTH_DIR)/noiseless/bids ]; then eval $(BIN)/bold5000-ae-prepare overwrite=true \
-	  $$prep source.root=$(SYNTH_DIR)/noiseless output=$(NOISELESS) \
-	  source.stimuli_root=$(SYNTH_DIR)/BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli \
-	  source.labels_table=$(SYNTH_DIR)/labels.tsv source.ground_truth=$(SYNTH_DIR)/ground_truth.json; \
-	else rm -f $(NOISELESS); fi
+	$(call prepare_with_twin,$(SYNTH_DIR),$(PREPARED),$(NOISELESS))
 
 data: $(PREPARED) ## generate the synthetic BOLD5000 and prepare it into HDF5
+
+# One subject at BOLD5000's size (conf/spec/bold5000.yaml: 142 runs, 5,254 trials, 4,916 images,
+# 113 repeated), prepared like $(PREPARED) with its twin; BOLD5000_JOBS runs at once in synth and
+# in prepare. Wall time and peak memory on 2 cores: docs/synthetic.md.
+BOLD5000_SYNTH := data/synthetic_bold5000
+BOLD5000_PREPARED := data/processed/synthetic_bold5000.h5
+BOLD5000_NOISELESS := data/processed/synthetic_bold5000_noiseless.h5
+BOLD5000_JOBS ?= 2
+.PHONY: data-bold5000
+$(BOLD5000_SYNTH)/ground_truth.json: | $(STAMP)
+	$(BIN)/bold5000-ae-synth spec=bold5000 output_dir=$(BOLD5000_SYNTH) overwrite=true \
+	  n_jobs=$(BOLD5000_JOBS)
+
+$(BOLD5000_PREPARED): $(BOLD5000_SYNTH)/ground_truth.json
+	$(call prepare_with_twin,$(BOLD5000_SYNTH),$(BOLD5000_PREPARED),$(BOLD5000_NOISELESS),n_jobs=$(BOLD5000_JOBS))
+
+data-bold5000: $(BOLD5000_PREPARED) ## BOLD5000-sized synthetic subject (spec=bold5000) and its twin, prepared (9 min on 2 shared cores)
 
 .PHONY: synthetic-figure
 synthetic-figure: $(STAMP) $(PREPARED) ## real-vs-synthetic noise table and figure -> docs/figures/ (docs/synthetic.md)

@@ -27,7 +27,7 @@ def synth(cfg: DictConfig) -> dict:
     spec = make_spec(OmegaConf.to_container(cfg.spec, resolve=True))
     staging = out.with_name(out.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
-    truth = generate(staging, spec)
+    truth = generate(staging, spec, int(cfg.get("n_jobs", 1)))
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)

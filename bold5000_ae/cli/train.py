@@ -21,6 +21,7 @@ from bold5000_ae.cli.hydra_callbacks import record_failures
 from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.data.ceiling import ceiling_metrics
 from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, with_verdict
+from bold5000_ae.evaluation.noise_ceiling import repeat_ceiling_metrics, summary_line
 from bold5000_ae.training.checkpoint_io import resolve_ckpt_path
 from bold5000_ae.training.pipeline import build_trainer, model_for_run, scalar_metrics
 from bold5000_ae.training.preemption import preemption_guard
@@ -62,6 +63,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update(scalar_metrics(trainer.callback_metrics))
         if trainer.is_global_zero:  # training mean, PCA-k, the ceiling, on the same test rows
             metrics.update(ceiling_metrics(datamodule))  # the noise-free twin
+            metrics.update(repeat_ceiling_metrics(datamodule))  # repeated images, no twin needed
             metrics.update(with_verdict({**metrics, **model_baselines(model, datamodule)}))
         if trainer.is_global_zero and hasattr(model, "example_volumes") and model.example:
             true, recon = model.example_volumes()
@@ -101,6 +103,8 @@ def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
     elif "ground_truth/noise_ceiling_r2" in metrics:
         print(f"  {'noise ceiling R²':<16} {metrics['ground_truth/noise_ceiling_r2']:.4f} "
               "(planted signal before cleaning; not a bound on these rows)")
+    if line := summary_line(metrics):  # NC% from repeated images (noise_ceiling.py)
+        print(line)
     for line in summary_lines(metrics):
         print(line)
 

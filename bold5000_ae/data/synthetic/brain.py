@@ -27,28 +27,20 @@ import pandas as pd
 from PIL import Image
 
 from bold5000_ae.data.synthetic import anatomy as anat
-from bold5000_ae.data.synthetic.easy import (
-    SOURCE_FOLDERS,
-    _bold_header,
-    _image_names,
-    _presentation_order,
-    _write_events,
-)
+from bold5000_ae.data.synthetic import design
+from bold5000_ae.data.synthetic.easy import SOURCE_FOLDERS, _image_names
 from bold5000_ae.data.synthetic.images import FACTORS, image_factors, render_images
-from bold5000_ae.data.synthetic.noise import RunNoise, write_confounds
+from bold5000_ae.data.synthetic.noise import RunNoise
+from bold5000_ae.data.synthetic.runs import SubjectRuns, write_subject_runs
 from bold5000_ae.data.synthetic.spec import VISUAL_ROIS, BrainSpec
-from bold5000_ae.data.synthetic.tuning import (
-    group_maps,
-    responses,
-    run_signal,
-    subject_tuning,
-)
+from bold5000_ae.data.synthetic.tuning import group_maps, responses, subject_tuning
 
 TWIN = "noiseless"
 
 
-def generate_brain(root: Path, spec: BrainSpec) -> dict:
-    """Write the v2 dataset (and its noise-free twin under ``root/noiseless``) into ``root``."""
+def generate_brain(root: Path, spec: BrainSpec, n_jobs: int = 1) -> dict:
+    """Write the v2 dataset (and its noise-free twin under ``root/noiseless``) into ``root``.
+    ``n_jobs``: runs written at once when ``spec.seed_per_run`` (runs.py); else one at a time."""
     rng = np.random.default_rng(spec.seed)
     grid = tuple(int(n) for n in spec.grid)
     vox = np.asarray(spec.voxel_size_mm, float)
@@ -71,8 +63,7 @@ def generate_brain(root: Path, spec: BrainSpec) -> dict:
         (bids / "derivatives" / "masks").mkdir(parents=True)
         (bids / "dataset_description.json").write_text(json.dumps(
             {"Name": "bold5000_ae synthetic BOLD5000 (v2)", "BIDSVersion": "1.8.0"}, indent=2))
-    n_trials = spec.sessions * spec.runs_per_session * spec.trials_per_run
-    frame_times = np.arange(spec.volumes_per_run) * spec.tr
+    n_trials = design.n_trials(spec)
     stim_lists, subjects, saved = {}, [], {}
     for s in range(1, spec.subjects + 1):
         sub = f"sub-CSI{s}"
@@ -91,35 +82,16 @@ def generate_brain(root: Path, spec: BrainSpec) -> dict:
                                 shift_mm / vox, spec, sigma_vox)
         resp = responses(tuning, factors, spec)
         noise = RunNoise(rng, mask, baseline, coords, anat.BRAIN_CENTRE_MM, vox, spec)
-        order = _presentation_order(rng, spec.unique_images, n_trials)
-        presented, seen = [], set()
-        for j in order:
-            presented.append(("rep_" if j in seen else "") + names[j])
-            seen.add(j)
+        order = design.presentation_order(rng, spec)
+        presented = design.presented_names(order, names)
         stim_lists[sub] = presented
         saved[f"{sub}_roi_weight"], saved[f"{sub}_roi_label"] = weights, label
         saved[f"{sub}_shift_mm"] = shift_mm
-        k = 0
-        for ses in range(1, spec.sessions + 1):
-            for run in range(1, spec.runs_per_session + 1):
-                imgs = order[k:k + spec.trials_per_run]
-                shown = presented[k:k + spec.trials_per_run]
-                k += spec.trials_per_run
-                onsets = 6.0 + 10.0 * np.arange(len(imgs)) + rng.uniform(0, 0.04, len(imgs))
-                gains = 1 + spec.trial_gain_sd * rng.standard_normal(len(imgs))
-                signal = run_signal(tuning, resp[imgs], onsets, frame_times, gains)
-                run_noise, confounds = noise.draw(frame_times)
-                stem = f"{sub}_ses-{ses:02d}_task-5000scenes_run-{run:02d}"
-                clean = np.tile(baseline[mask], (len(frame_times), 1))
-                clean[:, tuning.voxels] += signal
-                for bids, data in zip(trees, (clean + run_noise, clean)):
-                    func = bids / sub / f"ses-{ses:02d}" / "func"
-                    func.mkdir(parents=True, exist_ok=True)
-                    _save_run(func / f"{stem}_bold.nii.gz", data, mask, affine, spec.tr)
-                    write_confounds(func / f"{stem}_desc-confounds_timeseries.tsv", confounds)
-                    _write_events(func / f"{stem}_events.tsv", onsets, s, ses, run, shown,
-                                  [kinds[j] for j in imgs], np.random.default_rng(k + s))
-                del clean, run_noise, signal
+        ctx = SubjectRuns(s, trees, mask, affine, baseline, tuning, noise, spec.tr,
+                          spec.volumes_per_run, spec.trial_gain_sd)
+        write_subject_runs(ctx, design.run_layout(spec), order, presented, kinds, resp,
+                           spec.trials_per_run, rng,
+                           spec.seed if spec.seed_per_run else None, n_jobs)
         subjects.append({"subject": s, "shift_mm": shift_mm.round(3).tolist(),
                          "visual_voxels": int(len(tuning.voxels)),
                          "visual_fraction": float(len(tuning.voxels) / mask.sum())})
@@ -140,14 +112,6 @@ def generate_brain(root: Path, spec: BrainSpec) -> dict:
              "noiseless_root": TWIN if spec.write_noiseless else None}
     (root / "ground_truth.json").write_text(json.dumps(truth, indent=2))
     return truth
-
-
-def _save_run(path: Path, data: np.ndarray, mask: np.ndarray, affine: np.ndarray,
-              tr: float) -> None:
-    """(frames, voxels) in-mask rows -> a 4-D float32 NIfTI, zero outside the brain."""
-    volume = np.zeros((*mask.shape, len(data)), np.float32)
-    volume[mask] = data.T
-    nib.save(nib.Nifti1Image(volume, affine, _bold_header(tr)), path)
 
 
 def _write_stimuli(root: Path, names: list[str], kinds: list[str], images: np.ndarray,

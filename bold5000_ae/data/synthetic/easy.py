@@ -37,6 +37,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from sklearn.metrics import roc_auc_score
 
+from bold5000_ae.data.synthetic.design import fill_order
 from bold5000_ae.data.synthetic.noise import MOTION_COLUMNS, write_confounds
 from bold5000_ae.data.synthetic.spec import check_common
 
@@ -176,7 +177,7 @@ def generate_easy(root: Path, spec: SyntheticSpec) -> dict:
         nib.save(nib.Nifti1Image(mask.astype(np.uint8), affine),
                  mask_dir / f"{sub}_brainmask.nii.gz")
         anatomy = _anatomy(rng, mask, spec.anatomy_scale)
-        order = _presentation_order(rng, spec.unique_images, n_trials)
+        order = fill_order(rng, spec.unique_images, n_trials)
         seen: set[int] = set()
         presented = []
         for j in order:
@@ -228,17 +229,6 @@ def generate_easy(root: Path, spec: SyntheticSpec) -> dict:
                         image_living=living, image_names=np.array(names))
     (root / "ground_truth.json").write_text(json.dumps(truth, indent=2))
     return truth
-
-
-def _presentation_order(rng: np.random.Generator, n_images: int, n_trials: int) -> np.ndarray:
-    """Every image once, then repeats (as BOLD5000's ``rep_`` trials) to fill the trials."""
-    first = rng.permutation(n_images)[: min(n_images, n_trials)]
-    extra = rng.choice(first, size=max(0, n_trials - len(first)), replace=False
-                       if n_trials - len(first) <= len(first) else True)
-    order = np.concatenate([first, extra])
-    cut = len(first) // 2
-    head, tail = order[:cut], rng.permutation(order[cut:])
-    return np.concatenate([head, tail]).astype(int)
 
 
 def _bold_header(tr: float) -> nib.Nifti1Header:

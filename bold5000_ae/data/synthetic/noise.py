@@ -61,8 +61,10 @@ class RunNoise:
         r = coords_mm[mask] - centre_mm
         self.motion_gain = np.concatenate([-grads, -np.cross(r, grads)], axis=1)  # (V, 6)
 
-    def draw(self, frame_times: np.ndarray) -> tuple[np.ndarray, pd.DataFrame]:
-        spec, rng = self.spec, self.rng
+    def draw(self, frame_times: np.ndarray, rng: np.random.Generator | None = None
+             ) -> tuple[np.ndarray, pd.DataFrame]:
+        """``rng``: the run's own generator (``spec.seed_per_run``); default the subject's."""
+        spec, rng = self.spec, self.rng if rng is None else rng
         n_t, n_v = len(frame_times), int(self.mask.sum())
         sigma = spec.temporal_noise * spec.noise_std
         q, rho = spec.system_fraction, spec.ar_rho
@@ -83,14 +85,14 @@ class RunNoise:
         drift = np.cos(2 * np.pi * frame_times[:, None] / np.array(DRIFT_PERIODS_S)
                        + rng.uniform(0, 2 * np.pi, len(DRIFT_PERIODS_S)))
         out += (drift @ self.drift_w) * self.base * spec.drift_pct / 100 * spec.noise_std
-        motion = self._motion(n_t)
+        motion = self._motion(n_t, rng)
         out += motion @ self.motion_gain.T
         return out, _confounds(motion, frame_times)
 
-    def _motion(self, n_t: int) -> np.ndarray:
+    def _motion(self, n_t: int, rng: np.random.Generator) -> np.ndarray:
         """(frames, 6) slow random-walk translations (mm) and rotations (rad), starting at 0."""
         scale = self.spec.motion_mm * self.spec.noise_std
-        walk = gaussian_filter(np.cumsum(self.rng.standard_normal((n_t, 6)), 0), (2, 0))
+        walk = gaussian_filter(np.cumsum(rng.standard_normal((n_t, 6)), 0), (2, 0))
         walk -= walk[0]
         walk /= np.sqrt(n_t)
         walk[:, :3] *= scale

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bold5000_ae.data.synthetic.design import check_design
 from bold5000_ae.utils.errors import InputError
 
 # Literature MNI centres (mm) of the visual regions, left hemisphere; right = x mirrored.
@@ -36,11 +37,16 @@ class BrainSpec:
     voxel_size_mm: tuple[float, float, float] = (6.5, 6.5, 6.5)
     subjects: int = 1
     sessions: int = 2
-    runs_per_session: int = 3
+    # one count for every session, or one per session (BOLD5000: 9 or 10)
+    runs_per_session: int | tuple[int, ...] = 3
     trials_per_run: int = 37
     tr: float = 2.0
     volumes_per_run: int = 194
     unique_images: int = 200
+    # 0: repeats fill the trials left after every image is shown once; R > 0: R images are
+    # shown repeat_presentations times (BOLD5000's design; design.py)
+    repeated_images: int = 0
+    repeat_presentations: int = 4
     living_fraction: float = 0.5
     image_size: int = 32
     baseline: float = 10000.0
@@ -69,11 +75,16 @@ class BrainSpec:
     map_smoothness_mm: float = 8.0
     write_noiseless: bool = True
     seed: int = 0
+    # true: each run draws from its own generator seeded by (seed, subject, session, run), so
+    # runs can be written in parallel (bold5000-ae-synth n_jobs) with the same result for any
+    # n_jobs; false: one stream through all runs (the default data, as it has always been)
+    seed_per_run: bool = False
     source_mix: dict[str, float] = field(
         default_factory=lambda: {"imagenet": 0.6, "coco": 0.25, "scenes": 0.15})
 
     def __post_init__(self) -> None:
         check_common(self)
+        check_design(self)
         for name in ("noise_std", "temporal_noise", "drift_pct", "physio_fraction", "motion_mm",
                      "effect_pct", "trial_gain_sd", "subject_deviation", "misregistration_mm"):
             if getattr(self, name) < 0:
@@ -100,8 +111,13 @@ def check_common(spec: object) -> None:
     if len(spec.voxel_size_mm) != 3 or any(v <= 0 for v in spec.voxel_size_mm):
         raise InputError("spec.voxel_size_mm", f"need three sizes > 0, got "
                                                f"{list(spec.voxel_size_mm)}")
-    for name in ("subjects", "sessions", "runs_per_session", "trials_per_run", "unique_images",
-                 "image_size"):
+    runs = spec.runs_per_session
+    counts = [runs] if isinstance(runs, int) else list(runs)
+    if not isinstance(runs, int) and getattr(spec, "generator", "") != "v2":
+        raise InputError("spec.runs_per_session", "one count per session needs generator v2")
+    if not counts or any(int(r) < 1 for r in counts):
+        raise InputError("spec.runs_per_session", f"must be >= 1, got {runs}")
+    for name in ("subjects", "sessions", "trials_per_run", "unique_images", "image_size"):
         if int(getattr(spec, name)) < 1:
             raise InputError(f"spec.{name}", f"must be >= 1, got {getattr(spec, name)}")
     if spec.noise_std < 0:
