@@ -94,6 +94,15 @@ $(BOLD5000_PREPARED): $(BOLD5000_SYNTH)/ground_truth.json
 
 data-bold5000: $(BOLD5000_PREPARED) ## BOLD5000-sized synthetic subject (spec=bold5000) and its twin, prepared (9 min on 2 shared cores)
 
+# Model families x seeds on the BOLD5000-sized subject, each beside PCA-k and the ceilings
+# (experiments/model_benchmark/README.md); resumes when rerun. BENCH_ARGS: --families, --seeds,
+# --epochs. The table is written into that README.
+BENCH_ARGS ?=
+.PHONY: benchmark-models
+benchmark-models: $(STAMP) $(BOLD5000_PREPARED) ## model families beside PCA-k at BOLD5000's size (experiments/model_benchmark/)
+	$(BIN)/python -m experiments.model_benchmark.run --data $(BOLD5000_PREPARED) \
+	  --out logs/model_benchmark/bold5000 --write-readme $(BENCH_ARGS)
+
 .PHONY: synthetic-figure
 synthetic-figure: $(STAMP) $(PREPARED) ## real-vs-synthetic noise table and figure -> docs/figures/ (docs/synthetic.md)
 	$(BIN)/python -m experiments.synthetic_v2.figure --synthetic $(SYNTH_DIR) \

@@ -1,0 +1,100 @@
+"""``results.json`` and the README table of the model benchmark (``run.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.model_benchmark.signal import r2, seed_mean_difference
+
+START, END = "<!-- benchmark table: start -->", "<!-- benchmark table: end -->"
+
+
+def _auc(transfer: dict[str, float], readout: str) -> tuple[float, float, float] | None:
+    key = f"cv/{readout}/auc"
+    if key not in transfer:
+        return None
+    return (transfer[key], transfer.get(f"{key}_ci_low", np.nan),
+            transfer.get(f"{key}_ci_high", np.nan))
+
+
+def summarise(record: dict[str, Any], pca: dict[str, np.ndarray],
+              errors: dict[str, list[dict[str, np.ndarray]]]) -> dict[str, Any]:
+    """Per family: R² against the input and the twin (mean over seeds), each one's difference
+    from PCA-k with a bootstrap CI over test trials, fit R², transfer AUC beside PCA-k's."""
+    kinds = [k for k in ("input", "signal") if f"ss_{k}" in pca]
+    first = next(iter(record["families"].values()))[0]
+    m0, t0 = first["metrics"], first["transfer"]
+    out: dict[str, Any] = {**{k: v for k, v in record.items() if k != "families"},
+                           "n_test_trials": int(len(pca["ss_input"])),
+                           "pca_k": {"k": m0.get("baseline/pca_k/k"),
+                                     **{f"{k}_r2": r2(pca, k) for k in kinds},
+                                     "fit_r2": m0.get("baseline/pca_k/fit/r2"),
+                                     "auc": _auc(t0, "pca_k")},
+                           "ceiling": {"input_r2": m0.get("ceiling/test/r2"),
+                                       "signal_r2": 1.0 if "signal" in kinds else None,
+                                       "repeat_nc_percent": m0.get(
+                                           "noise_ceiling/repeats/nc_percent_mean"),
+                                       "oracle_auc": _auc(t0, "oracle")},
+                           "raw_voxels_auc": _auc(t0, "raw_voxels"), "families": {}}
+    for name, runs in record["families"].items():
+        row: dict[str, Any] = {"seeds": [r["seed"] for r in runs],
+                               "train_seconds": [r["train_seconds"] for r in runs]}
+        for kind in kinds:
+            row[f"{kind}_r2"] = float(np.mean([r2(e, kind) for e in errors[name]]))
+            row[f"{kind}_r2_minus_pca_k"] = seed_mean_difference(errors[name], pca, kind)
+        row["fit_r2"] = float(np.mean([r["metrics"].get("fit/r2", np.nan) for r in runs]))
+        aucs = [_auc(r["transfer"], "encoder") for r in runs]
+        if all(aucs):
+            row["auc"] = float(np.mean([a[0] for a in aucs]))
+            row["auc_seed_cis"] = [[a[1], a[2]] for a in aucs]
+        out["families"][name] = row
+    return out
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _diff(d: dict[str, float] | None) -> str:
+    if not d:
+        return "–"
+    mark = " **>**" if d["lo"] > 0 else (" <" if d["hi"] < 0 else "")
+    return f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]{mark}"
+
+
+def table(results: dict[str, Any]) -> str:
+    pca, ceil = results["pca_k"], results["ceiling"]
+    lines = [f"`{results['command']}`: {len(results['seeds'])} seeds, {results['epochs']} "
+             f"epochs, {results['n_test_trials']} test trials; CIs: 95% bootstrap over test "
+             "trials of the seed-mean difference from PCA-k (**>**: above PCA-k, CI excludes 0; "
+             "<: below)", "",
+             "| model | signal R² | − PCA-k | R² (input) | − PCA-k | fit R² | transfer AUC |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, row in sorted(results["families"].items(),
+                            key=lambda kv: -kv[1].get("signal_r2", kv[1]["input_r2"])):
+        lines.append(f"| {name} | {_fmt(row.get('signal_r2'))} | "
+                     f"{_diff(row.get('signal_r2_minus_pca_k'))} | {_fmt(row['input_r2'])} | "
+                     f"{_diff(row.get('input_r2_minus_pca_k'))} | {_fmt(row['fit_r2'])} | "
+                     f"{_fmt(row.get('auc'))} |")
+    auc = pca.get("auc") or (None,)
+    lines.append(f"| PCA-k (k={_fmt(pca['k'], 0)}, same training rows) | "
+                 f"{_fmt(pca.get('signal_r2'))} | | {_fmt(pca['input_r2'])} | | "
+                 f"{_fmt(pca['fit_r2'])} | {_fmt(auc[0])} |")
+    raw = results.get("raw_voxels_auc") or (None,)
+    oracle = ceil.get("oracle_auc") or (None,)
+    lines.append(f"| ceiling (noise-free twin) / raw voxels, oracle AUC | "
+                 f"{_fmt(ceil.get('signal_r2'))} | | {_fmt(ceil.get('input_r2'))} | | | "
+                 f"raw {_fmt(raw[0])}, oracle {_fmt(oracle[0])} |")
+    if ceil.get("repeat_nc_percent") is not None:
+        lines += ["", f"Repeat noise ceiling of one volume: NC {ceil['repeat_nc_percent']:.1f}%."]
+    return "\n".join(lines)
+
+
+def write_readme(results: dict[str, Any], readme: Path) -> None:
+    text = readme.read_text()
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{table(results)}\n{END}{tail}")

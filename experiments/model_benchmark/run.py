@@ -1,0 +1,120 @@
+"""Model families on one prepared file, each trained the same way, ranked beside PCA-k.
+
+    python -m experiments.model_benchmark.run --data data/processed/synthetic_bold5000.h5 \
+        --out logs/model_benchmark/bold5000 [--families conv3d_ae mlp_ae] [--seeds 0 1 2] \
+        [--epochs 10] [--write-readme]
+
+For every family of ``families.yaml`` and seed: ``bold5000-ae-train`` (the console script, as a
+user runs it) on ``data/split=holdout_sessions`` (``--split``) into ``<out>/runs/<family>/seed<S>``; the
+trained model's per-trial errors on the test sessions against the input and against the
+noise-free twin (``signal.py``); and ``bold5000-ae-eval mode=transfer`` (living / non-living from
+the latent, grouped CV over the runs the model never trained on, beside PCA-k and raw voxels on
+the same folds). PCA-k is fitted once on the same training rows. Finished steps are kept: the
+same command resumes an interrupted benchmark. ``report.py`` turns ``results.json`` into the
+table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from bold5000_ae.cli.eval import load_run
+from experiments.model_benchmark.report import summarise, write_readme
+from experiments.model_benchmark.signal import load_errors, save_errors, split_errors
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+COMMON = ["~callbacks.progress_bar", "logger=csv"]
+# the transfer read-out without its permutation test and with one untrained init: the benchmark
+# ranks families; the phase-3 table holds the full read-out
+TRANSFER = ["evaluation.classification.n_permutations=0",
+            "evaluation.classification.untrained_inits=1"]
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    best = sorted((run_dir / "checkpoints").glob("epoch_*.ckpt"))
+    return best[-1] if best else run_dir / "checkpoints" / "last.ckpt"
+
+
+def train_family(run_dir: Path, data: Path, overrides: list[str], seed: int,
+                 epochs: int, split: str) -> float:
+    """Train one family and seed unless finished; the wall time in seconds (0 if skipped)."""
+    metrics = run_dir / "metrics.json"
+    if metrics.is_file() and json.loads(metrics.read_text()).get("status") == "finished":
+        return 0.0
+    resume = ["auto_resume=true"] if run_dir.exists() else []
+    start = time.perf_counter()
+    command = [str(BIN / "bold5000-ae-train"), f"data.path={data}", f"data/split={split}",
+               *COMMON, f"seed={seed}", f"trainer.max_epochs={epochs}",
+               f"hydra.run.dir={run_dir}", *resume, *overrides]
+    if subprocess.run(command).returncode != 0:
+        sys.exit(f"error: {run_dir}: training failed: {' '.join(command)}")
+    return time.perf_counter() - start
+
+
+def transfer(run_dir: Path) -> dict[str, float]:
+    out = run_dir / "transfer"
+    if not (out / "evaluation.json").is_file():
+        command = [str(BIN / "bold5000-ae-eval"), "mode=transfer",
+                   f"checkpoint={best_checkpoint(run_dir)}", f"hydra.run.dir={out}", *TRANSFER]
+        if subprocess.run(command).returncode != 0:
+            sys.exit(f"error: {run_dir}: the transfer read-out failed: {' '.join(command)}")
+    return json.loads((out / "evaluation.json").read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    families = yaml.safe_load((HERE / "families.yaml").read_text())
+    parser.add_argument("--families", nargs="+", default=list(families), choices=list(families))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--split", default="holdout_sessions",
+                        help="data/split of every run (holdout_sessions: whole test sessions)")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="also write the table into experiments/model_benchmark/README.md")
+    args = parser.parse_args(argv)
+    if not args.data.is_file():
+        parser.error(f"{args.data}: not found (make data-bold5000 makes the BOLD5000-sized file)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    record = {"data": str(args.data), "epochs": args.epochs, "seeds": args.seeds,
+              "split": args.split,
+              "command": " ".join(sys.argv), "families": {}}
+    pca_path, datamodule = args.out / "pca_k_errors.npz", None
+    for name in args.families:
+        runs = []
+        for seed in args.seeds:
+            run_dir = args.out / "runs" / name / f"seed{seed}"
+            wall = train_family(run_dir, args.data, families[name], seed, args.epochs,
+                                args.split)
+            errors_path = run_dir / "errors.npz"
+            if not errors_path.is_file():
+                datamodule, model, _ = load_run(best_checkpoint(run_dir), None)
+                save_errors(errors_path, split_errors(datamodule, model, model.net.latent_dim))
+            if not pca_path.is_file():
+                if datamodule is None:
+                    datamodule, model, _ = load_run(best_checkpoint(run_dir), None)
+                save_errors(pca_path, split_errors(datamodule, None, model.net.latent_dim))
+            metrics = json.loads((run_dir / "metrics.json").read_text())
+            runs.append({"seed": seed, "train_seconds": wall, "metrics": metrics,
+                         "transfer": transfer(run_dir), "errors": str(errors_path)})
+        record["families"][name] = runs
+    results = summarise(record, load_errors(pca_path), {
+        name: [load_errors(Path(r["errors"])) for r in runs]
+        for name, runs in record["families"].items()})
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"[benchmark] wrote {args.out / 'results.json'}")
+    if args.write_readme:
+        write_readme(results, HERE / "README.md")
+
+
+if __name__ == "__main__":
+    main()
