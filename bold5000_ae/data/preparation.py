@@ -50,6 +50,15 @@ def _shard_units(units: list[str], shard: int | None, num_shards: int) -> list[s
     return units[shard::num_shards]
 
 
+def check_n_jobs(n_jobs: object) -> None:
+    """``n_jobs`` is a whole number ≥ 1, or -1 for every core (joblib's other negatives count
+    back from the core count and fail on small machines): one line before any work."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or not (n_jobs >= 1 or
+                                                                        n_jobs == -1):
+        raise InputError("n_jobs", f"must be a whole number ≥ 1, or -1 for every core; got "
+                                   f"{n_jobs!r}")
+
+
 def _check_reference_reached(description: Mapping[str, Any],
                              config: Mapping[str, Any]) -> None:
     """A ``reference`` asked for must be the one the source resamples onto: a ROI source (or a
