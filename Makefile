@@ -50,16 +50,17 @@ lock: ## regenerate requirements.lock from a fresh venv (after changing dependen
 $(SYNTH_DIR)/ground_truth.json: | $(STAMP)
 	$(BIN)/bold5000-ae-synth
 
-# source=synthetic_v2 (conf/source/synthetic_v2.yaml): the visual ROI voxels the generator marks
-# (BOLD5000's analyses use visual ROIs) and linear cleaning (no per-run z-scoring; motion
-# confounds regressed), so prepared(data) = prepared(twin) + prepared(noise) row by row and the
-# twin gives the exact ceiling (bold5000_ae/data/ceiling.py refuses a standardized pair). The
-# datamodule z-scores voxels. Raw data without ROI masks (spec=easy) keeps the whole brain.
+# bold5000-ae-prepare's default (conf/prepare.yaml: source=synthetic_v2) is this preparation: the
+# visual ROI voxels the generator marks (BOLD5000's analyses use visual ROIs) and linear cleaning
+# (no per-run z-scoring; motion confounds regressed), so prepared(data) = prepared(twin) +
+# prepared(noise) row by row and the twin gives the exact ceiling (bold5000_ae/data/ceiling.py
+# refuses a standardized pair). The datamodule z-scores voxels. Raw data without ROI masks
+# (spec=easy) keeps the whole brain, cleaned linearly alike.
 VISUAL_MASK := $(SYNTH_DIR)/bids/derivatives/masks/sub-CSI1_mask-visual.nii.gz
 LINEAR_PREP := source=synthetic source.reader.standardize=false \
   '++source.reader.confounds=[trans_x,trans_y,trans_z,rot_x,rot_y,rot_z]'
 $(PREPARED): $(SYNTH_DIR)/ground_truth.json
-	if [ -f $(VISUAL_MASK) ]; then prep=source=synthetic_v2; else prep="$(LINEAR_PREP)"; fi; \
+	if [ -f $(VISUAL_MASK) ]; then prep=; else prep="$(LINEAR_PREP)"; fi; \
 	eval $(BIN)/bold5000-ae-prepare overwrite=true $$prep && \
 	if [ -d $(SYNTH_DIR)/noiseless/bids ]; then eval $(BIN)/bold5000-ae-prepare overwrite=true \
 	  $$prep source.root=$(SYNTH_DIR)/noiseless output=$(NOISELESS) \

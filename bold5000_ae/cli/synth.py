@@ -50,11 +50,11 @@ def synth(cfg: DictConfig) -> dict:
     claim_output(out, "synthetic dataset", folder=True)  # one writer at a time
     if out.exists() and not cfg.overwrite:
         raise InputError(out, "already exists; pass overwrite=true to regenerate")
+    spec = make_spec(OmegaConf.to_container(cfg.spec, resolve=True))
     if out.exists():
         check_replaceable(out)
         if not os.access(out, os.W_OK | os.X_OK):
             raise InputError(out, "permission denied: this folder is not writable")
-    spec = make_spec(OmegaConf.to_container(cfg.spec, resolve=True))
     if out.exists():
         clean_orphans(out)  # staging and replaced folders of writers that were killed
         staging = out.with_name(f".{out.name}.{os.getpid()}.staging.tmp")

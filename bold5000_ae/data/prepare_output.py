@@ -55,10 +55,12 @@ def input_paths(config: Mapping[str, Any]) -> list[tuple[str, Path]]:
 def check_not_an_input(output: str | Path, config: Mapping[str, Any], overwrite: bool) -> None:
     """Refuse an output that is one of the inputs, or (overwrite) inside an input folder."""
     target = Path(output).expanduser().absolute().resolve()
-    for key, path in input_paths(config):
+    inputs = input_paths(config)
+    for key, path in inputs:
         if target == path:
             raise InputError(output, f"is one of prepare's inputs ({key}); choose another "
                                      "output")
+    for key, path in inputs:
         if overwrite and path.is_dir() and path in target.parents:
             raise InputError(output, f"lies inside the input folder {path} ({key}); with "
                                      "overwrite=true prepare writes only outside its inputs")
