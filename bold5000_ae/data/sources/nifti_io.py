@@ -102,8 +102,8 @@ def load_mask(path: str | Path, shape: tuple[int, ...], affine: np.ndarray,
     """A boolean mask that must lie on the data grid (``what`` names the data in the error)."""
     img = load_nifti(path, ndim=3)
     if not same_grid(img.shape, img.affine, shape, affine):
-        raise InputError(path, f"mask grid does not match the grid of {what}: "
-                               f"{grid_difference(img.shape, img.affine, shape, affine)}")
+        raise InputError(path, f"mask grid {img.shape} does not match the grid {shape[:3]} of "
+                               f"{what}: {grid_difference(img.shape, img.affine, shape, affine)}")
     mask = np.asanyarray(img.dataobj) > 0
     if not mask.any():
         raise InputError(path, "mask is empty")
