@@ -214,6 +214,19 @@ def test_prepare_overwrites_its_own_file_at_a_path_with_spaces(synthetic_raw: Pa
     assert _leftovers(folder) == []  # the lock file went with its writer
 
 
+@pytest.mark.subprocess
+def test_prepare_keeps_a_parts_folder_it_did_not_make(synthetic_raw: Path,
+                                                      tmp_path: Path) -> None:
+    output = tmp_path / "out.h5"
+    parts = tmp_path / "out.h5.parts"
+    parts.mkdir()
+    (parts / "mine.txt").write_text("not a part")
+    done = _run("bold5000-ae-prepare", _prepare_args(synthetic_raw, output), tmp_path)
+    _refused(done, f"{parts}: ", "holds no fingerprint.txt (not prepare's parts)")
+    assert _tree(parts) == {"mine.txt": b"not a part"} and not output.exists()
+    assert _leftovers(tmp_path) == []
+
+
 # --- prepare: one line for bad input ----------------------------------------------------------
 
 def _events(raw: Path) -> Path:
