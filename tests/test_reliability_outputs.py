@@ -452,3 +452,18 @@ def test_nan_affine_is_named_as_nan_not_as_a_shape(prepared_h5: Path, tmp_path: 
         validate_prepared(h5, path)
     assert str(refused.value) == (f"{path}: /affine: holds NaN or Inf values; expected a "
                                   "finite 4x4 matrix")
+
+
+def test_free_space_check_counts_the_images(prepared_h5: Path, tmp_path: Path,
+                                            monkeypatch) -> None:
+    """Large stimulus images (image_size=256) can outweigh /bold: they are counted too."""
+    from bold5000_ae.data.hdf5_format import read_prepared, write_prepared
+
+    data = read_prepared(prepared_h5)
+    data.images = np.zeros((len(data.images), 256, 256, 3), np.uint8)  # 4.5 MiB for 24 images
+    assert data.bold.nbytes < 2**20
+    monkeypatch.setattr(shutil, "disk_usage",
+                        lambda p: shutil._ntuple_diskusage(10**12, 0, 5 * 2**20))
+    with pytest.raises(InputError, match="not enough free space: 5 MiB free"):
+        write_prepared(tmp_path / "big_images.h5", data)
+    assert list(tmp_path.iterdir()) == []

@@ -21,6 +21,7 @@ from rich.progress import Progress
 from bold5000_ae.data.assemble import attach_images_and_labels
 from bold5000_ae.data.hdf5_format import (
     PreparedData,
+    metadata_bytes,
     prepared_writer,
     summarize,
     write_metadata,
@@ -90,7 +91,8 @@ def _assemble(source: Source, units: list[str], parts: Path, output: Path, *,
     data = PreparedData(bold=np.empty((len(trials), 0), bold_dtype), mask=mask, affine=affine,
                         trials=trials, images=images, image_names=names, image_present=present,
                         attrs={**attrs, "label_rule": rule})
-    with prepared_writer(output, len(trials), n_voxels, bold_dtype) as h5:
+    with prepared_writer(output, len(trials), n_voxels, bold_dtype,
+                         extra_bytes=metadata_bytes(data)) as h5:
         row = 0
         for unit, start, stop in zip(units, bounds[:-1], bounds[1:], strict=True):
             bold = read_bold(parts, unit)[keep[start:stop]].astype(bold_dtype, copy=False)
