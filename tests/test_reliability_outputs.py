@@ -467,3 +467,26 @@ def test_free_space_check_counts_the_images(prepared_h5: Path, tmp_path: Path,
     with pytest.raises(InputError, match="not enough free space: 5 MiB free"):
         write_prepared(tmp_path / "big_images.h5", data)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ceiling_warning_is_shown_once_when_two_callers_ask(prepared_h5: Path,
+                                                             tmp_path: Path) -> None:
+    """Training and the PCA-k baseline both ask for the ceiling; a z-scored pair warns once."""
+    import warnings
+
+    from bold5000_ae.data.ceiling import ceiling_metrics
+    from bold5000_ae.data.datamodule import BoldDataModule
+
+    data = tmp_path / "tiny.h5"
+    shutil.copy(prepared_h5, data)  # prepared z-scored per run: no ceiling can be computed
+    shutil.copy(prepared_h5, tmp_path / "tiny_noiseless.h5")
+    dm = BoldDataModule(str(data))
+    dm.setup()
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("default")  # Python's own: once per location
+        first = ceiling_metrics(dm)
+        second = ceiling_metrics(dm)
+    assert first == second == {}
+    assert [str(w.message) for w in shown if "z-scored per run" in str(w.message)] == [
+        f"{data} or its twin was z-scored per run (nonlinear): no ceiling; prepare with "
+        "source.reader.standardize=false"]

@@ -66,13 +66,13 @@ def ceiling_metrics(datamodule: Any, twin: str | Path | None = None) -> dict[str
         if any(a.get("source", {}).get("standardize") for a in attrs):
             warnings.warn(f"{datamodule.path} or its twin was z-scored per run (nonlinear): "
                           "no ceiling; prepare with source.reader.standardize=false",
-                          stacklevel=2)
+                          stacklevel=1)  # one location: shown once per run, whoever asks
             return {}
         truths = [a.get("ground_truth") for a in attrs]
         if len(twin_trials) != len(trials) or truths[0] != truths[1] or not np.allclose(
                 twin_trials[KEYS].to_numpy(float), trials[KEYS].to_numpy(float), equal_nan=True):
             warnings.warn(f"{twin} does not hold the rows of {datamodule.path}; no ceiling",
-                          stacklevel=2)
+                          stacklevel=1)  # one location: shown once per run, whoever asks
             return {}
         clean_all = _normalised(twin_h5, np.arange(len(trials)), mean, std)
         out: dict[str, float] = {}
