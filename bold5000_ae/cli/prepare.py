@@ -9,6 +9,7 @@ from pathlib import Path
 import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationToMissingValueError
 from rich.console import Console
 from rich.table import Table
 
@@ -51,15 +52,21 @@ def read_ground_truth(path: str | None) -> dict:
 @reports_input_errors
 def prepare(cfg: DictConfig) -> dict:
     claim_output(cfg.output, "prepared file")  # one writer; a folder or read-only: one line
-    config = OmegaConf.to_container(cfg, resolve=True)
-    check_not_an_input(cfg.output, config, cfg.overwrite)
-    if cfg.overwrite:
-        check_overwritable(cfg.output)
     check_bold_dtype(cfg.bold_dtype)
     check_prepare_config(cfg)
     check_n_jobs(cfg.n_jobs)
-    truth = read_ground_truth(cfg.source.get("ground_truth"))
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True)
+    except InterpolationToMissingValueError:
+        config = None  # a ??? value: instantiating the reader below names it in one line
+    if config is not None:
+        check_not_an_input(cfg.output, config, cfg.overwrite)
+        if cfg.overwrite:
+            check_overwritable(cfg.output)
     source = instantiate(cfg.source.reader)
+    if config is None:  # the ??? lies outside the reader: resolving raises, naming it
+        config = OmegaConf.to_container(cfg, resolve=True)
+    truth = read_ground_truth(cfg.source.get("ground_truth"))
     summary = prepare_dataset(
         source, cfg.output, stimuli_root=cfg.source.get("stimuli_root"),
         image_size=cfg.image_size, labels=OmegaConf.to_container(cfg.labels, resolve=True),

@@ -1,8 +1,8 @@
 """What ``bold5000-ae-prepare`` may write over: only a prepared file, never one of its inputs.
 
-Why: ``overwrite=true`` replaces the output whole, and an output path that names a raw run, the
-generator's ``ground_truth.json`` or any file under the source's folders destroyed an input (the
-next prepare then failed on it). Checked before any work, each refusal one line (exit 2):
+Why: ``overwrite=true`` replaces the output whole, so an output path that names a raw run, the
+generator's ``ground_truth.json`` or any file under the source's folders would destroy an input
+(and the next prepare would fail on it). Checked before any work, each refusal one line (exit 2):
 - the output is one of the inputs the configuration names (``source.root``, ``events_root``,
   ``stimuli_root``, ``stim_list``, ``labels_table``, ``ground_truth``, the label files...), or,
   with ``overwrite=true``, lies inside one of the input folders;
