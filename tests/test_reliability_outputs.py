@@ -331,6 +331,28 @@ def test_ctrl_c_during_prepare_is_one_line_exit_130_and_the_rerun_resumes(
     assert output.is_file() and not parts.exists()
 
 
+@pytest.mark.subprocess
+def test_ctrl_c_during_synth_is_one_line_exit_130_and_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "syn"
+    env = {**os.environ, "PROJECT_ROOT": str(tmp_path)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    proc = subprocess.Popen([console_script("bold5000-ae-synth"), f"output_dir={out}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=env, preexec_fn=_default_sigint)
+    deadline = time.monotonic() + 120
+    while not any(p.name.startswith(".syn.") for p in tmp_path.iterdir()):
+        assert proc.poll() is None, "synth ended before it started writing"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith(f"error: {out}: interrupted (Ctrl-C); "
+                                                   "nothing was written")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs"]  # no dataset, lock or tmp
+
+
 # --- disks, folders and locks --------------------------------------------------------------
 
 @pytest.mark.subprocess
