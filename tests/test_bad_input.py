@@ -92,15 +92,16 @@ PREPARE_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(PREPARE_CASES))
-def test_prepare_refuses_bad_raw_input(case: str, synthetic_raw: Path, tmp_path: Path,
-                                       capsys) -> None:
+def test_prepare_refuses_bad_raw_input(case: str, synthetic_raw: Path, prepared_h5: Path,
+                                       tmp_path: Path, capsys) -> None:
     raw = tmp_path / "raw"
     shutil.copytree(synthetic_raw, raw)
     harm, problem = PREPARE_CASES[case]
     bad_file = harm(raw)
     output = tmp_path / "out.h5"
-    output.write_bytes(b"previous output")  # must survive a failed overwrite
-    cfg = compose_config("prepare", [f"source.root={raw}", f"output={output}",
+    shutil.copy(prepared_h5, output)  # a previous prepared file must survive a failed overwrite
+    previous = output.read_bytes()
+    cfg = compose_config("prepare", ["source=synthetic", f"source.root={raw}", f"output={output}",
                                      "overwrite=true"], tmp_path)
     with pytest.raises(SystemExit) as stop:
         prepare(cfg)
@@ -109,7 +110,7 @@ def test_prepare_refuses_bad_raw_input(case: str, synthetic_raw: Path, tmp_path:
     assert lines[-1].startswith(f"error: {bad_file}: ") or lines[-1].startswith(
         f"error: {bad_file.name}"), lines[-1]
     assert problem in lines[-1]
-    assert output.read_bytes() == b"previous output"
+    assert output.read_bytes() == previous
 
 
 def _h5_other_version(path: Path) -> None:
@@ -241,16 +242,18 @@ def _cli_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.mark.subprocess
 @pytest.mark.parametrize("case", sorted(PREPARE_CLI_CASES))
-def test_prepare_cli_refuses_in_one_line(case: str, synthetic_raw: Path, tmp_path: Path) -> None:
+def test_prepare_cli_refuses_in_one_line(case: str, synthetic_raw: Path, prepared_h5: Path,
+                                         tmp_path: Path) -> None:
     harm, extra, problem = PREPARE_CLI_CASES[case]
     raw = tmp_path / "raw"
     shutil.copytree(synthetic_raw, raw)
     named = harm(raw) if harm else None
     (tmp_path / "folder.h5").mkdir()
     output = tmp_path / "out.h5"
-    output.write_bytes(b"previous output")
-    args = dict(a.split("=", 1) for a in [f"source.root={raw}", f"output={output}",
-                                          "overwrite=true", *extra])
+    shutil.copy(prepared_h5, output)  # a previous prepared file, which overwrite may replace
+    previous = output.read_bytes()
+    args = dict(a.split("=", 1) for a in ["source=synthetic", f"source.root={raw}",
+                                          f"output={output}", "overwrite=true", *extra])
     args = [f"{k}={v.format(tmp=tmp_path)}" for k, v in args.items()]
     done = subprocess.run([str(BIN / "bold5000-ae-prepare"), *args], capture_output=True,
                           text=True, env=_cli_env(tmp_path), timeout=300)
@@ -258,7 +261,7 @@ def test_prepare_cli_refuses_in_one_line(case: str, synthetic_raw: Path, tmp_pat
     assert "Traceback" not in done.stderr
     line = done.stderr.strip().splitlines()[-1]
     assert line.startswith(f"error: {named}: " if named else "error: ") and problem in line, line
-    assert output.read_bytes() == b"previous output"
+    assert output.read_bytes() == previous
     assert not list(tmp_path.glob(".out.h5.*.tmp"))
 
 

@@ -145,7 +145,7 @@ def test_default_preparation_keeps_the_visual_rois(tmp_path: Path) -> None:
 
     from tests.helpers.hydra import compose_config
 
-    cfg = compose_config("prepare", ["source=synthetic_v2"], tmp_path)
+    cfg = compose_config("prepare", [], tmp_path)  # plain bold5000-ae-prepare, as make data
     GlobalHydra.instance().clear()
     reader = cfg.source.reader
     assert reader.mask.endswith("/bids/derivatives/masks/sub-CSI{subject}_mask-visual.nii.gz")
@@ -156,7 +156,7 @@ def test_default_preparation_keeps_the_visual_rois(tmp_path: Path) -> None:
                                           "rot_z"]
     duration = BrainSpec().volumes_per_run * BrainSpec().tr
     assert list(reader.confounds[6:]) == [f"cosine{k:02d}" for k in range(int(2 * duration / 128))]
-    assert "source=synthetic_v2" in (REPO / "Makefile").read_text()
+    assert "then prep=;" in (REPO / "Makefile").read_text()  # make data: this default on v2
     data = build(tmp_path / "d", replace(TINY_V2, noise_std=0.0))
     truth = np.load(tmp_path / "d/raw/ground_truth.npz")
     dm = BoldDataModule(data)

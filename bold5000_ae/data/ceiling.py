@@ -65,13 +65,14 @@ def matching_twin(datamodule: Any, twin: str | Path | None = None) -> Path | Non
         attrs = [read_attrs(h5) for h5 in (obs_h5, twin_h5)]
     if any(a.get("source", {}).get("standardize") for a in attrs):
         warnings.warn(f"{datamodule.path} or its twin was z-scored per run (nonlinear): "
-                      "no ceiling; prepare with source.reader.standardize=false", stacklevel=3)
+                      "no ceiling; prepare with source.reader.standardize=false",
+                      stacklevel=1)  # one location: shown once per run, whoever asks
         return None
     truths = [a.get("ground_truth") for a in attrs]
     if len(twin_trials) != len(trials) or truths[0] != truths[1] or not np.allclose(
             twin_trials[KEYS].to_numpy(float), trials[KEYS].to_numpy(float), equal_nan=True):
         warnings.warn(f"{twin} does not hold the rows of {datamodule.path}; no ceiling",
-                      stacklevel=3)
+                      stacklevel=1)  # one location: shown once per run, whoever asks
         return None
     return twin
 

@@ -34,10 +34,32 @@ def read_events(path: str | Path) -> pd.DataFrame:
     if events.empty:
         raise InputError(path, "no events")
     check_onsets(events, path)
+    check_image_names(events, path)
     events = events.sort_values("onset", kind="stable").reset_index(drop=True)
     if "Trial" not in events.columns:
         events["Trial"] = np.arange(1, len(events) + 1)
     return events
+
+
+def _plain(value: object) -> str:
+    """A cell as the user typed it: ``'abc'`` for text, ``n/a`` for an empty cell, plain
+    numbers otherwise (never NumPy's ``np.float64(nan)``)."""
+    if isinstance(value, str):
+        return repr(value)
+    if value is None or pd.isna(value):
+        return "n/a (empty)"
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+def check_image_names(events: pd.DataFrame, path: Path) -> None:
+    """Every trial names its stimulus: an empty or ``n/a`` ``ImgName`` has no image to attach
+    and no label, so it is refused naming the line (header = line 1)."""
+    names = events["ImgName"]
+    empty = np.flatnonzero(names.isna().to_numpy() | (names.astype(str).str.strip() == "")
+                           .to_numpy())
+    if len(empty):
+        raise InputError(path, f"line {empty[0] + 2}: ImgName is empty or n/a ({len(empty)} "
+                               "such rows); every trial needs the name of its stimulus")
 
 
 def check_onsets(events: pd.DataFrame, path: Path) -> None:
@@ -46,17 +68,18 @@ def check_onsets(events: pd.DataFrame, path: Path) -> None:
     onsets = pd.to_numeric(events["onset"], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(onsets))
     if len(bad):
-        raise InputError(path, f"line {bad[0] + 2}: onset {events['onset'].iloc[bad[0]]!r} is "
-                               f"not a number ({len(bad)} such rows)")
+        raise InputError(path, f"line {bad[0] + 2}: onset {_plain(events['onset'].iloc[bad[0]])} "
+                               f"is not a number ({len(bad)} such rows)")
     negative = np.flatnonzero(onsets < 0)
     if len(negative):
-        raise InputError(path, f"line {negative[0] + 2}: onset {onsets[negative[0]]} s is "
+        raise InputError(path, f"line {negative[0] + 2}: onset {float(onsets[negative[0]])} s is "
                                "negative (onsets count from the start of the run)")
     repeated = np.flatnonzero(pd.Series(onsets).duplicated(keep="first").to_numpy())
     if len(repeated):
         first = int(np.flatnonzero(onsets == onsets[repeated[0]])[0])
-        raise InputError(path, f"line {repeated[0] + 2}: onset {onsets[repeated[0]]} s repeats "
-                               f"line {first + 2} (duplicated event rows would duplicate samples)")
+        raise InputError(path, f"line {repeated[0] + 2}: onset {float(onsets[repeated[0]])} s "
+                               f"repeats line {first + 2} (duplicated event rows would "
+                               "duplicate samples)")
     events["onset"] = onsets
 
 

@@ -63,18 +63,19 @@ def _jsonable(value: Any) -> Any:
 
 
 @contextmanager
-def prepared_writer(path: str | Path, n_rows: int, n_voxels: int,
-                    bold_dtype: str = "float32") -> Iterator[h5py.File]:
+def prepared_writer(path: str | Path, n_rows: int, n_voxels: int, bold_dtype: str = "float32",
+                    extra_bytes: int = 0) -> Iterator[h5py.File]:
     """An open HDF5 file under a temporary name with ``/bold`` preallocated (``n_rows`` x
     ``n_voxels``, ``bold_dtype``); renamed to ``path`` only when the block exits cleanly.
 
     Why preallocated: the preparation driver streams one run at a time into it, so its memory is
     one run, never the whole dataset (issue 17). The caller fills ``/bold`` and then calls
-    ``write_metadata``; on an exception the temporary file is removed.
+    ``write_metadata``; on an exception the temporary file is removed. ``extra_bytes``: what
+    the metadata will add (the images above all), counted in the free-space check.
     """
     if n_rows < 1:
         raise InputError(path, "no samples to write (every sample dropped?)")
-    size = n_rows * n_voxels * np.dtype(bold_dtype).itemsize  # checked free, with a margin
+    size = n_rows * n_voxels * np.dtype(bold_dtype).itemsize + extra_bytes  # checked free
     with atomic_path(path, expected_bytes=size) as tmp, h5py.File(tmp, "w") as h5:
         # One sample per chunk, no compression: random access for training, nothing to inflate.
         h5.create_dataset("bold", shape=(n_rows, n_voxels), dtype=bold_dtype,
@@ -115,9 +116,16 @@ def write_prepared(path: str | Path, data: PreparedData, *, bold_dtype: str = "f
         raise ValueError(f"bold has {v} voxels but the mask holds {int(data.mask.sum())}")
     if len(data.trials) != n:
         raise ValueError(f"bold has {n} rows but trials has {len(data.trials)}")
-    with prepared_writer(path, n, v, bold_dtype) as h5:
+    with prepared_writer(path, n, v, bold_dtype, extra_bytes=metadata_bytes(data)) as h5:
         h5["bold"][...] = data.bold.astype(bold_dtype, copy=False)
         write_metadata(h5, data)
+
+
+def metadata_bytes(data: PreparedData) -> int:
+    """About what everything but ``/bold`` takes on disk: the images, the per-sample tables and
+    the mask (the margin of ``require_free_space`` covers names and attributes)."""
+    per_row = sum(np.dtype(dtype).itemsize for dtype in TRIAL_COLUMNS.values())
+    return int(data.images.nbytes + len(data.trials) * per_row + data.mask.size)
 
 
 def check_format(h5: h5py.File, path: str | Path) -> None:

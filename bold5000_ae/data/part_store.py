@@ -37,10 +37,20 @@ def fingerprint(source_description: Mapping[str, Any], config: Mapping[str, Any]
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def parts_path(output: str | Path) -> Path:
+    """Where the parts of ``output`` are kept: ``<output>.parts/``."""
+    output = Path(output)
+    return output.with_name(output.name + ".parts")
+
+
 def parts_dir(output: Path, stamp_value: str) -> Path:
-    """``<output>.parts/``, emptied first if it holds the parts of another configuration."""
-    parts = output.with_name(output.name + ".parts")
+    """``<output>.parts/``, emptied first if it holds the parts of another configuration; a
+    non-empty folder of that name without a fingerprint was not made by prepare: refused."""
+    parts = parts_path(output)
     stamp = parts / "fingerprint.txt"
+    if parts.is_dir() and not stamp.is_file() and any(parts.iterdir()):
+        raise InputError(parts, "exists and holds no fingerprint.txt (not prepare's parts); "
+                                "refusing to delete it: move it away or choose another output")
     if parts.exists() and (not stamp.is_file() or stamp.read_text() != stamp_value):
         shutil.rmtree(parts)  # parts of another configuration: not ours to resume
     parts.mkdir(parents=True, exist_ok=True)

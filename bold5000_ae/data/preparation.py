@@ -21,6 +21,7 @@ from rich.progress import Progress
 from bold5000_ae.data.assemble import attach_images_and_labels
 from bold5000_ae.data.hdf5_format import (
     PreparedData,
+    metadata_bytes,
     prepared_writer,
     summarize,
     write_metadata,
@@ -48,6 +49,15 @@ def _shard_units(units: list[str], shard: int | None, num_shards: int) -> list[s
         raise InputError("shard", f"shard {shard} is outside 0..{num_shards - 1} "
                                   f"(num_shards={num_shards})")
     return units[shard::num_shards]
+
+
+def check_n_jobs(n_jobs: object) -> None:
+    """``n_jobs`` is a whole number ≥ 1, or -1 for every core (joblib's other negatives count
+    back from the core count and fail on small machines): one line before any work."""
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or not (n_jobs >= 1 or
+                                                                        n_jobs == -1):
+        raise InputError("n_jobs", f"must be a whole number ≥ 1, or -1 for every core; got "
+                                   f"{n_jobs!r}")
 
 
 def _check_reference_reached(description: Mapping[str, Any],
@@ -81,7 +91,8 @@ def _assemble(source: Source, units: list[str], parts: Path, output: Path, *,
     data = PreparedData(bold=np.empty((len(trials), 0), bold_dtype), mask=mask, affine=affine,
                         trials=trials, images=images, image_names=names, image_present=present,
                         attrs={**attrs, "label_rule": rule})
-    with prepared_writer(output, len(trials), n_voxels, bold_dtype) as h5:
+    with prepared_writer(output, len(trials), n_voxels, bold_dtype,
+                         extra_bytes=metadata_bytes(data)) as h5:
         row = 0
         for unit, start, stop in zip(units, bounds[:-1], bounds[1:], strict=True):
             bold = read_bold(parts, unit)[keep[start:stop]].astype(bold_dtype, copy=False)

@@ -74,6 +74,8 @@ def parse_image_name(name: str, img_type: str | None = None) -> ImageRef:
     name typed ``imagenet``) is an error rather than a silent choice, since labels depend on it;
     ``img_type="unknown"`` is accepted for images outside BOLD5000 (e.g. synthetic ones).
     """
+    if not isinstance(name, str):  # a NaN from an empty table cell
+        raise InputError(repr(name), "empty stimulus name")
     presented = name.strip()
     image_name = _strip_repeat(presented)
     if not image_name:

@@ -51,8 +51,10 @@ def _shapes(h5: h5py.File, path: Path) -> tuple[int, int]:
     n, v = bold.shape
     if int(mask[()].sum()) != v:
         raise _fail(path, "mask", f"holds {int(mask[()].sum())} voxels but /bold rows have {v}")
-    if affine.shape != (4, 4) or not np.isfinite(affine[()]).all():
-        raise _fail(path, "affine", f"expected a finite 4x4 matrix, found shape {affine.shape}")
+    if affine.shape != (4, 4):
+        raise _fail(path, "affine", f"expected a 4x4 matrix, found shape {affine.shape}")
+    if not np.isfinite(affine[()]).all():
+        raise _fail(path, "affine", "holds NaN or Inf values; expected a finite 4x4 matrix")
     images = h5["images"]
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise _fail(path, "images", f"expected uint8 (M, H, W, 3), found {images.dtype} "

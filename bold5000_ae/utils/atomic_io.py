@@ -8,7 +8,10 @@ Why the extras around the rename:
 - a full disk or a folder without write permission becomes one line naming the path
   (``InputError``), with the partial file removed, instead of a library traceback;
 - ``expected_bytes`` checks free space first, with a margin: HDF5 can crash the process
-  outright when the disk fills mid-write.
+  outright when the disk fills mid-write. The margin is proportional (10 %: HDF5's chunk index,
+  about 100 bytes per one-row chunk, attributes and filesystem block rounding all grow with the
+  file) with a 2 MiB floor for the fixed part (superblock, groups, the recorded config), so a
+  small file is not asked for many times its own size.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from pathlib import Path
 
 from bold5000_ae.utils.errors import InputError
 
-# free space kept beyond the expected size: 5 % plus 64 MiB (filesystem metadata, logs)
-MARGIN_FRACTION = 0.05
-MARGIN_BYTES = 64 * 2**20
+# free space kept beyond the expected size: 10 % of it, at least 2 MiB (see the module docstring)
+MARGIN_FRACTION = 0.10
+MARGIN_FLOOR_BYTES = 2 * 2**20
 _DISK_ERRORS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
                 errno.EACCES: "permission denied", errno.EPERM: "permission denied",
                 errno.EROFS: "read-only file system"}
@@ -81,7 +84,7 @@ def require_free_space(path: str | Path, expected_bytes: int) -> None:
     folder = Path(path).parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
-    need = int(expected_bytes * (1 + MARGIN_FRACTION)) + MARGIN_BYTES
+    need = int(expected_bytes + max(expected_bytes * MARGIN_FRACTION, MARGIN_FLOOR_BYTES))
     free = shutil.disk_usage(folder).free
     if free < need:
         raise InputError(path, f"not enough free space: {free / 2**20:.0f} MiB free, "

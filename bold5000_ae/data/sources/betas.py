@@ -39,6 +39,7 @@ from sklearn.preprocessing import StandardScaler
 from bold5000_ae.data.sources.base import UnitSamples
 from bold5000_ae.data.sources.nifti_io import (
     check_finite,
+    grid_difference,
     header_grid,
     load_mask,
     load_nifti,
@@ -164,9 +165,10 @@ class BetasSource:
                 return self._mask
             for sub, (other, o_shape, o_affine) in grids.items():
                 if not same_grid(shape, affine, o_shape, o_affine):
-                    raise InputError(other, f"grid of CSI{sub} differs from CSI{first_sub}: "
-                                            "subjects are in native space; prepare one subject "
-                                            "per file")
+                    diff = grid_difference(o_shape, o_affine, shape, affine)
+                    raise InputError(other, f"grid of CSI{sub} differs from CSI{first_sub} "
+                                            f"({diff}): subjects are in native space; prepare "
+                                            "one subject per file")
             masks = [load_mask(self._mask_path(sub), shape, affine, f"betas {p.name}")
                      for sub, (p, _, _) in grids.items()]
             self._mask = (np.logical_and.reduce(masks), affine)

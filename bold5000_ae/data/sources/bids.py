@@ -32,7 +32,13 @@ from nilearn.masking import compute_multi_epi_mask
 
 from bold5000_ae.data.events import read_events, sample_frames
 from bold5000_ae.data.sources.base import UnitSamples
-from bold5000_ae.data.sources.nifti_io import check_finite, header_grid, load_nifti, same_grid
+from bold5000_ae.data.sources.nifti_io import (
+    check_finite,
+    grid_difference,
+    header_grid,
+    load_nifti,
+    same_grid,
+)
 from bold5000_ae.data.sources.reference_grid import load_reference
 from bold5000_ae.data.sources.run_cleaning import (
     clean_options,
@@ -163,8 +169,9 @@ class BidsSource:
         for run in runs[1:]:
             other_shape, other_affine = header_grid(run.bold)
             if not same_grid(shape, affine, other_shape, other_affine):
-                raise InputError(run.bold, f"grid {other_shape[:3]} differs from "
-                                 f"{shape[:3]} of {runs[0].bold.name}: runs (and subjects) "
+                diff = grid_difference(other_shape, other_affine, shape, affine)
+                raise InputError(run.bold, f"grid differs from {runs[0].bold.name} ({diff}): "
+                                 "runs (and subjects) "
                                  "need a common grid; use MNI-space fMRIPrep outputs, or set "
                                  "target_shape / target_voxel_size_mm to resample")
 

@@ -71,13 +71,39 @@ def check_finite(data: np.ndarray, path: str | Path, mask: np.ndarray | None = N
             raise InputError(path, f"{count} {what}{where}{frame}")
 
 
+def grid_difference(shape_a: tuple[int, ...], affine_a: np.ndarray, shape_b: tuple[int, ...],
+                    affine_b: np.ndarray) -> str:
+    """How two grids differ, in words: the shapes, or (same shape) the affines, with the voxel
+    sizes and origins that differ, so "grid (12, 14, 12) differs from (12, 14, 12)" never
+    happens."""
+    if tuple(shape_a[:3]) != tuple(shape_b[:3]):
+        return f"shape {tuple(shape_a[:3])} against {tuple(shape_b[:3])}"
+    a, b = np.asarray(affine_a, float), np.asarray(affine_b, float)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return "same shape, but an affine holds NaN or Inf values"
+    size_a, size_b = np.linalg.norm(a[:3, :3], axis=0), np.linalg.norm(b[:3, :3], axis=0)
+    parts = []
+    if not np.allclose(size_a, size_b, atol=GRID_ATOL_MM):
+        parts.append(f"voxel size {_mm(size_a)} against {_mm(size_b)} mm")
+    if not np.allclose(a[:3, 3], b[:3, 3], atol=GRID_ATOL_MM):
+        parts.append(f"origin {_mm(a[:3, 3])} against {_mm(b[:3, 3])} mm")
+    if not parts:
+        parts.append(f"orientation differs (largest affine difference "
+                     f"{float(np.abs(a - b).max()):g})")
+    return f"same shape {tuple(shape_a[:3])}, but the affines differ: {'; '.join(parts)}"
+
+
+def _mm(values: np.ndarray) -> str:
+    return "(" + ", ".join(f"{float(v):g}" for v in values) + ")"
+
+
 def load_mask(path: str | Path, shape: tuple[int, ...], affine: np.ndarray,
               what: str) -> np.ndarray:
     """A boolean mask that must lie on the data grid (``what`` names the data in the error)."""
     img = load_nifti(path, ndim=3)
     if not same_grid(img.shape, img.affine, shape, affine):
         raise InputError(path, f"mask grid {img.shape} does not match the grid {shape[:3]} of "
-                               f"{what} (shapes or affines differ)")
+                               f"{what}: {grid_difference(img.shape, img.affine, shape, affine)}")
     mask = np.asanyarray(img.dataobj) > 0
     if not mask.any():
         raise InputError(path, "mask is empty")

@@ -1,19 +1,22 @@
 """The built-in synthetic BOLD5000: ``v2`` (default, brain.py) and ``easy`` (easy.py).
 
-``generate(out_dir, spec)`` writes either into ``out_dir`` atomically; the spec's type chooses
+``generate(out_dir, spec)`` writes either into ``out_dir`` atomically, with a manifest of the
+files it wrote (``manifest.py``: a later overwrite removes only those); the spec's type chooses
 the model. ``make_spec`` builds a spec from a config mapping (its ``generator`` key), so the CLI
 and tests share one validation path.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
 from bold5000_ae.data.synthetic.brain import generate_brain
 from bold5000_ae.data.synthetic.easy import SyntheticSpec, brain_mask, generate_easy
+from bold5000_ae.data.synthetic.manifest import write_manifest
 from bold5000_ae.data.synthetic.spec import BrainSpec
 from bold5000_ae.utils.atomic_io import atomic_dir
 from bold5000_ae.utils.errors import InputError
@@ -29,9 +32,10 @@ def generate(out_dir: str | Path, spec: SyntheticSpec | BrainSpec | None = None,
     ``n_jobs``: v2 runs written at once when the spec has ``seed_per_run`` (runs.py)."""
     spec = SyntheticSpec() if spec is None else spec
     with atomic_dir(Path(out_dir)) as tmp:
-        if isinstance(spec, BrainSpec):
-            return generate_brain(tmp, spec, n_jobs)
-        return generate_easy(tmp, spec)
+        truth = (generate_brain(tmp, spec, n_jobs) if isinstance(spec, BrainSpec)
+                 else generate_easy(tmp, spec))
+        write_manifest(tmp)
+        return truth
 
 
 def make_spec(values: Mapping[str, Any]) -> SyntheticSpec | BrainSpec:
@@ -48,7 +52,36 @@ def make_spec(values: Mapping[str, Any]) -> SyntheticSpec | BrainSpec:
     if unknown:
         raise InputError("spec", f"unknown field(s) {', '.join(unknown)}; valid: "
                                  f"{', '.join(valid)}")
+    _check_types(cls, values)
     try:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
     except TypeError as exc:
         raise InputError("spec", str(exc)) from None
+
+
+def _check_types(cls: type, values: Mapping[str, Any]) -> None:
+    """Each value has its field's kind (that of the default): ``spec.seed=abc`` is one line here,
+    not a NumPy traceback once generation has started."""
+    for f in fields(cls):
+        if f.name not in values:
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        value, key = values[f.name], f"spec.{f.name}"
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        elif isinstance(default, float):
+            ok = (isinstance(value, int | float) and not isinstance(value, bool)
+                  and math.isfinite(value))
+            kind = "a finite number"
+        elif isinstance(default, str):
+            ok, kind = isinstance(value, str), "a string"
+        elif isinstance(default, tuple):
+            ok, kind = isinstance(value, list | tuple), "a list"
+        elif isinstance(default, dict):
+            ok, kind = isinstance(value, Mapping), "a mapping"
+        else:
+            continue
+        if not ok:
+            raise InputError(key, f"must be {kind}, got {value!r}")

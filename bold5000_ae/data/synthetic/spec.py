@@ -122,6 +122,9 @@ def check_common(spec: object) -> None:
             raise InputError(f"spec.{name}", f"must be >= 1, got {getattr(spec, name)}")
     if spec.noise_std < 0:
         raise InputError("spec.noise_std", f"must be >= 0, got {spec.noise_std}")
+    if not 0 <= spec.living_fraction <= 1:
+        raise InputError("spec.living_fraction", f"must lie in [0, 1] (a fraction of the "
+                                                 f"images), got {spec.living_fraction}")
     if spec.tr <= 0:
         raise InputError("spec.tr", f"must be > 0, got {spec.tr}")
     last_onset = 6.0 + 10.0 * (spec.trials_per_run - 1) + 8.0
