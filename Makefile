@@ -92,7 +92,7 @@ $(BOLD5000_SYNTH)/ground_truth.json: | $(STAMP)
 $(BOLD5000_PREPARED): $(BOLD5000_SYNTH)/ground_truth.json
 	$(call prepare_with_twin,$(BOLD5000_SYNTH),$(BOLD5000_PREPARED),$(BOLD5000_NOISELESS),n_jobs=$(BOLD5000_JOBS))
 
-data-bold5000: $(BOLD5000_PREPARED) ## BOLD5000-sized synthetic subject (spec=bold5000) and its twin, prepared (9 min on 2 shared cores)
+data-bold5000: $(BOLD5000_PREPARED) ## BOLD5000-sized synthetic subject (spec=bold5000) and its twin, prepared (6-9 min on 2 shared cores)
 
 # Model families x seeds on the BOLD5000-sized subject, each beside PCA-k and the ceilings
 # (experiments/model_benchmark/README.md); resumes when rerun. BENCH_ARGS: --families, --seeds,
