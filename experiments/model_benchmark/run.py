@@ -5,13 +5,13 @@
         [--epochs 10] [--write-readme]
 
 For every family of ``families.yaml`` and seed: ``bold5000-ae-train`` (the console script, as a
-user runs it) on ``data/split=holdout_sessions`` (``--split``) into ``<out>/runs/<family>/seed<S>``; the
-trained model's per-trial errors on the test sessions against the input and against the
-noise-free twin (``signal.py``); and ``bold5000-ae-eval mode=transfer`` (living / non-living from
-the latent, grouped CV over the runs the model never trained on, beside PCA-k and raw voxels on
-the same folds). PCA-k is fitted once on the same training rows. Finished steps are kept: the
-same command resumes an interrupted benchmark. ``report.py`` turns ``results.json`` into the
-table.
+user runs it) on ``data/split=holdout_sessions`` (``--split``) into
+``<out>/runs/<family>/seed<S>``; the trained model's per-trial errors on the test sessions
+against the input and against the noise-free twin (``signal.py``); and ``bold5000-ae-eval
+mode=transfer`` (living / non-living from the latent, grouped CV over the runs the model never
+trained on, beside PCA-k and raw voxels on the same folds). PCA-k is fitted once on the same
+training rows. Finished steps are kept: the same command resumes an interrupted benchmark.
+``report.py`` turns ``results.json`` into the table.
 """
 
 from __future__ import annotations
