@@ -48,7 +48,7 @@ lock: ## regenerate requirements.lock from a fresh venv (after changing dependen
 	rm -rf $(LOCK_VENV)
 
 $(SYNTH_DIR)/ground_truth.json: | $(STAMP)
-	$(BIN)/bold5000-ae-synth
+	$(BIN)/bold5000-ae-synth output_dir=$(SYNTH_DIR)
 
 # source=synthetic_v2 (conf/source/synthetic_v2.yaml): the visual ROI voxels the generator marks
 # (BOLD5000's analyses use visual ROIs) and linear cleaning (no per-run z-scoring; motion
