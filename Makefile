@@ -95,13 +95,15 @@ $(BOLD5000_PREPARED): $(BOLD5000_SYNTH)/ground_truth.json
 data-bold5000: $(BOLD5000_PREPARED) ## BOLD5000-sized synthetic subject (spec=bold5000) and its twin, prepared (6-9 min on 2 shared cores)
 
 # Model families x seeds on the BOLD5000-sized subject, each beside PCA-k and the ceilings
-# (experiments/model_benchmark/README.md); resumes when rerun. BENCH_ARGS: --families, --seeds,
-# --epochs. The table is written into that README.
+# (experiments/model_benchmark/README.md); resumes when rerun. Sized for 2 CPU cores: one seed,
+# 5 epochs of batch 256 (~300 optimizer steps, as many as make train takes); BENCH_ARGS adds or
+# replaces --families, --seeds, --epochs. The table is written into that README.
 BENCH_ARGS ?=
 .PHONY: benchmark-models
 benchmark-models: $(STAMP) $(BOLD5000_PREPARED) ## model families beside PCA-k at BOLD5000's size (experiments/model_benchmark/)
 	$(BIN)/python -m experiments.model_benchmark.run --data $(BOLD5000_PREPARED) \
-	  --out logs/model_benchmark/bold5000 --write-readme $(BENCH_ARGS)
+	  --out logs/model_benchmark/bold5000 --write-readme --seeds 0 --epochs 5 \
+	  --overrides data.batch_size=256 $(BENCH_ARGS)
 
 .PHONY: synthetic-figure
 synthetic-figure: $(STAMP) $(PREPARED) ## real-vs-synthetic noise table and figure -> docs/figures/ (docs/synthetic.md)
@@ -149,7 +151,7 @@ bench: $(STAMP) ## benchmarks: data path vs the seed's, train step, default-path
 # folder (logs/loss_comparison/multiruns/make_<time>/); UPDATE_REPORT=1 also replaces the
 # committed report in experiments/sweeps/loss_comparison/report/ (only for the documented
 # settings: the README there says which).
-SWEEP_EPOCHS ?= 3
+SWEEP_EPOCHS ?= 10
 SWEEP_LOSSES ?= mse,l1,huber,smooth_l1,pearson,mse_pearson,bce
 SWEEP_JOBS ?= 2
 UPDATE_REPORT ?=

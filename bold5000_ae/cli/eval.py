@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.data.splits import group_keys
 from bold5000_ae.evaluation.baselines import (
-    datamodule_baselines,
+    model_baselines,
     summary_lines,
     untrained_copy,
     with_verdict,
@@ -166,8 +166,8 @@ def test_metrics(model: L.LightningModule, datamodule: Any, split: str, out_dir:
     trainer.test(model, dataloaders=loader, weights_only=True)
     metrics = {split + k[4:] if k.startswith("test/") else k: float(v)
                for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-    if hasattr(model, "test_metrics"):  # an autoencoder: its baselines on the same rows
-        metrics.update(datamodule_baselines(datamodule, latent_size(model), split))
+    # an autoencoder: its baselines on the same rows, its signal R² and training-row fit
+    metrics.update(model_baselines(model, datamodule, split))
     return metrics
 
 
