@@ -90,24 +90,25 @@ def _trials(h5: h5py.File, path: Path, n: int, m: int) -> None:
 def _finite(h5: h5py.File, path: Path, n: int) -> None:
     """Every value finite and within ±ABSURD (as prepare refuses them: one voxel at 1e30 made
     ``val/loss`` inf and ``val/r2`` NaN in a run that still said ``finished``), and not one
-    constant over the whole file (nothing to reconstruct; R² is undefined)."""
+    constant over the whole file (nothing to reconstruct; R² is undefined). Each block's min
+    and max decide (NaN and Inf show there) without a copy of the block; the offending row is
+    looked for only when one is off."""
     bold = h5["bold"]
     step = max(1, CHUNK_BYTES // max(1, bold.shape[1] * bold.dtype.itemsize))
     low, high = np.inf, -np.inf
     for start in range(0, n, step):
         block = bold[start:start + step]
-        bad = ~np.isfinite(block).all(axis=1)
-        if bad.any():
-            row = start + int(np.flatnonzero(bad)[0])
+        block_low, block_high = float(block.min()), float(block.max())
+        if not (np.isfinite(block_low) and np.isfinite(block_high)):
+            row = start + int(np.flatnonzero(~np.isfinite(block).all(axis=1))[0])
             raise _fail(path, "bold", f"row {row}: NaN or Inf values (prepare the data again; "
                                       "a corrupted copy?)")
-        huge = np.abs(block) > ABSURD
-        if huge.any():
-            row, col = (int(i) for i in np.argwhere(huge)[0])
+        if max(-block_low, block_high) > ABSURD:
+            row, col = (int(i) for i in np.argwhere(np.abs(block) > ABSURD)[0])
             raise _fail(path, "bold", f"row {start + row}: value {float(block[row, col]):.3g} "
                                       f"(voxel {col}) is beyond ±{ABSURD:.0e}, as prepare "
                                       "refuses; prepare the data again (a corrupted copy?)")
-        low, high = min(low, float(block.min())), max(high, float(block.max()))
+        low, high = min(low, block_low), max(high, block_high)
     if low == high:
         raise _fail(path, "bold", f"every value is {low:g}: a constant file has nothing to "
                                   "reconstruct and R² is undefined; prepare the data again")

@@ -44,7 +44,7 @@ def best_checkpoint(run_dir: Path) -> Path:
 
 
 def train_family(run_dir: Path, data: Path, overrides: list[str], seed: int,
-                 epochs: int, split: str) -> float:
+                 epochs: int, split: str, common: list[str]) -> float:
     """Train one family and seed unless finished; the wall time in seconds (0 if skipped)."""
     metrics = run_dir / "metrics.json"
     if metrics.is_file() and json.loads(metrics.read_text()).get("status") == "finished":
@@ -53,7 +53,7 @@ def train_family(run_dir: Path, data: Path, overrides: list[str], seed: int,
     start = time.perf_counter()
     command = [str(BIN / "bold5000-ae-train"), f"data.path={data}", f"data/split={split}",
                *COMMON, f"seed={seed}", f"trainer.max_epochs={epochs}",
-               f"hydra.run.dir={run_dir}", *resume, *overrides]
+               f"hydra.run.dir={run_dir}", *resume, *common, *overrides]
     if subprocess.run(command).returncode != 0:
         sys.exit(f"error: {run_dir}: training failed: {' '.join(command)}")
     return time.perf_counter() - start
@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--split", default="holdout_sessions",
                         help="data/split of every run (holdout_sessions: whole test sessions)")
+    parser.add_argument("--overrides", nargs="*", default=[],
+                        help="bold5000-ae-train overrides for every family (e.g. "
+                             "data.batch_size=256)")
     parser.add_argument("--write-readme", action="store_true",
                         help="also write the table into experiments/model_benchmark/README.md")
     args = parser.parse_args(argv)
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"{args.data}: not found (make data-bold5000 makes the BOLD5000-sized file)")
     args.out.mkdir(parents=True, exist_ok=True)
     record = {"data": str(args.data), "epochs": args.epochs, "seeds": args.seeds,
-              "split": args.split,
+              "split": args.split, "overrides": args.overrides,
               "command": " ".join(sys.argv), "families": {}}
     pca_path, datamodule = args.out / "pca_k_errors.npz", None
     for name in args.families:
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         for seed in args.seeds:
             run_dir = args.out / "runs" / name / f"seed{seed}"
             wall = train_family(run_dir, args.data, families[name], seed, args.epochs,
-                                args.split)
+                                args.split, args.overrides)
             errors_path = run_dir / "errors.npz"
             if not errors_path.is_file():
                 datamodule, model, _ = load_run(best_checkpoint(run_dir), None)
