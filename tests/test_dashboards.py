@@ -66,7 +66,10 @@ def test_wandb_run_per_job_grouped_by_sweep_and_tensorboard(prepared_h5: Path,
         assert {"test/r2", "val/r2"} <= {m.name.tag for m in experiment.metric_infos}
         start = hparams["_hparams_/session_start_info"].session_start_info.hparams
         assert start["seed"].number_value == int(job) + 1
-        assert start["model.optimizer.lr"].number_value == pytest.approx(0.002)
+        # the job's own config, as it recorded it
+        recorded = yaml.safe_load((job_dir / ".hydra" / "config.yaml").read_text())
+        assert start["model.optimizer.lr"].number_value == pytest.approx(
+            recorded["model"]["optimizer"]["lr"])
         assert start["model.net.latent_dim"].number_value == 8
         assert (job_dir / "csv" / "metrics.csv").is_file()
     assert len(run_ids) == 2
