@@ -162,3 +162,27 @@ def test_the_image_only_reference_never_uses_the_scored_trial() -> None:
     moved[0] += 100.0
     np.testing.assert_allclose(_ideal_image_prediction(moved, table)[0], ideal[0])
     assert not np.allclose(_ideal_image_prediction(moved, table)[2], ideal[2])
+
+
+def test_the_ceiling_oracle_is_the_read_outs_oracle(tmp_path) -> None:
+    from bold5000_ae.data.ceiling import ceiling_metrics, normalised_twin
+    from bold5000_ae.data.datamodule import BoldDataModule
+    from bold5000_ae.data.synthetic import BrainSpec
+    from bold5000_ae.evaluation.baselines import normalised_split
+    from experiments.synthetic_v2.measure import build
+
+    spec = BrainSpec(grid=(16, 18, 16), voxel_size_mm=(10.0, 10.0, 10.0), sessions=2,
+                     runs_per_session=2, trials_per_run=8, volumes_per_run=50,
+                     unique_images=24, image_size=16, seed=4)
+    dm = BoldDataModule(build(tmp_path, spec))
+    dm.setup()
+    assert "ceiling/test/oracle_auc" not in ceiling_metrics(dm)  # no oracle passed: none
+    auc = ceiling_metrics(dm, oracle=oracle_scores)["ceiling/test/oracle_auc"]
+    labels = dm.trials["label"].to_numpy()
+    train = labels[dm.assignment == "train"]
+    test = labels[dm.assignment == "test"]
+    scores = oracle_scores(normalised_split(dm, "train")[train >= 0],
+                           normalised_twin(dm, "train")[train >= 0], train[train >= 0],
+                           normalised_split(dm, "test")[test >= 0])
+    assert auc == pytest.approx(roc_auc_score(test[test >= 0], scores), abs=1e-6)
+    assert 0.0 <= auc <= 1.0
