@@ -187,10 +187,11 @@ def readout_table(m: dict[str, float], prefix: str, title: str) -> list[str]:
     if f"{prefix}/oracle_auc_volume" in m:
         rows.append(f"| generator's oracle (whole file, before preparation) | "
                     f"{fmt(m[f'{prefix}/oracle_auc_volume'])} (no CI: one number) | |")
-    diff = f"{prefix}/trained_minus_untrained/auc"
-    if diff in m:
-        rows.append(f"| **trained − untrained** (paired over trials) | "
-                    f"**{with_ci(m, diff, sign=True)}** | |")
+    for name, label in (("trained_minus_untrained", "trained − untrained"),
+                        ("encoder_minus_pca_best_k", "trained − PCA at the inner-CV k")):
+        if f"{prefix}/{name}/auc" in m:
+            rows.append(f"| **{label}** (paired over trials) | "
+                        f"**{with_ci(m, f'{prefix}/{name}/auc', sign=True)}** | |")
     rows += ["", verdict(m, prefix)]
     above = above_the_oracle(m, prefix)
     if above:
@@ -234,11 +235,11 @@ def verdict(m: dict[str, float], prefix: str) -> str:
         parts.append("at or below: " + "; ".join(beaten))
     else:
         parts.append("above every baseline read-out")
-    best = m.get(f"{prefix}/pca_best_k/auc")
-    if best is not None:
-        low = m.get(f"{prefix}/encoder/auc_ci_low", float("nan"))
-        parts.append(f"encoder − PCA at the inner-CV k {enc - best:+.3f} (encoder CI low "
-                     f"{fmt(low)} {'>' if low > best else '≤'} {fmt(best)})")
+    lo, hi = (m.get(f"{prefix}/encoder_minus_pca_best_k/auc{s}") for s in ("_ci_low", "_ci_high"))
+    if lo is not None and hi is not None:
+        parts.append("trained − PCA at the inner-CV k: " + (
+            "above, CI excludes 0" if lo > 0 else "below, CI excludes 0" if hi < 0
+            else "CI includes 0 (no claim either way)"))
     return "Trained encoder: " + ", ".join(parts) + "."
 
 

@@ -228,9 +228,13 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
         out[f"{prefix}/pca_k/k"] = float(latent_dim)
     if "pca_best_k" in wanted:
         ks: list[int] = []
-        out.update(run("PCA at the inner-CV k", pooled(lambda x: pca_inner_k_map(
+        best = run("PCA at the inner-CV k", pooled(lambda x: pca_inner_k_map(
             x, y, data["groups"], units, feats if not np.isscalar(feats) else [feats],
-            cfg["pca_k_grid"], ks))).as_metrics(f"{prefix}/pca_best_k"))
+            cfg["pca_k_grid"], ks)))
+        out.update(best.as_metrics(f"{prefix}/pca_best_k"))
+        d = paired_difference_ci(y, trained, [best], units, int(cfg["n_boot"]), int(cfg["seed"]))
+        out.update(dict(zip([f"{prefix}/encoder_minus_pca_best_k/auc{s}" for s in
+                             ("", "_ci_low", "_ci_high")], d, strict=True)))
         out[f"{prefix}/pca_best_k/k_median"] = float(np.median(ks))
         out.update({f"{prefix}/pca_best_k/k_fold{i}": float(k) for i, k in enumerate(ks)})
     if "random_projection" in wanted:
