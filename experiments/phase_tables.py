@@ -232,7 +232,7 @@ def verdict(m: dict[str, float], prefix: str) -> str:
     if p is not None:
         parts.append(f"p {'≤' if p <= 0.05 else '>'} 0.05 at trial level")
     if beaten:
-        parts.append("at or below: " + "; ".join(beaten))
+        parts.append("at or below: " + ", ".join(beaten))
     else:
         parts.append("above every baseline read-out")
     lo, hi = (m.get(f"{prefix}/encoder_minus_pca_best_k/auc{s}") for s in ("_ci_low", "_ci_high"))
@@ -240,7 +240,7 @@ def verdict(m: dict[str, float], prefix: str) -> str:
         parts.append("trained − PCA at the inner-CV k: " + (
             "above, CI excludes 0" if lo > 0 else "below, CI excludes 0" if hi < 0
             else "CI includes 0 (no claim either way)"))
-    return "Trained encoder: " + ", ".join(parts) + "."
+    return "Trained encoder: " + "; ".join(parts) + "."
 
 
 def vae_rows(m: dict[str, float]) -> list[str]:

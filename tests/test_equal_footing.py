@@ -186,3 +186,26 @@ def test_the_ceiling_oracle_is_the_read_outs_oracle(tmp_path) -> None:
                            normalised_split(dm, "test")[test >= 0])
     assert auc == pytest.approx(roc_auc_score(test[test >= 0], scores), abs=1e-6)
     assert 0.0 <= auc <= 1.0
+
+
+def test_the_phase_table_shows_pca_at_both_k_and_claims_nothing_inside_the_ci(tmp_path) -> None:
+    from experiments import phase_tables
+    from tests.test_phase_tables import READOUT, _run
+
+    best = {"eval/cv/pca_k/k": 64.0, "eval/cv/pca_best_k/auc": 0.939,
+            "eval/cv/pca_best_k/auc_ci_low": 0.894, "eval/cv/pca_best_k/auc_ci_high": 0.974,
+            "eval/cv/pca_best_k/k_fold0": 16.0, "eval/cv/pca_best_k/k_fold1": 8.0,
+            "eval/cv/encoder/auc": 0.944, "eval/cv/n_unlabeled_fit_rows": 444.0}
+    diff = {"eval/cv/encoder_minus_pca_best_k/auc": 0.005,
+            "eval/cv/encoder_minus_pca_best_k/auc_ci_low": -0.02,
+            "eval/cv/encoder_minus_pca_best_k/auc_ci_high": 0.03}
+    block = phase_tables.render("phase3", _run(tmp_path / "a", {**READOUT, **best, **diff}))
+    assert "| PCA at the encoder's k | 0.651 [0.551, 0.769] (k = 64) |" in block
+    assert "| PCA at the inner-CV k | 0.939 [0.894, 0.974] (k per fold: 16, 8) |" in block
+    assert "plus the 444 rows the encoder trained on" in block
+    verdict = block.split("Trained encoder:")[1]
+    # above PCA at the inner-CV k by its point estimate, but the paired CI includes 0
+    assert "above every baseline" in verdict and "CI includes 0 (no claim either way)" in verdict
+    above = {**diff, "eval/cv/encoder_minus_pca_best_k/auc_ci_low": 0.01}
+    block = phase_tables.render("phase3", _run(tmp_path / "b", {**READOUT, **best, **above}))
+    assert "trained − PCA at the inner-CV k: above, CI excludes 0" in block
