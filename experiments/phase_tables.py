@@ -270,7 +270,7 @@ def phase4_table(m: dict[str, float]) -> list[str]:
             f"image ({fmt(m.get('test/baseline/image_mean/n_defined'), 0)} test samples have "
             "one; the rest are left out of its scores), never from the trial itself.", "",
             "| held-out run, unseen images | image CNN | image-only (other trials of the image) "
-            "| category only (other trials) | chance | AE's own reconstruction "
+            "| category only (category_mean) | chance | AE's own reconstruction "
             "| ceiling (twin, image's other trials) |",
             "| --- | --- | --- | --- | --- | --- | --- |",
             f"| latent cosine | **{fmt(m.get('test/cosine'))}** | | | | | |"]

@@ -97,7 +97,7 @@ def test_the_ideal_predictor_scores_one_once_same_image_distractors_are_excluded
 def test_a_category_only_predictor_beats_chance_by_construction() -> None:
     category = reference_predictions(TRUE, IMAGES, LABELS, TRIALS)["category_mean"]
     scores = identification_metrics(category, TRUE, IMAGES, n_way=4)
-    # a living sample's prediction (2 e0 + 3 e1)/5 (the other living trials) loses to the other
-    # living image's targets and beats the 6 non-living ones: 6 of its 9 allowed distractors
+    # a living sample's prediction (e0+e1)/2 ties with the other living image's target and
+    # beats the 6 non-living targets: 6 of its 9 allowed distractors
     assert scores["identification_2way"].item() == pytest.approx(6 / 9)
     assert not distinct_image_pairs(IMAGES)[0, :3].any()

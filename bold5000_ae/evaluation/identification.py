@@ -17,8 +17,11 @@ are references, not competitors), each leaving the scored trial out (``leave_tri
   image — the best an image-only model can do without seeing the scored trial's own noise.
   Samples whose image has no other presentation among the test rows have no prediction (NaN):
   they are left out of its scores (``n_defined`` says how many remain; none: NaN);
-- ``category_mean``: the mean target of the other trials of its category (living or not) —
-  what a model that knows only the category scores; identification above chance comes free.
+- ``category_mean``: the mean target of its category's test samples (living or not) — what a
+  model that knows only the category scores; identification above chance comes free. Not left
+  out here: a leave-one-out category mean contains every same-category distractor but not the
+  sample's own target, which biases it below chance; one shared mean per category has only the
+  sample's 1/n share of itself.
 """
 
 from __future__ import annotations
@@ -69,6 +72,14 @@ def n_way_identification(similarity: torch.Tensor, n_way: int,
     return torch.tensor(float(np.mean(hits)) if hits else float("nan"))
 
 
+def group_mean(x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """Each row replaced by the mean of the rows of its group."""
+    _, inverse = torch.unique(groups.reshape(-1), return_inverse=True)
+    sums = torch.zeros(int(inverse.max()) + 1, x.shape[1], dtype=x.dtype).index_add_(0, inverse, x)
+    counts = torch.bincount(inverse).to(x.dtype).unsqueeze(1)
+    return (sums / counts)[inverse]
+
+
 def leave_trial_out_mean(x: torch.Tensor, groups: torch.Tensor,
                          trials: torch.Tensor) -> torch.Tensor:
     """Each row replaced by the mean of the rows of its group from other trials (its own
@@ -87,10 +98,10 @@ def leave_trial_out_mean(x: torch.Tensor, groups: torch.Tensor,
 
 def reference_predictions(true: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
                           trials: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The image-only and the category-only predictions of ``true`` from other trials
-    (``trials``: one id per row, or one row of ids per row; see module doc)."""
+    """The image-only prediction of ``true`` from other trials (``trials``: one id per row, or
+    one row of ids per row) and the category-only one (see module doc)."""
     return {"image_mean": leave_trial_out_mean(true, images, trials),
-            "category_mean": leave_trial_out_mean(true, labels, trials)}
+            "category_mean": group_mean(true, labels)}
 
 
 def identification_metrics(pred: torch.Tensor, true: torch.Tensor, images: torch.Tensor,
