@@ -209,3 +209,20 @@ def test_the_phase_table_shows_pca_at_both_k_and_claims_nothing_inside_the_ci(tm
     above = {**diff, "eval/cv/encoder_minus_pca_best_k/auc_ci_low": 0.01}
     block = phase_tables.render("phase3", _run(tmp_path / "b", {**READOUT, **best, **above}))
     assert "trained − PCA at the inner-CV k: above, CI excludes 0" in block
+
+
+def test_the_oracle_with_more_voxels_than_rows_is_the_ledoit_wolf_solve() -> None:
+    from scipy.linalg import solve
+    from sklearn.covariance import LedoitWolf
+
+    from bold5000_ae.evaluation.oracle import shrinkage_weights
+
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], 20)
+    clean = np.outer(y, rng.standard_normal(300))
+    obs = clean + rng.standard_normal((40, 300)) @ rng.standard_normal((300, 300)) / 10
+    means = np.stack([clean[y == c].mean(0) for c in y])
+    cov = LedoitWolf(assume_centered=True).fit(obs - means).covariance_
+    direct = solve(cov, clean[y == 1].mean(0) - clean[y == 0].mean(0))
+    np.testing.assert_allclose(shrinkage_weights(obs, clean, y), direct, rtol=1e-8,
+                               atol=1e-10 * np.abs(direct).max())

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import solve
-from sklearn.covariance import LedoitWolf
+from sklearn.covariance import LedoitWolf, ledoit_wolf_shrinkage
 
 
 def class_mean_difference(clean: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -37,12 +37,26 @@ def _within_class(observed: np.ndarray, clean: np.ndarray, labels: np.ndarray) -
 def shrinkage_weights(observed: np.ndarray, clean: np.ndarray,
                       labels: np.ndarray) -> np.ndarray:
     """w = Σ⁻¹(μ₁ − μ₀): twin class means, Ledoit-Wolf within-class covariance of the observed
-    rows. All arrays are training rows only; ``labels`` are 0/1."""
+    rows. All arrays are training rows only; ``labels`` are 0/1.
+
+    With more voxels than rows, Σ = (1 − δ) XᵀX / n + δ·tr(S)/p · I (scikit-learn's shrinkage δ)
+    is solved through the n × n Woodbury identity instead of a p × p factorisation: the same
+    weights (to float precision), at O(n²p) instead of O(p³) (6,798 voxels: seconds, not
+    minutes)."""
     observed, clean = np.asarray(observed, np.float64), np.asarray(clean, np.float64)
     labels = np.asarray(labels).astype(int)
-    cov = LedoitWolf(assume_centered=True).fit(
-        _within_class(observed, clean, labels)).covariance_
-    return solve(cov, class_mean_difference(clean, labels), assume_a="pos")
+    resid = _within_class(observed, clean, labels)
+    diff = class_mean_difference(clean, labels)
+    n, p = resid.shape
+    if p <= n:
+        cov = LedoitWolf(assume_centered=True).fit(resid).covariance_
+        return solve(cov, diff, assume_a="pos")
+    delta = ledoit_wolf_shrinkage(resid, assume_centered=True)
+    ridge = delta * float((resid ** 2).sum()) / (n * p)  # δ · tr(S)/p
+    if delta >= 1.0:
+        return diff / ridge
+    inner = resid @ resid.T + (ridge * n / (1.0 - delta)) * np.eye(n)
+    return (diff - resid.T @ solve(inner, resid @ diff, assume_a="pos")) / ridge
 
 
 def diagonal_weights(observed: np.ndarray, clean: np.ndarray,
