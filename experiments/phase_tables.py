@@ -2,9 +2,11 @@
 
 Every number beside its baselines from the same run (DESIGN.md, "Rules of the science"):
 reconstruction beside the training mean, PCA-k and the ceiling (the noise-free twin on the
-same test rows); every read-out beside the untrained encoder, PCA-k, a random projection, raw
-voxels and the oracle on the same folds, each with its 95% CI over trials, plus the trained
-encoder's trial-level p; phase 4 beside the ideal image-only and category-only predictors.
+same test rows); every read-out beside the untrained encoder, PCA at the encoder's k and at the
+k an inner CV picks, a random projection, raw voxels (each fitted on the rows the encoder trained
+on too) and the shrinkage linear oracle on the same folds, each with its 95% CI over trials,
+plus the trained encoder's trial-level p; phase 4 beside the image-only (other trials of the
+image) and category-only predictors.
 
 Re-running a phase after a data change is one command; the Makefile's phase targets end with
 this script, on the run they just made:
@@ -42,10 +44,12 @@ PHASES = {"phase1": ("phase1_autoencoder", "phase1_autoencoder"),
           "generalization": ("generalization", "generalization")}
 READOUTS = [("encoder", "trained encoder latent, nested C"),
             ("untrained", "untrained encoder, same architecture (mean of inits)"),
-            ("pca_k", "PCA-k of the voxels"),
+            ("pca_k", "PCA at the encoder's k"),
+            ("pca_best_k", "PCA at the inner-CV k"),
             ("random_projection", "random Gaussian projection to k dims"),
             ("raw_voxels", "raw in-mask voxels, nested C"),
-            ("oracle", "linear oracle: the twin's class means, diagonal noise (same folds)")]
+            ("oracle", "linear oracle: the twin's class means, shrunk full covariance")]
+BASELINES = [name for name, _ in READOUTS if name not in ("encoder", "oracle")]
 NA = "–"
 
 
@@ -157,7 +161,9 @@ def readout_table(m: dict[str, float], prefix: str, title: str) -> list[str]:
         return [f"({title}: no read-out recorded under `{prefix}/`)"]
     rows = [f"{title}: {fmt(m.get(f'{prefix}/n_samples'), 0)} volumes, "
             f"{fmt(m.get(f'{prefix}/n_units'), 0)} trials, "
-            f"{fmt(m.get(f'{prefix}/n_groups'), 0)} runs (one CV fold per run)", "",
+            f"{fmt(m.get(f'{prefix}/n_groups'), 0)} runs (one CV fold per run); every "
+            f"representation fitted without labels on the fold's training rows plus the "
+            f"{fmt(m.get(f'{prefix}/n_unlabeled_fit_rows'), 0)} rows the encoder trained on", "",
             "| read-out (grouped CV) | ROC AUC [95% CI over trials] | fold sd |",
             "| --- | --- | --- |"]
     for name, label in READOUTS:
@@ -170,24 +176,30 @@ def readout_table(m: dict[str, float], prefix: str, title: str) -> list[str]:
                      f"{fmt(m.get(f'{prefix}/untrained/auc_init_std'))})")
         if name == "encoder":
             extra = f", trial-level p = {fmt(m.get(f'{prefix}/encoder/p_value'), 3)}"
+        if name == "pca_k":
+            extra = f" (k = {fmt(m.get(f'{prefix}/pca_k/k'), 0)})"
+        if name == "pca_best_k":
+            ks = [fmt(m[k], 0) for k in sorted(m) if k.startswith(f"{prefix}/pca_best_k/k_fold")]
+            extra = f" (k per fold: {', '.join(ks) or NA})"
         cell = with_ci(m, key)
         rows.append(f"| {label} | {'**' + cell + '**' if name == 'encoder' else cell}{extra} "
                     f"| {fmt(m.get(f'{prefix}/{name}/auc_fold_std'))} |")
     if f"{prefix}/oracle_auc_volume" in m:
         rows.append(f"| generator's oracle (whole file, before preparation) | "
                     f"{fmt(m[f'{prefix}/oracle_auc_volume'])} (no CI: one number) | |")
-    diff = f"{prefix}/trained_minus_untrained/auc"
-    if diff in m:
-        rows.append(f"| **trained − untrained** (paired over trials) | "
-                    f"**{with_ci(m, diff, sign=True)}** | |")
+    for name, label in (("trained_minus_untrained", "trained − untrained"),
+                        ("encoder_minus_pca_best_k", "trained − PCA at the inner-CV k")):
+        if f"{prefix}/{name}/auc" in m:
+            rows.append(f"| **{label}** (paired over trials) | "
+                        f"**{with_ci(m, f'{prefix}/{name}/auc', sign=True)}** | |")
     rows += ["", verdict(m, prefix)]
     above = above_the_oracle(m, prefix)
     if above:
         rows += ["", f"**Above the linear oracle ({fmt(m[f'{prefix}/oracle/auc'])}):** "
-                 f"{'; '.join(above)}. That oracle is the best linear read-out under a "
-                 "diagonal-noise model, not a bound: a nonlinear encoder (the v2 voxels are "
-                 "tuned nonlinearly to the image factors) or a read-out that uses the spatial "
-                 "noise correlations can exceed it. Read it as a reference, not a ceiling."]
+                 f"{'; '.join(above)}. The oracle is Fisher's discriminant with the true class "
+                 "means and a shrunk full within-class covariance, the best linear read-out up "
+                 "to estimation error: a point estimate above it inside the CIs is sampling "
+                 "noise; a linear read-out clearly above it would point at a defect."]
     return rows
 
 
@@ -202,14 +214,15 @@ def above_the_oracle(m: dict[str, float], prefix: str) -> list[str]:
     if oracle is None:
         return []
     return [f"{short_label(label)} {fmt(m[f'{prefix}/{name}/auc'])}"
-            for name, label in READOUTS[:5] if m.get(f"{prefix}/{name}/auc", -1) > oracle]
+            for name, label in READOUTS if name != "oracle"
+            and m.get(f"{prefix}/{name}/auc", -1) > oracle]
 
 
 def verdict(m: dict[str, float], prefix: str) -> str:
     """What the table says about the trained encoder, in words."""
     enc = m[f"{prefix}/encoder/auc"]
-    beaten = [short_label(label) for name, label in READOUTS[1:5]
-              if m.get(f"{prefix}/{name}/auc", -1) >= enc]
+    beaten = [short_label(label) for name, label in READOUTS if name in BASELINES
+              and m.get(f"{prefix}/{name}/auc", -1) >= enc]
     parts = []
     lo = m.get(f"{prefix}/trained_minus_untrained/auc_ci_low")
     if lo is not None:
@@ -219,10 +232,15 @@ def verdict(m: dict[str, float], prefix: str) -> str:
     if p is not None:
         parts.append(f"p {'≤' if p <= 0.05 else '>'} 0.05 at trial level")
     if beaten:
-        parts.append("at or below: " + "; ".join(beaten))
+        parts.append("at or below: " + ", ".join(beaten))
     else:
         parts.append("above every baseline read-out")
-    return "Trained encoder: " + ", ".join(parts) + "."
+    lo, hi = (m.get(f"{prefix}/encoder_minus_pca_best_k/auc{s}") for s in ("_ci_low", "_ci_high"))
+    if lo is not None and hi is not None:
+        parts.append("trained − PCA at the inner-CV k: " + (
+            "above, CI excludes 0" if lo > 0 else "below, CI excludes 0" if hi < 0
+            else "CI includes 0 (no claim either way)"))
+    return "Trained encoder: " + "; ".join(parts) + "."
 
 
 def vae_rows(m: dict[str, float]) -> list[str]:
@@ -247,9 +265,13 @@ def phase4_table(m: dict[str, float]) -> list[str]:
     n = next((k.split("_")[-1] for k in sorted(m)
               if re.fullmatch(r"test/identification_\d+way", k) and not k.endswith("_2way")),
              "50way")
-    rows = ["| held-out run, unseen images | image CNN | ideal image-only (image_mean) "
+    rows = ["Identification compares centred latents (the training rows' mean latent "
+            "removed). The image-only reference predicts a trial from the other trials of its "
+            f"image ({fmt(m.get('test/baseline/image_mean/n_defined'), 0)} test samples have "
+            "one; the rest are left out of its scores), never from the trial itself.", "",
+            "| held-out run, unseen images | image CNN | image-only (other trials of the image) "
             "| category only (category_mean) | chance | AE's own reconstruction "
-            "| ceiling (twin, ideal image) |",
+            "| ceiling (twin, image's other trials) |",
             "| --- | --- | --- | --- | --- | --- | --- |",
             f"| latent cosine | **{fmt(m.get('test/cosine'))}** | | | | | |"]
     for key, label, chance in (("identification_2way", "2-way identification", 0.5),

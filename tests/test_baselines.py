@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.covariance import LedoitWolf
 from torch import nn
 
 from bold5000_ae.evaluation.baselines import (
@@ -127,9 +128,9 @@ def test_reference_rows_rank_pca_among_the_configurations() -> None:
     assert both.idxmax().startswith("baseline: PCA-k")  # this sweep loses to PCA-k
 
 
-def test_oracle_score_by_hand_from_the_training_rows_only() -> None:
-    # two voxels; training rows 0-3: the twin's class means differ by [2, 0]; the residuals
-    # (observed - twin) have variance 1 on voxel 0 and 4 on voxel 1: weights [2/1, 0/4]
+def test_oracle_score_from_the_training_rows_only() -> None:
+    # two voxels; training rows 0-3: the twin's class means differ by [2, 0]; the oracle is
+    # Fisher's discriminant with the Ledoit-Wolf within-class covariance of the training rows
     twin = np.array([[2, 0], [2, 0], [0, 0], [0, 0], [0, 0], [0, 0]], float)
     resid = np.array([[1, 2], [-1, -2], [1, -2], [-1, 2], [0, 0], [0, 0]], float)
     bold = twin + resid
@@ -138,7 +139,9 @@ def test_oracle_score_by_hand_from_the_training_rows_only() -> None:
     train_rows = np.arange(4)
     score = oracle_map(bold, twin, labels)(train_rows)[:, 0]
     assert score.shape == (6,)
-    np.testing.assert_allclose(score[4:], [2.0, 1.0], rtol=1e-5)
+    cov = LedoitWolf(assume_centered=True).fit(resid[:4]).covariance_
+    np.testing.assert_allclose(score[4:], bold[4:] @ np.linalg.solve(cov, [2.0, 0.0]),
+                               rtol=1e-6)
     # nothing of the test rows enters: their twin and labels can be anything
     twin2, labels2 = twin.copy(), labels.copy()
     twin2[4:], labels2[4:] = [[9, 9], [-9, 3]], [0, 1]
@@ -146,13 +149,11 @@ def test_oracle_score_by_hand_from_the_training_rows_only() -> None:
     # ... while the training rows' twin does (so the check above can fail)
     twin2[0] = [0, 4]
     assert not np.allclose(oracle_map(bold, twin2, labels)(train_rows)[4:, 0], score[4:])
-    # rows outside the probe pool join the fit: with a living row [0, 4] and a non-living
-    # [0, 0] (no residual), means differ by [4/3, 4/3], residual variances are [4/6, 16/6]:
-    # weights [2, 0.5]
+    # rows outside the probe pool join the fit
     extra = (np.array([[0, 4], [0, 0]], float), np.array([[0, 4], [0, 0]], float),
              np.array([1, 0]))
-    score = oracle_map(bold, twin, labels, extra)(train_rows)[:, 0]
-    np.testing.assert_allclose(score[4:], [2.5, -0.5], rtol=1e-5)
+    joined = oracle_map(bold, twin, labels, extra)(train_rows)[:, 0]
+    assert not np.allclose(joined[4:], score[4:])
 
 
 def test_oracle_on_the_same_folds_finds_the_planted_effect_a_blank_twin_does_not() -> None:

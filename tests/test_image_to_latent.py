@@ -72,16 +72,17 @@ def test_identification_scores() -> None:
     assert math.isnan(n_way_identification(perfect, 50).item())  # too few samples for 50-way
 
 
-# 4 images × 3 volumes (a trial each); image i's volumes all have target e_i (one-hot), so a
-# sibling volume ties with a sample's own target. Images 0, 1 living; 2, 3 not.
+# 4 images × 3 presentations (a trial each); image i's samples all have target e_i (one-hot), so
+# a sibling sample ties with a sample's own target. Images 0, 1 living; 2, 3 not.
 IMAGES = torch.arange(4).repeat_interleave(3)
 LABELS = (IMAGES < 2).long()
 TRUE = torch.eye(4)[IMAGES]
+TRIALS = torch.arange(12)
 
 
 def test_the_ideal_predictor_scores_one_once_same_image_distractors_are_excluded() -> None:
-    ideal = reference_predictions(TRUE, IMAGES, LABELS)["image_mean"]
-    assert torch.equal(ideal, TRUE)
+    ideal = reference_predictions(TRUE, IMAGES, LABELS, TRIALS)["image_mean"]
+    assert torch.equal(ideal, TRUE)  # the image's other two trials: the same target
     sim = similarity_matrix(ideal, TRUE, "cosine")
     # with siblings as distractors: 9 of a sample's 11 others are beaten, the 2 siblings tie
     assert pairwise_identification(sim).item() == pytest.approx(9 / 11)
@@ -94,7 +95,7 @@ def test_the_ideal_predictor_scores_one_once_same_image_distractors_are_excluded
 
 
 def test_a_category_only_predictor_beats_chance_by_construction() -> None:
-    category = reference_predictions(TRUE, IMAGES, LABELS)["category_mean"]
+    category = reference_predictions(TRUE, IMAGES, LABELS, TRIALS)["category_mean"]
     scores = identification_metrics(category, TRUE, IMAGES, n_way=4)
     # a living sample's prediction (e0+e1)/2 ties with the other living image's target and
     # beats the 6 non-living targets: 6 of its 9 allowed distractors

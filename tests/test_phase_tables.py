@@ -62,7 +62,7 @@ def test_a_readout_above_the_oracle_is_flagged_and_the_oracle_not_called_a_bound
         **READOUT, "eval/cv/encoder/auc": 0.971, "eval/cv/raw_voxels/auc": 0.72}))
     flag = above.split("**Above the linear oracle (0.701):**")[1]
     assert "trained encoder latent 0.971" in flag and "raw in-mask voxels 0.720" in flag
-    assert "PCA-k" not in flag.split(". That oracle")[0] and "not a bound" in flag
+    assert "PCA" not in flag.split(". The oracle")[0] and "shrunk full within-class" in flag
 
 
 def test_reconstruction_table_says_when_the_model_loses_to_pca(tmp_path: Path) -> None:

@@ -38,7 +38,13 @@ from bold5000_ae.evaluation.baselines import (
     untrained_copy,
     with_verdict,
 )
-from bold5000_ae.evaluation.readout import DEFAULTS, Encode, classify_file, format_table
+from bold5000_ae.evaluation.readout import (
+    DEFAULTS,
+    Encode,
+    classify_file,
+    format_table,
+    training_rows,
+)
 from bold5000_ae.training.checkpoint_io import load_into, load_state_dict
 from bold5000_ae.training.data_identity import check_identity
 from bold5000_ae.training.pipeline import restore_pretrained
@@ -79,6 +85,7 @@ def evaluate_trained(model: torch.nn.Module, datamodule: Any, cfg: DictConfig,
     normalize = getattr(datamodule, "normalize", "voxel")
     affine = getattr(datamodule, "affine", None)
     metrics: dict[str, float] = {}
+    fit_rows = training_rows(datamodule)  # what the encoder trained on: baselines fit it too
     if cfg.get("own_file", True):
         drop: list[str] = []
         if cls_cfg["probe_pool"] == "heldout":  # the runs the autoencoder trained on
@@ -87,7 +94,8 @@ def evaluate_trained(model: torch.nn.Module, datamodule: Any, cfg: DictConfig,
         elif cls_cfg["probe_pool"] != "all":
             raise ValueError(f"probe_pool must be 'heldout' or 'all', got {cls_cfg['probe_pool']}")
         metrics.update(classify_file(*args, datamodule.path, cls_cfg, normalize, "cv", device,
-                                     drop_groups=drop, model_affine=affine))
+                                     drop_groups=drop, model_affine=affine,
+                                     unlabeled=fit_rows if drop else None))
         # the held-out test run's own CV fold, to read its held-out head AUC against
         test = datamodule.trials[datamodule.assignment == "test"]
         for key in sorted(set(group_keys(test, list(cls_cfg["group_by"])))):
@@ -95,7 +103,7 @@ def evaluate_trained(model: torch.nn.Module, datamodule: Any, cfg: DictConfig,
                 metrics["cv/encoder/test_run_fold_auc"] = metrics[f"cv/encoder/fold_auc/{key}"]
     for name, path in (cfg.get("other_files") or {}).items():
         metrics.update(classify_file(*args, path, cls_cfg, normalize, f"transfer/{name}",
-                                     device, model_affine=affine))
+                                     device, model_affine=affine, unlabeled=fit_rows))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "evaluation.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))

@@ -22,6 +22,7 @@ from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.data.ceiling import ceiling_metrics
 from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, with_verdict
 from bold5000_ae.evaluation.noise_ceiling import repeat_ceiling_metrics, summary_line
+from bold5000_ae.evaluation.oracle import oracle_scores
 from bold5000_ae.training.checkpoint_io import resolve_ckpt_path
 from bold5000_ae.training.pipeline import build_trainer, model_for_run, scalar_metrics
 from bold5000_ae.training.preemption import preemption_guard
@@ -62,7 +63,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update(scalar_metrics(trainer.callback_metrics))
         if trainer.is_global_zero:  # training mean, PCA-k, the ceiling, on the same test rows
-            metrics.update(ceiling_metrics(datamodule))  # the noise-free twin
+            metrics.update(ceiling_metrics(datamodule, oracle=oracle_scores))  # the twin
             metrics.update(repeat_ceiling_metrics(datamodule))  # repeated images, no twin needed
             metrics.update(with_verdict({**metrics, **model_baselines(model, datamodule)}))
         if trainer.is_global_zero and hasattr(model, "example_volumes") and model.example:

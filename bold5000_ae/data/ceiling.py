@@ -11,16 +11,21 @@ Per split (and per test run):
 - ``r2``: 1 - MSE(twin, observed) / MSE(training mean, observed), the R² of the noise-free
   signal as a reconstruction of the observed rows; training mean = 0 after normalisation.
 - ``ideal_image_r2``: the same for the best prediction from the image alone: the twin averaged
-  over every presentation of that image at that volume offset (subject-wise).
-- ``oracle_auc``: living/non-living AUC of the read-out that knows the twin: a diagonal-noise
-  linear discriminant, means from the twin's training rows, noise variance from the training
-  residuals (observed - twin), applied to the observed rows. A strong reference, not a proof of
-  Bayes optimality (docs/synthetic.md).
+  over the *other* presentations of that image at that volume offset (subject-wise; the scored
+  trial's own row never enters its prediction). Rows whose image has no other presentation are
+  left out; with none left the figure is NaN (the prepared file records no image factors to
+  predict them from).
+- ``oracle_auc``: living/non-living AUC of the read-out that knows the twin, when the caller
+  passes ``oracle`` (``bold5000_ae.evaluation.oracle.oracle_scores``: twin class means, shrunk
+  full within-class covariance, fitted on the training rows, applied to the test rows). Passed
+  in, not imported: this layer may not import evaluation, and the transfer read-outs use the
+  same function, so the two never drift apart.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +94,14 @@ def normalised_twin(datamodule: Any, split: str) -> np.ndarray | None:
                            datamodule.std.astype(np.float64))
 
 
-def ceiling_metrics(datamodule: Any, twin: str | Path | None = None) -> dict[str, float]:
-    """``ceiling/<split>/...`` figures for a set-up BoldDataModule; {} when no twin exists."""
+OracleScores = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def ceiling_metrics(datamodule: Any, twin: str | Path | None = None,
+                    oracle: OracleScores | None = None) -> dict[str, float]:
+    """``ceiling/<split>/...`` figures for a set-up BoldDataModule; {} when no twin exists.
+    ``oracle``: (train observed, train twin, train labels, scored rows) → scores; with it, the
+    test split's ``oracle_auc``."""
     twin = matching_twin(datamodule, twin)
     if twin is None:
         return {}
@@ -106,23 +117,36 @@ def ceiling_metrics(datamodule: Any, twin: str | Path | None = None) -> dict[str
                 continue
             obs = _normalised(obs_h5, rows, mean, std)
             out[f"ceiling/{name}/r2"] = _r2(clean_all[rows], obs)
-            out[f"ceiling/{name}/ideal_image_r2"] = _r2(ideal[rows], obs)
+            defined = ~np.isnan(ideal[rows, 0])
+            out[f"ceiling/{name}/ideal_image_r2"] = (
+                _r2(ideal[rows][defined], obs[defined]) if defined.any() else float("nan"))
+            out[f"ceiling/{name}/ideal_image_rows"] = float(defined.sum())
             if name == "test":
                 out.update(_per_run(clean_all[rows], obs, trials.iloc[rows]))
                 train = np.asarray(datamodule.datasets["train"].rows)
-                auc = _oracle_auc(clean_all, obs_h5, train, rows, trials, mean, std, obs)
+                auc = None if oracle is None else _oracle_auc(
+                    oracle, clean_all, obs_h5, train, rows, trials, mean, std, obs)
                 if auc is not None:
                     out["ceiling/test/oracle_auc"] = auc
     return out
 
 
 def _ideal_image_prediction(clean: np.ndarray, trials: pd.DataFrame) -> np.ndarray:
+    """Each row predicted by the twin's mean over the other trials showing its image at its
+    offset (leave its own trial out); NaN where the image has no other presentation."""
     key = trials[["subject", "image_index", "offset_s"]].astype(str).agg("-".join, axis=1)
+    trial = trials[["subject", "session", "run", "trial", "offset_s"]].astype(str).agg(
+        "-".join, axis=1)
     codes, _ = pd.factorize(key)
+    own, _ = pd.factorize(trial)  # a row's own trial at its offset (several rows if averaged)
     sums = np.zeros((codes.max() + 1, clean.shape[1]))
     np.add.at(sums, codes, clean)
-    counts = np.bincount(codes)[:, None]
-    return sums[codes] / counts[codes]
+    own_sums = np.zeros((own.max() + 1, clean.shape[1]))
+    np.add.at(own_sums, own, clean)
+    counts = np.bincount(codes)[codes] - np.bincount(own)[own]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts[:, None] > 0,
+                        (sums[codes] - own_sums[own]) / counts[:, None], np.nan)
 
 
 def _per_run(clean: np.ndarray, obs: np.ndarray, trials: pd.DataFrame) -> dict[str, float]:
@@ -134,16 +158,13 @@ def _per_run(clean: np.ndarray, obs: np.ndarray, trials: pd.DataFrame) -> dict[s
     return out
 
 
-def _oracle_auc(clean: np.ndarray, obs_h5: Any, train: np.ndarray, test: np.ndarray,
-                trials: pd.DataFrame, mean: np.ndarray, std: np.ndarray,
+def _oracle_auc(oracle: OracleScores, clean: np.ndarray, obs_h5: Any, train: np.ndarray,
+                test: np.ndarray, trials: pd.DataFrame, mean: np.ndarray, std: np.ndarray,
                 test_obs: np.ndarray) -> float | None:
     labels = trials["label"].to_numpy()
     tr = train[labels[train] >= 0]
     te = labels[test] >= 0
     if len(np.unique(labels[tr])) < 2 or len(np.unique(labels[test][te])) < 2:
         return None
-    resid = _normalised(obs_h5, tr, mean, std) - clean[tr]
-    noise_var = resid.var(axis=0) + 1e-6
-    diff = clean[tr][labels[tr] == 1].mean(0) - clean[tr][labels[tr] == 0].mean(0)
-    score = test_obs[te] @ (diff / noise_var)
+    score = oracle(_normalised(obs_h5, tr, mean, std), clean[tr], labels[tr], test_obs[te])
     return float(roc_auc_score(labels[test][te], score))

@@ -16,7 +16,10 @@ Representations (feature maps for ``crossval.grouped_cv``; each fitted on a fold
 rows only): PCA-k and a random Gaussian projection to k dimensions of the standardised voxels,
 and untrained copies of an encoder (same architecture, fresh random init): if the trained
 encoder does not beat these, training taught the read-out nothing. The oracle (``oracle_map``)
-is scored on the same folds, from the noise-free twin, so it has a CI like the others.
+is scored on the same folds, from the noise-free twin, so it has a CI like the others. Every
+representation map is fitted without labels on the rows the encoder trained on as well as the
+fold's training rows (``readout.with_unlabeled``), and PCA is read both at the encoder's k and at
+the k an inner CV on the fold's training rows picks (``pca_inner_k_map``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from sklearn.decomposition import PCA, IncrementalPCA
 
 from bold5000_ae.data.ceiling import ceiling_metrics, normalised_twin
 from bold5000_ae.evaluation.crossval import FeatureMap, standardize
+from bold5000_ae.evaluation.oracle import oracle_scores
 
 # above this many training values (rows × voxels), PCA is fitted in batches
 INCREMENTAL_ABOVE = 50_000_000
@@ -120,15 +124,13 @@ def oracle_map(bold: np.ndarray, twin: np.ndarray, labels: np.ndarray,
     """The read-out that knows the noise-free signal, scored on the same folds as the others.
 
     ``twin``: the prepared noise-free twin of the same rows (``bold5000_ae.data.ceiling``). Per
-    fold, a diagonal-noise linear discriminant: class means from the twin's training rows,
-    noise variance per voxel from the training residuals (observed − twin); one feature, the
-    score of every observed row. Only the fold's training rows and their labels are used (unlike
-    the other maps it needs labels: it is a reference, not a representation), so it gets a CI
-    over trials like any read-out. ``extra``: (bold, twin, labels) of rows never scored (the
-    runs outside the probe pool) that join every fold's fit: the oracle knows the signal as
-    well as the whole file tells it, which a probe pool of two runs alone would not. As in
-    ``ceiling.py``: a strong reference, not a proof of Bayes optimality (its noise model is
-    diagonal; spatially correlated noise is where a fitted read-out can come near or above it).
+    fold, the shrinkage linear discriminant of ``evaluation/oracle.py`` (the twin's class means,
+    the observed within-class covariance with Ledoit-Wolf shrinkage), fitted on the fold's
+    training rows; one feature, the score of every observed row. It needs labels (it is a
+    bound, not a representation), so it gets a CI over trials like any read-out. ``extra``:
+    (bold, twin, labels) of rows never scored (the runs outside the probe pool) that join every
+    fold's fit: the oracle knows the signal as well as the whole file tells it, which a probe
+    pool of two runs alone would not.
     """
     bold, twin = np.asarray(bold, np.float64), np.asarray(twin, np.float64)
     labels = np.asarray(labels).astype(int)
@@ -138,11 +140,9 @@ def oracle_map(bold: np.ndarray, twin: np.ndarray, labels: np.ndarray,
     x_labels = np.asarray(extra[2]).astype(int)
 
     def features(train_rows: np.ndarray) -> np.ndarray:
-        y = np.concatenate([labels[train_rows], x_labels])
-        clean = np.concatenate([twin[train_rows], x_twin])
-        noise_var = (np.concatenate([bold[train_rows], x_bold]) - clean).var(axis=0) + 1e-6
-        diff = clean[y == 1].mean(axis=0) - clean[y == 0].mean(axis=0)
-        return (bold @ (diff / noise_var))[:, None]
+        return oracle_scores(np.concatenate([bold[train_rows], x_bold]),
+                             np.concatenate([twin[train_rows], x_twin]),
+                             np.concatenate([labels[train_rows], x_labels]), bold)[:, None]
 
     return features
 

@@ -91,20 +91,26 @@ def _classifier(c: float, scale: bool) -> object:
     return make_pipeline(StandardScaler(), logistic) if scale else logistic
 
 
-def choose_c(x: np.ndarray, y: np.ndarray, groups: np.ndarray, units: np.ndarray,
-             cs: Sequence[float], scale: bool, inner_splits: int = 5) -> float:
-    """C by an inner grouped CV on these (training) rows only: folds of whole ``groups``, or of
-    whole ``units`` (trials) when there is a single group; stratified by class
-    (``StratifiedGroupKFold``) so every inner fold can be scored by AUC."""
-    if len(cs) == 1:
-        return float(cs[0])
+def inner_search(x: np.ndarray, y: np.ndarray, groups: np.ndarray, units: np.ndarray,
+                 cs: Sequence[float], scale: bool, inner_splits: int = 5) -> tuple[float, float]:
+    """(best C, its mean inner AUC) by an inner grouped CV on these (training) rows only: folds
+    of whole ``groups``, or of whole ``units`` (trials) when there is a single group; stratified
+    by class (``StratifiedGroupKFold``) so every inner fold can be scored by AUC."""
     inner = groups if len(np.unique(groups)) >= 2 else units
     n = min(inner_splits, len(np.unique(inner)))
     name = "logisticregression__C" if scale else "C"
     search = GridSearchCV(_classifier(1.0, scale), {name: list(cs)}, scoring="roc_auc",
                           cv=StratifiedGroupKFold(n_splits=n), error_score=0.5)
     search.fit(x, y, groups=inner)
-    return float(search.best_params_[name])
+    return float(search.best_params_[name]), float(search.best_score_)
+
+
+def choose_c(x: np.ndarray, y: np.ndarray, groups: np.ndarray, units: np.ndarray,
+             cs: Sequence[float], scale: bool, inner_splits: int = 5) -> float:
+    """C by ``inner_search`` on these (training) rows only (one C: no search)."""
+    if len(cs) == 1:
+        return float(cs[0])
+    return inner_search(x, y, groups, units, cs, scale, inner_splits)[0]
 
 
 def fold_mean_auc(y: np.ndarray, oof: np.ndarray, fold_of: np.ndarray,

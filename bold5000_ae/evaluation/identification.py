@@ -6,13 +6,22 @@ as its own target, and the measured accuracy is capped far below 1 (50-way near 
 built-in data) while it is read against chance 1/n. Here a sample's distractors never share its
 image (``images``), so the ideal image-driven predictor can reach 1 and chance is exactly 1/n.
 
-Reference predictors, scored the same way on the same test rows (they use the test targets, so
-they are bounds, not competitors):
+Both sides are compared **centred**: the training mean of the targets (``center``) is removed
+from predictions and targets first. Why: a latent can be mostly its training mean (the cosine
+of every latent with it near 1), and raw cosines are then dominated by what every sample shares.
 
-- ``image_mean``: each sample predicted by the mean target of its image's test samples — the
-  best any image-only model can do on these rows (it ignores nothing the image determines);
-- ``category_mean``: each sample predicted by the mean target of its category (living or not)
-  — what a model that knows only the category scores; identification above chance comes free.
+Reference predictors, scored the same way on the same test rows (they use test targets, so they
+are references, not competitors), each leaving the scored trial out (``leave_trial_out_mean``):
+
+- ``image_mean``: each sample predicted by the mean target of the *other* trials showing its
+  image — the best an image-only model can do without seeing the scored trial's own noise.
+  Samples whose image has no other presentation among the test rows have no prediction (NaN):
+  they are left out of its scores (``n_defined`` says how many remain; none: NaN);
+- ``category_mean``: the mean target of its category's test samples (living or not) — what a
+  model that knows only the category scores; identification above chance comes free. Not left
+  out here: a leave-one-out category mean contains every same-category distractor but not the
+  sample's own target, which biases it below chance; one shared mean per category has only the
+  sample's 1/n share of itself.
 """
 
 from __future__ import annotations
@@ -71,17 +80,42 @@ def group_mean(x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
     return (sums / counts)[inverse]
 
 
-def reference_predictions(true: torch.Tensor, images: torch.Tensor,
-                          labels: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The ideal image-only and the category-only predictions of ``true`` (see module doc)."""
-    return {"image_mean": group_mean(true, images), "category_mean": group_mean(true, labels)}
+def leave_trial_out_mean(x: torch.Tensor, groups: torch.Tensor,
+                         trials: torch.Tensor) -> torch.Tensor:
+    """Each row replaced by the mean of the rows of its group from other trials (its own
+    trial's rows left out); NaN where there are none."""
+    _, g = torch.unique(groups.reshape(-1), return_inverse=True)
+    _, t = torch.unique(torch.stack([groups.reshape(-1).to(trials.dtype),
+                                     *trials.reshape(len(x), -1).T], 1), dim=0,
+                        return_inverse=True)
+    x = x.double()
+    g_sum = torch.zeros(int(g.max()) + 1, x.shape[1], dtype=x.dtype).index_add_(0, g, x)
+    t_sum = torch.zeros(int(t.max()) + 1, x.shape[1], dtype=x.dtype).index_add_(0, t, x)
+    count = (torch.bincount(g)[g] - torch.bincount(t)[t]).to(x.dtype).unsqueeze(1)
+    mean = (g_sum[g] - t_sum[t]) / count.clamp_min(1)
+    return torch.where(count > 0, mean, torch.full_like(mean, float("nan"))).float()
+
+
+def reference_predictions(true: torch.Tensor, images: torch.Tensor, labels: torch.Tensor,
+                          trials: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The image-only prediction of ``true`` from other trials (``trials``: one id per row, or
+    one row of ids per row) and the category-only one (see module doc)."""
+    return {"image_mean": leave_trial_out_mean(true, images, trials),
+            "category_mean": group_mean(true, labels)}
 
 
 def identification_metrics(pred: torch.Tensor, true: torch.Tensor, images: torch.Tensor,
-                           n_way: int, kind: str = "cosine") -> dict[str, torch.Tensor]:
-    """2-way and n-way identification with same-image distractors excluded, plus chance."""
-    sim = similarity_matrix(pred, true, kind)
-    allowed = distinct_image_pairs(images)
+                           n_way: int, kind: str = "cosine",
+                           center: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """2-way and n-way identification with same-image distractors excluded, plus chance, on
+    targets and predictions with ``center`` (the targets' training mean) removed. Rows whose
+    prediction is NaN predict nothing (they stay distractors); ``n_defined`` counts the rest."""
+    if center is not None:
+        pred, true = pred - center.to(pred), true - center.to(true)
+    defined = ~torch.isnan(pred).any(dim=1)
+    sim = similarity_matrix(torch.nan_to_num(pred), true, kind)
+    allowed = distinct_image_pairs(images) & defined.unsqueeze(1)
     return {"identification_2way": pairwise_identification(sim, allowed),
             f"identification_{n_way}way": n_way_identification(sim, n_way, allowed),
-            f"identification_{n_way}way_chance": torch.tensor(1.0 / n_way)}
+            f"identification_{n_way}way_chance": torch.tensor(1.0 / n_way),
+            "n_defined": defined.sum().float()}

@@ -134,7 +134,9 @@ class ReconstructionMetrics(Metric):
                "pearson_r": parts["pearson"].compute().mean()}
         if self.n_kept >= 2:
             out["voxel_r"] = torch.nan_to_num(parts["voxel_r"].compute()).mean()
-            sim = similarity_matrix(parts["kept_pred"].compute(), parts["kept_target"].compute())
+            ref = self.reference.float()  # centred: a shared training mean would dominate
+            sim = similarity_matrix(parts["kept_pred"].compute() - ref,
+                                    parts["kept_target"].compute() - ref)
             out["identification"] = pairwise_identification(sim)
         if self.n_ssim:
             out["ssim"] = parts["ssim"].compute().mean()

@@ -6,7 +6,8 @@ of, on the same folds:
 
 - the trained encoder's latent (means, for a VAE);
 - the untrained encoder: same architecture, ``untrained_inits`` fresh random inits;
-- PCA-k and a random Gaussian projection to k dims (k = the latent size);
+- PCA-k and a random Gaussian projection to k dims (k = the latent size), and PCA at the k an
+  inner CV on each fold's training rows picks from ``pca_k_grid`` (``pca_best_k``);
 - the raw in-mask voxels;
 - the oracle, on the same folds, where the file has a prepared noise-free twin beside it
   (``baselines.oracle_map``; fitted on each fold's training rows plus the runs outside the
@@ -14,8 +15,9 @@ of, on the same folds:
   recorded.
 
 Each with a bootstrap CI over trials; the trained encoder with the trial-level permutation p;
-trained − untrained with a paired bootstrap CI. Every fold normalises voxels with its training
-groups' statistics only.
+trained − untrained with a paired bootstrap CI. Every map (encoders, PCA, projection, raw
+voxels) is fitted without labels on its fold's training rows plus ``unlabeled``, the rows the
+encoder trained on (``equal_footing.with_unlabeled``): the baselines see what the encoder saw.
 
 **Probe pool (no transductive leak).** On the run's own file, the CV scores only groups (runs)
 the autoencoder never trained on: the rows of its training split are dropped (``probe_pool:
@@ -51,6 +53,7 @@ from bold5000_ae.evaluation.crossval import (
     raw_voxel_map,
     standardize,
 )
+from bold5000_ae.evaluation.equal_footing import K_GRID, pca_inner_k_map, with_unlabeled
 from bold5000_ae.evaluation.stats import bootstrap_ci, trial_units
 from bold5000_ae.utils.errors import InputError
 from bold5000_ae.utils.masking import VolumeMask
@@ -61,8 +64,9 @@ C_GRID = [1e-3, 1e-2, 1e-1, 1.0]
 DEFAULTS: dict[str, Any] = {
     "group_by": ["subject", "session", "run"], "n_splits": None, "n_permutations": 100,
     "c_features": C_GRID, "c_raw": [1e-4, 1e-3, 1e-2], "raw_baseline": True, "seed": 0,
-    "n_boot": 200, "untrained_inits": 3, "baselines": ["untrained", "pca_k", "random_projection"],
-    "probe_pool": "heldout", "unit": "trial"}
+    "n_boot": 200, "untrained_inits": 3, "probe_pool": "heldout", "unit": "trial",
+    "baselines": ["untrained", "pca_k", "pca_best_k", "random_projection"],
+    "pca_k_grid": list(K_GRID)}
 
 
 def onto_mask(bold: np.ndarray, mask: np.ndarray, target_mask: np.ndarray,
@@ -136,6 +140,16 @@ def load_labeled(path: str | Path, group_by: list[str], unit: str = "trial",
             "truth": truth if isinstance(truth, dict) else {}}
 
 
+def training_rows(datamodule: Any) -> np.ndarray:
+    """The raw rows of a set-up datamodule's training split (on its mask): the unlabeled rows
+    the encoder trained on, which every baseline is fitted on too."""
+    try:
+        return datamodule.files.read(np.flatnonzero(datamodule.assignment == "train"),
+                                     np.float32)
+    finally:
+        datamodule.files.close()  # nothing left open before DataLoader workers fork
+
+
 def load_twin(path: str | Path, rows: np.ndarray) -> np.ndarray | None:
     """``rows`` of the prepared noise-free twin of ``path`` (``ceiling.twin_path``), or None
     when there is no twin, it holds other trials, or either file was z-scored per run (then
@@ -162,8 +176,11 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
                   model_mask: np.ndarray, path: str | Path, cfg: dict[str, Any],
                   normalize: str, prefix: str, device: torch.device,
                   drop_groups: Sequence[str] = (), model_affine: np.ndarray | None = None,
-                  progress: Callable[[str], None] = print) -> dict[str, float]:
-    """Every read-out of one file on the same folds, under ``prefix``."""
+                  progress: Callable[[str], None] = print,
+                  unlabeled: np.ndarray | None = None) -> dict[str, float]:
+    """Every read-out of one file on the same folds, under ``prefix``. ``unlabeled``: the rows
+    the encoder trained on (raw, on ``model_mask``): every representation map is fitted on them
+    too (``equal_footing.with_unlabeled``), never on the rows it scores."""
     cfg = {**DEFAULTS, **dict(cfg)}
     data = load_labeled(path, list(cfg["group_by"]), cfg["unit"], drop_groups)
     bold = onto_mask(data["bold"], data["mask"], model_mask, data["affine"], model_affine)
@@ -179,7 +196,10 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
         kw = {"c": feats, **kw}
         return grouped_cv(fmap, y, data["groups"], n_permutations=n_perm, **common, **kw)
 
-    trained = run("encoder", encoder_map(encode, bold, device, normalize), perms)
+    def pooled(make: Callable[[np.ndarray], Any]) -> Any:
+        return with_unlabeled(make, bold, unlabeled)
+
+    trained = run("encoder", pooled(lambda x: encoder_map(encode, x, device, normalize)), perms)
     out = trained.as_metrics(f"{prefix}/encoder")
     for i, auc in enumerate(trained.fold_auc):  # one group per fold: name the fold by it
         names = np.unique(data["groups"][trained.fold_of == i])
@@ -187,9 +207,8 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
             out[f"{prefix}/encoder/fold_auc/{names[0]}"] = auc
     wanted = set(cfg["baselines"])
     if "untrained" in wanted and untrained:
-        raw_results = [run(f"untrained encoder init {i}", encoder_map(e, bold, device,
-                                                                      normalize))
-                       for i, e in enumerate(untrained)]
+        raw_results = [run(f"untrained encoder init {i}", pooled(
+            lambda x, e=e: encoder_map(e, x, device, normalize))) for i, e in enumerate(untrained)]
         aucs = [r.auc for r in raw_results]
         out[f"{prefix}/untrained/auc"] = float(np.mean(aucs))
         out[f"{prefix}/untrained/auc_init_std"] = float(np.std(aucs))
@@ -204,14 +223,28 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
                     f"{prefix}/trained_minus_untrained/auc_ci_low": lo,
                     f"{prefix}/trained_minus_untrained/auc_ci_high": hi})
     if "pca_k" in wanted:
-        out.update(run("PCA-k", pca_map(data["bold"], latent_dim)).as_metrics(f"{prefix}/pca_k"))
+        out.update(run("PCA-k", pooled(lambda x: pca_map(x, latent_dim))).as_metrics(
+            f"{prefix}/pca_k"))
+        out[f"{prefix}/pca_k/k"] = float(latent_dim)
+    if "pca_best_k" in wanted:
+        ks: list[int] = []
+        best = run("PCA at the inner-CV k", pooled(lambda x: pca_inner_k_map(
+            x, y, data["groups"], units, feats if not np.isscalar(feats) else [feats],
+            cfg["pca_k_grid"], ks)))
+        out.update(best.as_metrics(f"{prefix}/pca_best_k"))
+        d = paired_difference_ci(y, trained, [best], units, int(cfg["n_boot"]), int(cfg["seed"]))
+        out.update(dict(zip([f"{prefix}/encoder_minus_pca_best_k/auc{s}" for s in
+                             ("", "_ci_low", "_ci_high")], d, strict=True)))
+        out[f"{prefix}/pca_best_k/k_median"] = float(np.median(ks))
+        out.update({f"{prefix}/pca_best_k/k_fold{i}": float(k) for i, k in enumerate(ks)})
     if "random_projection" in wanted:
-        out.update(run("random projection", random_projection_map(
-            data["bold"], latent_dim, int(cfg["seed"]))).as_metrics(f"{prefix}/random_projection"))
+        out.update(run("random projection", pooled(lambda x: random_projection_map(
+            x, latent_dim, int(cfg["seed"])))).as_metrics(f"{prefix}/random_projection"))
     if cfg["raw_baseline"]:
         raw_c = cfg["c_raw"] if not np.isscalar(cfg["c_raw"]) else [cfg["c_raw"]]
-        out.update(run("raw voxels", raw_voxel_map(data["bold"]), c=list(raw_c),
+        out.update(run("raw voxels", pooled(raw_voxel_map), c=list(raw_c),
                        scale=False).as_metrics(f"{prefix}/raw_voxels"))
+    out[f"{prefix}/n_unlabeled_fit_rows"] = float(0 if unlabeled is None else len(unlabeled))
     twin = load_twin(path, data["rows"])
     if twin is not None:  # one score per row: no C to choose, no permutations
         extra = None
@@ -233,7 +266,8 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
     return out
 
 
-READOUTS = ("encoder", "untrained", "pca_k", "random_projection", "raw_voxels", "oracle")
+READOUTS = ("encoder", "untrained", "pca_k", "pca_best_k", "random_projection", "raw_voxels",
+            "oracle")
 
 
 def format_table(metrics: dict[str, float]) -> str:

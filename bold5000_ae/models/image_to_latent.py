@@ -9,9 +9,11 @@ latent among the test set's latents (chance 1/2 and 1/50), and R² / r of the de
 against the measured one, beside the AE's own reconstruction of it (the ceiling a perfect
 latent prediction would reach). Identification never counts a same-image (so same-trial)
 sample as a distractor, and is shown beside two reference predictors on the same test rows,
-``image_mean`` (the ideal image-only prediction) and ``category_mean`` (category only): see
-``evaluation/identification.py``. Use image-disjoint splits (``data.split.image_disjoint``), or
-identification rewards memorised images.
+``image_mean`` (the image-only prediction from the image's other trials) and ``category_mean``
+(category only): see ``evaluation/identification.py``. Identification compares centred
+latents: the mean of the training rows' latents (accumulated while training, kept in the
+checkpoint) is removed from predictions and targets. Use image-disjoint splits
+(``data.split.image_disjoint``), or identification rewards memorised images.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class ImageToLatentModule(FrozenLayersMixin, BoldModule):
         self.test_cosine = CosineSimilarity(reduction="mean")
         self.test_pred, self.test_true = CatMetric(), CatMetric()
         self.test_image, self.test_label, self.test_bold = CatMetric(), CatMetric(), CatMetric()
+        self.test_trial = CatMetric()  # (subject, session, run, trial) of each test row
+        self.register_buffer("train_latent_sum", torch.zeros(self.latent_dim, dtype=torch.float64))
+        self.register_buffer("train_latent_count", torch.zeros((), dtype=torch.float64))
         self.predicted_bold = ReconstructionMetrics(n_vox)
         self.autoencoded_bold = ReconstructionMetrics(n_vox)
         self.val_cosine = CosineSimilarity(reduction="mean")
@@ -77,7 +82,16 @@ class ImageToLatentModule(FrozenLayersMixin, BoldModule):
         return loss, pred, true
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")[0]
+        loss, _, true = self._step(batch, "train")
+        self.train_latent_sum += true.detach().double().sum(0)  # frozen encoder: same each epoch
+        self.train_latent_count += len(true)
+        return loss
+
+    def latent_center(self) -> torch.Tensor | None:
+        """The training rows' mean latent, the centre identification removes (None untrained)."""
+        if self.train_latent_count <= 0:
+            return None
+        return (self.train_latent_sum / self.train_latent_count).float()
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         _, pred, true = self._step(batch, "val")
@@ -94,6 +108,8 @@ class ImageToLatentModule(FrozenLayersMixin, BoldModule):
         self.test_true.update(true)
         self.test_image.update(batch["image_index"].float())
         self.test_label.update(batch["label"].float())
+        self.test_trial.update(torch.stack([batch[k].float() for k in
+                                            ("subject", "session", "run", "trial")], 1))
         self.test_bold.update(batch["bold"].float())
         self.predicted_bold.update(self.decode(pred), batch["bold"])
         self.autoencoded_bold.update(self.decode(true), batch["bold"])
@@ -102,15 +118,20 @@ class ImageToLatentModule(FrozenLayersMixin, BoldModule):
         pred, true, images = (self.test_pred.compute(), self.test_true.compute(),
                               self.test_image.compute())
         out: dict[str, Any] = {"test/cosine": self.test_cosine.compute()}
-        out.update({f"test/{k}": v for k, v in
-                    identification_metrics(pred, true, images, self.n_way).items()})
+        center = self.latent_center()
+        out.update({f"test/{k}": v for k, v in identification_metrics(
+            pred, true, images, self.n_way, center=center).items() if k != "n_defined"})
         bold = self.test_bold.compute()
-        for name, ref in reference_predictions(true, images, self.test_label.compute()).items():
-            out.update({f"test/baseline/{name}/{k}": v for k, v in
-                        identification_metrics(ref, true, images, self.n_way).items()
-                        if not k.endswith("chance")})
+        for name, ref in reference_predictions(true, images, self.test_label.compute(),
+                                               self.test_trial.compute()).items():
+            out.update({f"test/baseline/{name}/{k}": v for k, v in identification_metrics(
+                ref, true, images, self.n_way, center=center).items()
+                if not k.endswith("chance")})
+            defined = ~torch.isnan(ref).any(dim=1)
+            if not defined.any():
+                continue
             recon = ReconstructionMetrics(self.volume_mask.n_voxels).to(bold.device)
-            recon.update(self.decode(ref), bold)
+            recon.update(self.decode(ref[defined]), bold[defined])
             out[f"test/baseline/{name}/predicted_bold/r2"] = recon.compute()["r2"]
         out.update({f"test/predicted_bold/{k}": v
                     for k, v in self.predicted_bold.compute().items()})
@@ -118,7 +139,8 @@ class ImageToLatentModule(FrozenLayersMixin, BoldModule):
                     for k, v in self.autoencoded_bold.compute().items()})
         self.log_dict(out)
         for metric in (self.test_cosine, self.test_pred, self.test_true, self.predicted_bold,
-                       self.autoencoded_bold, self.test_image, self.test_label, self.test_bold):
+                       self.autoencoded_bold, self.test_image, self.test_label, self.test_bold,
+                       self.test_trial):
             metric.reset()
 
     def configure_optimizers(self) -> Any:
