@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from bold5000_ae.data.hdf5_format import TRIAL_COLUMNS
-from bold5000_ae.data.sources.nifti_io import ABSURD_VALUE as ABSURD  # prepare's bound
+from bold5000_ae.utils.bold_values import ABSURD_VALUE as ABSURD  # prepare's bound
 from bold5000_ae.utils.errors import InputError
 
 CHUNK_BYTES = 64 * 2**20

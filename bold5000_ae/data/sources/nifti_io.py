@@ -13,6 +13,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from bold5000_ae.utils.bold_values import ABSURD_VALUE
 from bold5000_ae.utils.errors import InputError
 
 GRID_ATOL_MM = 1e-3
@@ -48,9 +49,6 @@ def same_grid(shape_a: tuple[int, ...], affine_a: np.ndarray, shape_b: tuple[int
                                                                     atol=GRID_ATOL_MM)
 
 
-# No scanner or preprocessing writes values this large: one such voxel overflowed the run's
-# z-scoring and stored the whole run as zeros (issue 15).
-ABSURD_VALUE = 1e10
 
 
 def check_finite(data: np.ndarray, path: str | Path, mask: np.ndarray | None = None) -> None:
