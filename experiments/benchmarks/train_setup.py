@@ -66,7 +66,7 @@ def build_module(mask: np.ndarray, device: torch.device, fast: FastPath,
     from bold5000_ae.losses.mse import MaskedMSE
 
     torch.manual_seed(seed)
-    net = Conv3dAutoencoderNet(tuple(mask.shape), **default_net_kwargs())
+    net = Conv3dAutoencoderNet(tuple(mask.shape), mask=mask, **default_net_kwargs())
     opt_kwargs = default_optimizer_kwargs()
     if fast.fused_adam and device.type == "cuda":
         opt_kwargs["fused"] = True
