@@ -81,7 +81,8 @@ def test_make_train_ab_runs_both_trees_and_records_equal_work() -> None:
              "spec.trials_per_run=8", "spec.unique_images=16", "spec.image_size=16")
     train = ("trainer.max_epochs=1", "model.net.channels=[4,8]", "model.net.latent_dim=8",
              "logger=csv", "callbacks=none", "trainer.enable_progress_bar=false")
-    result = bench_make_train.run("HEAD", 1, Log(), synth, train)
+    # spec=easy writes no visual ROI masks: prepare it whole-brain, as make data does
+    result = bench_make_train.run("HEAD", 1, Log(), synth, train, ("source=synthetic",))
     assert set(result["seconds"]) == {"before", "now"}
     for side in ("before", "now"):
         assert len(result["seconds"][side]["train"]) == 1 and result["test_r2"][side][0] < 1

@@ -52,12 +52,13 @@ def _env() -> dict[str, str]:
 
 
 def run(rev: str, rounds: int, log: Log, synth: tuple[str, ...] = (),
-        train: tuple[str, ...] = ()) -> dict[str, Any]:
+        train: tuple[str, ...] = (), prepare: tuple[str, ...] = ()) -> dict[str, Any]:
     result: dict[str, Any] = {"benchmark": "make_train_ab", "rev_before": rev,
                               "rev_now": _git("rev-parse", "--short", "HEAD") + _dirty(),
-                              "rounds": rounds, "overrides": {"synth": synth, "train": train},
+                              "rounds": rounds,
+                              "overrides": {"synth": synth, "prepare": prepare, "train": train},
                               "load_before": load()}
-    extra = {"synth": synth, "prepare": (), "train": train}
+    extra = {"synth": synth, "prepare": prepare, "train": train}
     with tempfile.TemporaryDirectory(prefix="make_train_ab_") as tmp:
         before_tree = Path(tmp) / "before"
         _git("worktree", "add", "--detach", str(before_tree), rev)
@@ -105,11 +106,15 @@ def main() -> None:
     parser.add_argument("--rev", required=True, help="the earlier commit (the 'before' side)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--synth", nargs="*", default=[], help="overrides for both synth runs")
+    parser.add_argument("--prepare", nargs="*", default=[],
+                        help="overrides for both prepare runs (source=synthetic for spec=easy "
+                             "data, which has no visual ROI masks)")
     parser.add_argument("--train", nargs="*", default=[], help="overrides for every train run")
     parser.add_argument("--out", default=str(RESULTS / "make_train_ab_cpu.json"))
     args = parser.parse_args()
     log = Log()
-    result = run(args.rev, args.rounds, log, tuple(args.synth), tuple(args.train))
+    result = run(args.rev, args.rounds, log, tuple(args.synth), tuple(args.train),
+                 tuple(args.prepare))
     result["machine"] = machine_info()
     log(f"median train s: {result['median_train_s']}; now vs before "
         f"{result['now_vs_before_pct']:+.1f}%")
