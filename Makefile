@@ -61,9 +61,10 @@ LINEAR_PREP := source=synthetic source.reader.standardize=false \
 # $(call prepare_with_twin,<synth dir>,<output .h5>,<twin .h5>,<extra prepare overrides>): the
 # data and its noise-free twin, prepared by one command line each (the twin keeps the data's
 # stimuli, labels and ground truth); no twin written: a stale twin file is removed.
+# The default preparation is source=synthetic_v2 (the visual ROI voxels, linear cleaning).
 define prepare_with_twin
-if [ -f $(1)/bids/derivatives/masks/sub-CSI1_mask-visual.nii.gz ]; then \
-  prep=source=synthetic_v2; else prep="$(LINEAR_PREP)"; fi; \
+if [ -f $(1)/bids/derivatives/masks/sub-CSI1_mask-visual.nii.gz ]; then prep=; \
+  else prep="$(LINEAR_PREP)"; fi; \
 eval $(BIN)/bold5000-ae-prepare overwrite=true $$prep source.root=$(1) output=$(2) $(4) && \
 if [ -d $(1)/noiseless/bids ]; then eval $(BIN)/bold5000-ae-prepare overwrite=true \
   $$prep $(4) source.root=$(1)/noiseless output=$(3) \

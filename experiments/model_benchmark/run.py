@@ -62,9 +62,13 @@ def train_family(run_dir: Path, data: Path, overrides: list[str], seed: int,
     return time.perf_counter() - start
 
 
-def transfer(run_dir: Path) -> dict[str, float]:
+def transfer(run_dir: Path, run: bool = True) -> dict[str, float]:
+    """The run's transfer read-out: computed unless recorded, or ``{}`` when ``run`` is false
+    and none is recorded."""
     out = run_dir / "transfer"
     if not (out / "evaluation.json").is_file():
+        if not run:
+            return {}
         command = [str(BIN / "bold5000-ae-eval"), "mode=transfer",
                    f"checkpoint={best_checkpoint(run_dir)}", f"hydra.run.dir={out}", *TRANSFER]
         if subprocess.run(command).returncode != 0:
@@ -85,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overrides", nargs="*", default=[],
                         help="bold5000-ae-train overrides for every family (e.g. "
                              "data.batch_size=256)")
+    parser.add_argument("--no-transfer", action="store_true",
+                        help="report recorded transfer read-outs only; compute no new ones")
     parser.add_argument("--write-readme", action="store_true",
                         help="also write the table into experiments/model_benchmark/README.md")
     args = parser.parse_args(argv)
@@ -93,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     record = {"data": str(args.data), "epochs": args.epochs, "seeds": args.seeds,
               "split": args.split, "overrides": args.overrides,
-              "command": " ".join(sys.argv), "families": {}}
+              "command": "python -m experiments.model_benchmark.run " + " ".join(sys.argv[1:]),
+              "families": {}}
     pca_path, datamodule = args.out / "pca_k_errors.npz", None
     for name in args.families:
         runs = []
@@ -111,7 +118,8 @@ def main(argv: list[str] | None = None) -> None:
                 save_errors(pca_path, split_errors(datamodule, None, model.net.latent_dim))
             metrics = json.loads((run_dir / "metrics.json").read_text())
             runs.append({"seed": seed, "train_seconds": wall, "metrics": metrics,
-                         "transfer": transfer(run_dir), "errors": str(errors_path)})
+                         "transfer": transfer(run_dir, not args.no_transfer),
+                         "errors": str(errors_path)})
         record["families"][name] = runs
     results = summarise(record, load_errors(pca_path), {
         name: [load_errors(Path(r["errors"])) for r in runs]

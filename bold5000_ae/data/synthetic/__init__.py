@@ -69,6 +69,10 @@ def _check_types(cls: type, values: Mapping[str, Any]) -> None:
         value, key = values[f.name], f"spec.{f.name}"
         if isinstance(default, bool):
             ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int) and "tuple" in str(f.type):  # one count, or one each
+            items = value if isinstance(value, list | tuple) else [value]
+            ok = all(isinstance(v, int) and not isinstance(v, bool) for v in items)
+            kind = "a whole number or a list of whole numbers"
         elif isinstance(default, int):
             ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
         elif isinstance(default, float):
