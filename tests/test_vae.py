@@ -4,6 +4,7 @@ and KL logged apart, and fewer active units when β is raised (posterior collaps
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from bold5000_ae.cli.train import train
 from bold5000_ae.losses.mse import MaskedMSE
 from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
 from bold5000_ae.models.vae import VAEModule, gaussian_kl
+from tests.helpers.hydra import TINY_TRAIN, compose_config
 
 
 def test_kl_matches_torch_distributions() -> None:
@@ -65,11 +67,13 @@ def test_mean_is_the_deterministic_code() -> None:
     torch.testing.assert_close(module.embed(bold), mean)
 
 
-def test_active_units_fall_when_beta_rises(train_cfg) -> None:
+def test_active_units_fall_when_beta_rises(prepared_h5: Path, tmp_path: Path) -> None:
     def active(beta: float, warmup: float = 0) -> dict[str, float]:
-        return train(train_cfg(["model=vae", f"model.beta={beta}",
-                                f"model.kl_warmup_epochs={warmup}", "trainer.max_epochs=4",
-                                "model.net.latent_dim=8"]))
+        # each run in a folder of its own (a folder holds one run)
+        return train(compose_config("train", [
+            f"data.path={prepared_h5}", *TINY_TRAIN, "model=vae", f"model.beta={beta}",
+            f"model.kl_warmup_epochs={warmup}", "trainer.max_epochs=4",
+            "model.net.latent_dim=8"], tmp_path / f"beta{beta}"))
 
     low, high = active(0.01, warmup=1), active(1000.0)  # warm-up through Lightning too
     for m in (low, high):
