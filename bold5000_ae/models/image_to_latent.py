@@ -54,6 +54,8 @@ class ImageToLatentModule(FrozenLayersMixin, BoldModule):
         self.test_trial = CatMetric()  # (subject, session, run, trial) of each test row
         self.register_buffer("train_latent_sum", torch.zeros(self.latent_dim, dtype=torch.float64))
         self.register_buffer("train_latent_count", torch.zeros((), dtype=torch.float64))
+        # a checkpoint written before the mean was recorded loads with none (count 0)
+        self.optional_state = ("train_latent_sum", "train_latent_count")
         self.predicted_bold = ReconstructionMetrics(n_vox)
         self.autoencoded_bold = ReconstructionMetrics(n_vox)
         self.val_cosine = CosineSimilarity(reduction="mean")

@@ -39,7 +39,7 @@ from bold5000_ae.training.checkpoint_integrity import (
 )
 from bold5000_ae.utils.atomic_io import atomic_path
 from bold5000_ae.utils.errors import InputError
-from bold5000_ae.utils.state_dict import COMPILED_PREFIX, check_state, clean_key
+from bold5000_ae.utils.state_dict import COMPILED_PREFIX, check_state, clean_key, fill_optional
 
 __all__ = ["COMPILED_PREFIX", "AtomicCheckpointIO", "clean_key", "load_into", "load_state_dict",
            "load_submodule", "read_checkpoint", "resolve_ckpt_path", "select"]
@@ -79,6 +79,7 @@ def load_into(module: nn.Module, state: Mapping[str, torch.Tensor], source: str 
               what: str = "model") -> None:
     """Copy ``state`` into ``module`` exactly, or raise a one-line InputError naming the first
     missing, unexpected or differently shaped tensor."""
+    state = fill_optional(module, state)
     check_state(module, state, source, what)
     target = module._orig_mod if hasattr(module, "_orig_mod") else module
     target.load_state_dict({clean_key(k): v for k, v in state.items()}, strict=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,3 +42,11 @@ def check_state(module: nn.Module, state: Mapping[str, torch.Tensor], source: st
             raise InputError(source, f"architecture mismatch: {what} {key!r} is "
                                      f"{tuple(value.shape)} but {tuple(state[key].shape)} in the "
                                      "checkpoint")
+
+
+def fill_optional(module: Any, state: Mapping[str, Any]) -> dict[str, Any]:
+    """``state`` with the tensors ``module`` lists in ``optional_state`` (recorded statistics
+    that older checkpoints lack) taken from the module where the checkpoint has none."""
+    names = getattr(module, "optional_state", ())
+    return {**{n: getattr(module, n).detach().clone() for n in names if n not in state},
+            **state}

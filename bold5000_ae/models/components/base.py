@@ -26,7 +26,7 @@ import torch
 from lightning.pytorch import LightningModule
 from torch import nn
 
-from bold5000_ae.utils.state_dict import check_state
+from bold5000_ae.utils.state_dict import check_state, fill_optional
 
 Consumes = Literal["volume", "vector", "image"]
 CONSUMES: tuple[str, ...] = ("volume", "vector", "image")
@@ -97,6 +97,7 @@ class BoldModule(LightningModule):
         raise NotImplementedError
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("state_dict", {})
+        state = fill_optional(self, checkpoint.get("state_dict", {}))
+        checkpoint["state_dict"] = state
         check_state(self, {k: v for k, v in state.items() if torch.is_tensor(v)},
                     checkpoint.get("_source", "checkpoint"))
