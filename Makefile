@@ -98,13 +98,16 @@ data-bold5000: $(BOLD5000_PREPARED) ## BOLD5000-sized synthetic subject (spec=bo
 # Model families x seeds on the BOLD5000-sized subject, each beside PCA-k and the ceilings
 # (experiments/model_benchmark/README.md); resumes when rerun. Sized for 2 CPU cores: one seed,
 # 5 epochs of batch 256 (~300 optimizer steps, as many as make train takes); BENCH_ARGS adds or
-# replaces --families, --seeds, --epochs. The table is written into that README.
+# replaces --families, --seeds, --epochs. Then the headroom estimators (what any map of one
+# volume can reach, headroom.py). Both tables are written into that README.
 BENCH_ARGS ?=
 .PHONY: benchmark-models
 benchmark-models: $(STAMP) $(BOLD5000_PREPARED) ## model families beside PCA-k at BOLD5000's size (experiments/model_benchmark/)
 	$(BIN)/python -m experiments.model_benchmark.run --data $(BOLD5000_PREPARED) \
 	  --out logs/model_benchmark/bold5000 --write-readme --seeds 0 --epochs 5 \
 	  --overrides data.batch_size=256 $(BENCH_ARGS)
+	$(BIN)/python -m experiments.model_benchmark.headroom --out logs/model_benchmark/bold5000 \
+	  --write-readme
 
 .PHONY: synthetic-figure
 synthetic-figure: $(STAMP) $(PREPARED) ## real-vs-synthetic noise table and figure -> docs/figures/ (docs/synthetic.md)

@@ -38,7 +38,12 @@ def split_errors(datamodule: Any, model: Any | None, k: int,
         recon = pca.inverse_transform(pca.transform(test))
     else:
         recon = reconstruct(model, test.astype(np.float32)).astype(np.float64)
-    codes = trial_codes(datamodule, split)
+    return trial_errors(recon, test, twin, trial_codes(datamodule, split))
+
+
+def trial_errors(recon: np.ndarray, test: np.ndarray, twin: np.ndarray | None,
+                 codes: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-trial sums of squares of ``recon`` against the input rows and the twin's rows."""
     out = {"sse_input": per_trial(recon - test, codes), "ss_input": per_trial(test, codes)}
     if twin is not None:
         out |= {"sse_signal": per_trial(recon - twin, codes), "ss_signal": per_trial(twin, codes)}
