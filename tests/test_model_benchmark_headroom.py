@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bold5000_ae.evaluation.repeat_wiener import repeat_pairs
 from experiments.model_benchmark.headroom import (
     pca,
-    repeat_differences,
     ridge_to_twin,
     twin_rank,
     wiener,
@@ -64,8 +64,12 @@ def test_ridge_to_the_twin_reaches_the_optimum(problem):
 
 
 def test_repeat_differences_are_noise_with_its_covariance(problem):
-    diffs = repeat_differences(problem["train"], problem["trials"])
-    assert diffs.shape == (1500, V)  # one pair per repeated image
+    pairs = repeat_pairs(problem["trials"])
+    assert len(pairs) == 1500  # one pair per image shown twice
+    assert (problem["trials"].image_index.to_numpy()[pairs[:, 0]]
+            == problem["trials"].image_index.to_numpy()[pairs[:, 1]]).all()
+    train = problem["train"]
+    diffs = (train[pairs[:, 0]] - train[pairs[:, 1]]) / np.sqrt(2)
     estimated = np.cov(diffs, rowvar=False)
     relative = np.linalg.norm(estimated - problem["noise_cov"]) / np.linalg.norm(
         problem["noise_cov"])
@@ -76,6 +80,12 @@ def test_wiener_from_repeats_beats_pca_without_the_twin(problem):
     pred = wiener_from_repeats(problem["train"], problem["trials"], problem["test"])
     pca_pred = pca(K)(problem["train"], problem["train_twin"], problem["test"])
     assert signal_r2(pred, problem["test_twin"]) > signal_r2(pca_pred, problem["test_twin"]) + 0.1
+
+
+def test_repeat_wiener_on_pca_scores_beats_pca(problem):
+    pred = wiener_from_repeats(problem["train"], problem["trials"], problem["test"], k=8)
+    pca_pred = pca(K)(problem["train"], problem["train_twin"], problem["test"])
+    assert signal_r2(pred, problem["test_twin"]) > signal_r2(pca_pred, problem["test_twin"])
 
 
 def test_a_rank_k_twin_is_held_whole_by_its_top_k_components(problem):

@@ -24,19 +24,23 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.covariance import LedoitWolf
 from sklearn.linear_model import RidgeCV
 from sklearn.neural_network import MLPRegressor
 
 from bold5000_ae.cli.eval import load_run
 from bold5000_ae.data.ceiling import normalised_twin
 from bold5000_ae.evaluation.baselines import fit_pca, normalised_split
+from bold5000_ae.evaluation.repeat_wiener import (
+    fit_repeat_wiener,
+    repeat_noise_cov,
+    repeat_pairs,
+    wiener_matrix,
+)
 from experiments.model_benchmark.run import best_checkpoint
 from experiments.model_benchmark.signal import (
     load_errors,
@@ -91,33 +95,21 @@ def ridge_to_trial_volumes(train: np.ndarray, trials: pd.DataFrame, test: np.nda
 
 
 def wiener(train: np.ndarray, noise_cov: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """The Wiener filter Σ_s Σ_x⁻¹ with Σ_s = Σ_x − Σ_noise made positive semi-definite."""
-    cov = np.cov(train, rowvar=False)
-    values, vectors = np.linalg.eigh(cov - noise_cov)
-    signal_cov = (vectors * np.clip(values, 0, None)) @ vectors.T
-    return test @ np.linalg.solve(cov, signal_cov)
-
-
-def repeat_differences(train: np.ndarray, trials: pd.DataFrame) -> np.ndarray:
-    """Noise samples without the twin: differences of two presentations of one image at the
-    same offset, /√2 (the image's signal cancels but for the trial gain)."""
-    groups = trials.groupby(["image_index", "offset_s"]).indices.values()
-    return np.asarray([(train[a] - train[b]) / np.sqrt(2)
-                       for group in groups for a, b in combinations(group, 2)])
+    """The Wiener filter of ``train`` with a given noise covariance, applied to ``test``."""
+    mean = train.mean(0, keepdims=True)
+    return mean + (test - mean) @ wiener_matrix(train, noise_cov)
 
 
 def wiener_from_repeats(train: np.ndarray, trials: pd.DataFrame, test: np.ndarray,
                         k: int | None = None) -> np.ndarray:
-    """The Wiener filter with the noise covariance of the repeat differences (Ledoit-Wolf),
-    over all voxels or inside PCA-k's subspace of the training rows (``k``), where the few
-    hundred repeated images can estimate it."""
-    diffs = repeat_differences(train, trials)
+    """The Wiener filter with the noise covariance of the repeat differences, over all voxels
+    or inside PCA-k's subspace of the training rows (``k``: the package's repeat Wiener on
+    PCA-k's scores), where the few hundred repeated images can estimate it."""
     if k is None:
-        noise = LedoitWolf(assume_centered=True).fit(diffs).covariance_
-        return wiener(train, noise, test)
-    basis = fit_pca(train, k).components_
-    noise = LedoitWolf(assume_centered=True).fit(diffs @ basis.T).covariance_
-    return wiener(train @ basis.T, noise, test @ basis.T) @ basis
+        return wiener(train, repeat_noise_cov(train, repeat_pairs(trials)), test)
+    model = fit_pca(train, k)
+    denoise = fit_repeat_wiener(model.transform(train), trials)
+    return model.inverse_transform(denoise(model.transform(test)))
 
 
 def twin_rank(k: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:

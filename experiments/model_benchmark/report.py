@@ -20,17 +20,19 @@ def _auc(transfer: dict[str, float], readout: str) -> tuple[float, float, float]
             transfer.get(f"{key}_ci_high", np.nan))
 
 
-def summarise(record: dict[str, Any], pca: dict[str, np.ndarray],
-              errors: dict[str, list[dict[str, np.ndarray]]]) -> dict[str, Any]:
+def summarise(record: dict[str, Any], pca: dict[str, dict[str, np.ndarray]],
+              errors: dict[str, dict[str, list[dict[str, np.ndarray]]]]) -> dict[str, Any]:
     """Per family: R² against the input and the twin (mean over seeds), each one's difference
-    from PCA-k with a bootstrap CI over test trials, fit R², transfer AUC beside PCA-k's."""
-    kinds = [k for k in ("input", "signal") if f"ss_{k}" in pca]
+    from PCA-k with a bootstrap CI over test trials, fit R², transfer AUC beside PCA-k's; and
+    the signal R² with the code denoised by the repeat Wiener filter, against plain PCA-k."""
+    plain = pca["as_trained"]
+    kinds = [k for k in ("input", "signal") if f"ss_{k}" in plain]
     first = next(iter(record["families"].values()))[0]
     m0, t0 = first["metrics"], first["transfer"]
     out: dict[str, Any] = {**{k: v for k, v in record.items() if k != "families"},
-                           "n_test_trials": int(len(pca["ss_input"])),
+                           "n_test_trials": int(len(plain["ss_input"])),
                            "pca_k": {"k": m0.get("baseline/pca_k/k"),
-                                     **{f"{k}_r2": r2(pca, k) for k in kinds},
+                                     **{f"{k}_r2": r2(plain, k) for k in kinds},
                                      "fit_r2": m0.get("baseline/pca_k/fit/r2"),
                                      "auc": _auc(t0, "pca_k")},
                            "ceiling": {"input_r2": m0.get("ceiling/test/r2"),
@@ -39,12 +41,23 @@ def summarise(record: dict[str, Any], pca: dict[str, np.ndarray],
                                            "noise_ceiling/repeats/nc_percent_mean"),
                                        "oracle_auc": _auc(t0, "oracle")},
                            "raw_voxels_auc": _auc(t0, "raw_voxels"), "families": {}}
+    if "signal" in kinds:
+        out["pca_k"]["repeat_wiener"] = {
+            "signal_r2": r2(pca["repeat_wiener"], "signal"),
+            "signal_r2_minus_pca_k": seed_mean_difference([pca["repeat_wiener"]], plain,
+                                                          "signal")}
     for name, runs in record["families"].items():
         row: dict[str, Any] = {"seeds": [r["seed"] for r in runs],
                                "train_seconds": [r["train_seconds"] for r in runs]}
+        trained = errors[name]["as_trained"]
         for kind in kinds:
-            row[f"{kind}_r2"] = float(np.mean([r2(e, kind) for e in errors[name]]))
-            row[f"{kind}_r2_minus_pca_k"] = seed_mean_difference(errors[name], pca, kind)
+            row[f"{kind}_r2"] = float(np.mean([r2(e, kind) for e in trained]))
+            row[f"{kind}_r2_minus_pca_k"] = seed_mean_difference(trained, plain, kind)
+        if "signal" in kinds:
+            denoised = errors[name]["repeat_wiener"]
+            row["repeat_wiener"] = {
+                "signal_r2": float(np.mean([r2(e, "signal") for e in denoised])),
+                "signal_r2_minus_pca_k": seed_mean_difference(denoised, plain, "signal")}
         row["fit_r2"] = float(np.mean([r["metrics"].get("fit/r2", np.nan) for r in runs]))
         aucs = [_auc(r["transfer"], "encoder") for r in runs]
         if all(aucs):
@@ -70,23 +83,30 @@ def table(results: dict[str, Any]) -> str:
     lines = [f"`{results['command']}`: {len(results['seeds'])} seeds, {results['epochs']} "
              f"epochs, {results['n_test_trials']} test trials; CIs: 95% bootstrap over test "
              "trials of the seed-mean difference from PCA-k (**>**: above PCA-k, CI excludes 0; "
-             "<: below)", "",
-             "| model | signal R² | − PCA-k | R² (input) | − PCA-k | fit R² | transfer AUC |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "<: below); + repeat Wiener: the code denoised by the Wiener filter of the "
+             "training rows' repeated images, then decoded, against plain PCA-k", "",
+             "| model | signal R² | − PCA-k | + repeat Wiener | − PCA-k | R² (input) | − PCA-k "
+             "| fit R² | transfer AUC |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, row in sorted(results["families"].items(),
                             key=lambda kv: -kv[1].get("signal_r2", kv[1]["input_r2"])):
+        wiener = row.get("repeat_wiener", {})
         lines.append(f"| {name} | {_fmt(row.get('signal_r2'))} | "
-                     f"{_diff(row.get('signal_r2_minus_pca_k'))} | {_fmt(row['input_r2'])} | "
+                     f"{_diff(row.get('signal_r2_minus_pca_k'))} | "
+                     f"{_fmt(wiener.get('signal_r2'))} | "
+                     f"{_diff(wiener.get('signal_r2_minus_pca_k'))} | {_fmt(row['input_r2'])} | "
                      f"{_diff(row.get('input_r2_minus_pca_k'))} | {_fmt(row['fit_r2'])} | "
                      f"{_fmt(row.get('auc'))} |")
     auc = pca.get("auc") or (None,)
+    wiener = pca.get("repeat_wiener", {})
     lines.append(f"| PCA-k (k={_fmt(pca['k'], 0)}, same training rows) | "
-                 f"{_fmt(pca.get('signal_r2'))} | | {_fmt(pca['input_r2'])} | | "
+                 f"{_fmt(pca.get('signal_r2'))} | | {_fmt(wiener.get('signal_r2'))} | "
+                 f"{_diff(wiener.get('signal_r2_minus_pca_k'))} | {_fmt(pca['input_r2'])} | | "
                  f"{_fmt(pca['fit_r2'])} | {_fmt(auc[0])} |")
     raw = results.get("raw_voxels_auc") or (None,)
     oracle = ceil.get("oracle_auc") or (None,)
     lines.append(f"| ceiling (noise-free twin) / raw voxels, oracle AUC | "
-                 f"{_fmt(ceil.get('signal_r2'))} | | {_fmt(ceil.get('input_r2'))} | | | "
+                 f"{_fmt(ceil.get('signal_r2'))} | | | | {_fmt(ceil.get('input_r2'))} | | | "
                  f"raw {_fmt(raw[0])}, oracle {_fmt(oracle[0])} |")
     if ceil.get("repeat_nc_percent") is not None:
         lines += ["", f"Repeat noise ceiling of one volume: NC {ceil['repeat_nc_percent']:.1f}%."]

@@ -10,8 +10,10 @@ user runs it) on ``data/split=holdout_sessions`` (``--split``) into
 against the input and against the noise-free twin (``signal.py``); and ``bold5000-ae-eval
 mode=transfer`` (living / non-living from the latent, grouped CV over the runs the model never
 trained on, beside PCA-k and raw voxels on the same folds). PCA-k is fitted once on the same
-training rows. Finished steps are kept: the same command resumes an interrupted benchmark.
-``report.py`` turns ``results.json`` into the table.
+training rows. Each model and PCA-k is also scored with its code denoised by the Wiener filter
+of the training rows' repeated images (``bold5000_ae/evaluation/repeat_wiener.py``). Finished
+steps are kept: the same command resumes an interrupted benchmark. ``report.py`` turns
+``results.json`` into the table.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from experiments.model_benchmark.report import summarise, write_readme
 from experiments.model_benchmark.signal import load_errors, save_errors, split_errors
 
 HERE = Path(__file__).resolve().parent
+# each run's test errors as trained, and with its code denoised by the repeat Wiener filter
+SUFFIX = {"as_trained": "", "repeat_wiener": "_repeat_wiener"}
 BIN = Path(sys.executable).parent
 COMMON = ["~callbacks.progress_bar", "logger=csv"]
 # the transfer read-out beside PCA-k only, without its permutation test: the benchmark ranks
@@ -101,28 +105,31 @@ def main(argv: list[str] | None = None) -> None:
               "split": args.split, "overrides": args.overrides,
               "command": "python -m experiments.model_benchmark.run " + " ".join(sys.argv[1:]),
               "families": {}}
-    pca_path, datamodule = args.out / "pca_k_errors.npz", None
+    pca_paths = {wiener: args.out / f"pca_k_errors{SUFFIX[wiener]}.npz" for wiener in SUFFIX}
     for name in args.families:
         runs = []
         for seed in args.seeds:
             run_dir = args.out / "runs" / name / f"seed{seed}"
             wall = train_family(run_dir, args.data, families[name], seed, args.epochs,
                                 args.split, args.overrides)
-            errors_path = run_dir / "errors.npz"
-            if not errors_path.is_file():
+            paths = {wiener: run_dir / f"errors{SUFFIX[wiener]}.npz" for wiener in SUFFIX}
+            if not all(p.is_file() for p in [*paths.values(), *pca_paths.values()]):
                 datamodule, model, _ = load_run(best_checkpoint(run_dir), None)
-                save_errors(errors_path, split_errors(datamodule, model, model.net.latent_dim))
-            if not pca_path.is_file():
-                if datamodule is None:
-                    datamodule, model, _ = load_run(best_checkpoint(run_dir), None)
-                save_errors(pca_path, split_errors(datamodule, None, model.net.latent_dim))
+                for wiener, path in paths.items():
+                    if not path.is_file():
+                        save_errors(path, split_errors(datamodule, model, model.net.latent_dim,
+                                                       repeat_wiener=wiener == "repeat_wiener"))
+                for wiener, path in pca_paths.items():
+                    if not path.is_file():
+                        save_errors(path, split_errors(datamodule, None, model.net.latent_dim,
+                                                       repeat_wiener=wiener == "repeat_wiener"))
             metrics = json.loads((run_dir / "metrics.json").read_text())
             runs.append({"seed": seed, "train_seconds": wall, "metrics": metrics,
                          "transfer": transfer(run_dir, not args.no_transfer),
-                         "errors": str(errors_path)})
+                         "errors": {w: str(p) for w, p in paths.items()}})
         record["families"][name] = runs
-    results = summarise(record, load_errors(pca_path), {
-        name: [load_errors(Path(r["errors"])) for r in runs]
+    results = summarise(record, {w: load_errors(p) for w, p in pca_paths.items()}, {
+        name: {w: [load_errors(Path(r["errors"][w])) for r in runs] for w in SUFFIX}
         for name, runs in record["families"].items()})
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"[benchmark] wrote {args.out / 'results.json'}")

@@ -4,14 +4,18 @@ trial: a trial's volumes are resampled together)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from bold5000_ae.data.ceiling import normalised_twin
-from bold5000_ae.evaluation.baselines import fit_pca, normalised_split, reconstruct
+from bold5000_ae.evaluation.baselines import fit_pca, normalised_split
+from bold5000_ae.evaluation.repeat_wiener import fit_repeat_wiener
 
 
 def trial_codes(datamodule: Any, split: str) -> np.ndarray:
@@ -26,19 +30,38 @@ def per_trial(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.bincount(codes, weights=(values ** 2).sum(axis=1))
 
 
-def split_errors(datamodule: Any, model: Any | None, k: int,
-                 split: str = "test") -> dict[str, np.ndarray]:
+@torch.no_grad()
+def _batched(function: Callable[[torch.Tensor], torch.Tensor], rows: np.ndarray,
+             device: torch.device, batch_size: int = 256) -> np.ndarray:
+    parts = [function(torch.as_tensor(rows[i:i + batch_size], dtype=torch.float32,
+                                      device=device)).double().cpu()
+             for i in range(0, len(rows), batch_size)]
+    return torch.cat(parts).numpy()
+
+
+def split_errors(datamodule: Any, model: Any | None, k: int, split: str = "test",
+                 repeat_wiener: bool = False) -> dict[str, np.ndarray]:
     """Per-trial sums for R² against the input (``sse_input``, ``ss_input``) and against the
     twin (``sse_signal``, ``ss_signal``) of ``model`` (PCA-k fitted on the training rows when
-    ``model`` is None). The training mean is 0 after normalisation: it is the reference."""
+    ``model`` is None). The training mean is 0 after normalisation: it is the reference.
+    ``repeat_wiener``: the code (latent, or PCA-k's scores) is denoised with the Wiener filter
+    fitted on the training rows' repeated images before it is decoded."""
     test = normalised_split(datamodule, split).astype(np.float64)
     twin = normalised_twin(datamodule, split)
+    train = normalised_split(datamodule, "train") if model is None or repeat_wiener else None
     if model is None:
-        pca = fit_pca(normalised_split(datamodule, "train"), k)
-        recon = pca.inverse_transform(pca.transform(test))
+        pca = fit_pca(train, k)
+        encode, decode = pca.transform, pca.inverse_transform
     else:
-        recon = reconstruct(model, test.astype(np.float32)).astype(np.float64)
-    return trial_errors(recon, test, twin, trial_codes(datamodule, split))
+        model.eval()
+        device = next(model.parameters()).device
+        encode = partial(_batched, model.embed, device=device)
+        decode = partial(_batched, model.decode, device=device)
+    codes = encode(test)
+    if repeat_wiener:
+        trials = datamodule.trials.iloc[np.asarray(datamodule.datasets["train"].rows)]
+        codes = fit_repeat_wiener(encode(train), trials.reset_index(drop=True))(codes)
+    return trial_errors(decode(codes), test, twin, trial_codes(datamodule, split))
 
 
 def trial_errors(recon: np.ndarray, test: np.ndarray, twin: np.ndarray | None,
