@@ -71,3 +71,6 @@ def test_default_conv_autoencoder_fits_and_reaches_pca(default_data: Path,
     assert m["fit/r2"] >= m["baseline/pca_k/fit/r2"] - 0.005
     assert m["test/r2"] >= m["baseline/pca_k/test/r2"] - 0.01
     assert m["test/signal_r2"] > m["baseline/pca_k/test/signal_r2"]
+    # the default file repeats images: both codes are also scored through the repeat Wiener
+    for key in ("test/signal_r2_repeat_wiener", "baseline/pca_k/test/signal_r2_repeat_wiener"):
+        assert -1.0 < m[key] < 1.0

@@ -10,7 +10,9 @@ Reconstruction, on the same normalised train/test rows as the model:
 
 Where the file has a noise-free twin, each also gets ``signal_r2``: R² of its reconstruction
 against the twin's rows (``signal_r2``), the fraction of the recoverable signal it holds. R²
-against the noisy input rewards reconstructing structured noise (drift, smooth noise) too.
+against the noisy input rewards reconstructing structured noise (drift, smooth noise) too. Where
+the training rows repeat images, both are also scored with their codes denoised by the Wiener
+filter of the repeats' noise (``signal_r2_repeat_wiener``, ``repeat_wiener.py``).
 
 Representations (feature maps for ``crossval.grouped_cv``; each fitted on a fold's training
 rows only): PCA-k and a random Gaussian projection to k dimensions of the standardised voxels,
@@ -25,6 +27,8 @@ the k an inner CV on the fold's training rows picks (``pca_inner_k_map``).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -34,6 +38,7 @@ from sklearn.decomposition import PCA, IncrementalPCA
 from bold5000_ae.data.ceiling import ceiling_metrics, normalised_twin
 from bold5000_ae.evaluation.crossval import FeatureMap, standardize
 from bold5000_ae.evaluation.oracle import oracle_scores
+from bold5000_ae.evaluation.repeat_wiener import denoised_reconstruction
 
 # above this many training values (rows × voxels), PCA is fitted in batches
 INCREMENTAL_ABOVE = 50_000_000
@@ -177,7 +182,27 @@ def model_baselines(model: torch.nn.Module, datamodule: Any,
     if twin is not None:
         recon = reconstruct(model, normalised_split(datamodule, split))
         out[f"{split}/signal_r2"] = signal_r2(recon, twin)
+        out.update(repeat_wiener_signal(model, datamodule, split, twin))
     out.update(training_fit(model, datamodule, int(net.latent_dim)))
+    return out
+
+
+def repeat_wiener_signal(model: torch.nn.Module, datamodule: Any, split: str,
+                         twin: np.ndarray) -> dict[str, float]:
+    """Signal R² of the model and of PCA-k with their codes denoised by the Wiener filter of
+    the training rows' repeated images (``repeat_wiener.py``); {} without repeats."""
+    train, test = normalised_split(datamodule, "train"), normalised_split(datamodule, split)
+    trials = datamodule.trials.iloc[np.flatnonzero(datamodule.assignment == "train")]
+    pca = fit_pca(train, int(model.net.latent_dim))
+    out = {}
+    for key, (encode, decode) in {
+            f"{split}/signal_r2_repeat_wiener": model_codec(model),
+            f"baseline/pca_k/{split}/signal_r2_repeat_wiener": (pca.transform,
+                                                                pca.inverse_transform)}.items():
+        recon = denoised_reconstruction(encode, decode, train, trials.reset_index(drop=True),
+                                        test)
+        if recon is not None:
+            out[key] = signal_r2(recon, twin)
     return out
 
 
@@ -195,6 +220,21 @@ def training_fit(model: torch.nn.Module, datamodule: Any, k: int) -> dict[str, f
                       train.mean(0, keepdims=True))
     return {"fit/r2": r2, "fit/mse": mse, "baseline/pca_k/fit/r2": pca_r2,
             "baseline/pca_k/fit/mse": pca_mse}
+
+
+def model_codec(model: torch.nn.Module, batch_size: int = 256
+                ) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """The model's ``embed`` and ``decode`` as functions of arrays (eval mode, batched)."""
+    device = next(model.parameters()).device
+
+    @torch.no_grad()
+    def apply(function: Callable[[torch.Tensor], torch.Tensor], rows: np.ndarray) -> np.ndarray:
+        model.eval()
+        parts = [function(torch.as_tensor(rows[i:i + batch_size], dtype=torch.float32,
+                                          device=device)).double().cpu()
+                 for i in range(0, len(rows), batch_size)]
+        return torch.cat(parts).numpy()
+    return partial(apply, model.embed), partial(apply, model.decode)
 
 
 @torch.no_grad()
@@ -249,4 +289,9 @@ def summary_lines(metrics: dict[str, float], split: str = "test") -> list[str]:
         if gap is not None:
             verdict = "beats PCA-k" if gap > 0 else "below PCA-k"
             lines.append(f"  signal R² − PCA-k {gap:+.4f}: {verdict}")
+    denoised = metrics.get(f"{split}/signal_r2_repeat_wiener")
+    if denoised is not None:
+        pca = metrics.get(f"baseline/pca_k/{split}/signal_r2_repeat_wiener", float("nan"))
+        lines.append(f"  {'+ repeat Wiener':<16} signal R² {denoised:.4f}, PCA-k {pca:.4f} (codes "
+                     "denoised with the noise of the repeated images)")
     return lines

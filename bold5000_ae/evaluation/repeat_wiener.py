@@ -56,3 +56,13 @@ def fit_repeat_wiener(codes: np.ndarray, trials: pd.DataFrame
     mean = codes.mean(0, keepdims=True)
     weights = wiener_matrix(codes, repeat_noise_cov(codes, repeat_pairs(trials)))
     return lambda new: mean + (np.asarray(new, np.float64) - mean) @ weights
+
+
+def denoised_reconstruction(encode: Callable[[np.ndarray], np.ndarray],
+                            decode: Callable[[np.ndarray], np.ndarray], train: np.ndarray,
+                            trials: pd.DataFrame, test: np.ndarray) -> np.ndarray | None:
+    """``decode(filter(encode(test)))`` with the filter fitted on ``encode(train)`` (``trials``:
+    the training rows' trials, in order); ``None`` when they hold under two repeat pairs."""
+    if len(repeat_pairs(trials)) < 2:
+        return None
+    return decode(fit_repeat_wiener(encode(train), trials)(encode(test)))

@@ -4,18 +4,15 @@ trial: a trial's volumes are resampled together)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from bold5000_ae.data.ceiling import normalised_twin
-from bold5000_ae.evaluation.baselines import fit_pca, normalised_split
-from bold5000_ae.evaluation.repeat_wiener import fit_repeat_wiener
+from bold5000_ae.evaluation.baselines import fit_pca, model_codec, normalised_split
+from bold5000_ae.evaluation.repeat_wiener import denoised_reconstruction
 
 
 def trial_codes(datamodule: Any, split: str) -> np.ndarray:
@@ -28,15 +25,6 @@ def trial_codes(datamodule: Any, split: str) -> np.ndarray:
 def per_trial(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Row sums of squares, summed per trial."""
     return np.bincount(codes, weights=(values ** 2).sum(axis=1))
-
-
-@torch.no_grad()
-def _batched(function: Callable[[torch.Tensor], torch.Tensor], rows: np.ndarray,
-             device: torch.device, batch_size: int = 256) -> np.ndarray:
-    parts = [function(torch.as_tensor(rows[i:i + batch_size], dtype=torch.float32,
-                                      device=device)).double().cpu()
-             for i in range(0, len(rows), batch_size)]
-    return torch.cat(parts).numpy()
 
 
 def split_errors(datamodule: Any, model: Any | None, k: int, split: str = "test",
@@ -53,15 +41,16 @@ def split_errors(datamodule: Any, model: Any | None, k: int, split: str = "test"
         pca = fit_pca(train, k)
         encode, decode = pca.transform, pca.inverse_transform
     else:
-        model.eval()
-        device = next(model.parameters()).device
-        encode = partial(_batched, model.embed, device=device)
-        decode = partial(_batched, model.decode, device=device)
-    codes = encode(test)
+        encode, decode = model_codec(model)
     if repeat_wiener:
         trials = datamodule.trials.iloc[np.asarray(datamodule.datasets["train"].rows)]
-        codes = fit_repeat_wiener(encode(train), trials.reset_index(drop=True))(codes)
-    return trial_errors(decode(codes), test, twin, trial_codes(datamodule, split))
+        recon = denoised_reconstruction(encode, decode, train, trials.reset_index(drop=True),
+                                        test)
+        if recon is None:
+            raise SystemExit(f"error: {datamodule.path}: its training rows repeat no image")
+    else:
+        recon = decode(encode(test))
+    return trial_errors(recon, test, twin, trial_codes(datamodule, split))
 
 
 def trial_errors(recon: np.ndarray, test: np.ndarray, twin: np.ndarray | None,
