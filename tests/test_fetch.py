@@ -107,6 +107,17 @@ def test_fetch_then_prepare_the_roi_release(release, tmp_path: Path) -> None:
     data = read_prepared(out)
     np.testing.assert_allclose(data.bold, expected.astype(np.float32))
     assert data.image_present.all()
+    # the guide's third command, shortened to one epoch: ROI columns train with the MLP (and
+    # the default callbacks, whose brain figures need a 3D grid, skip them)
+    trained = subprocess.run([str(BIN / "bold5000-ae-train"), f"data.path={out}",
+                              "model/net=mlp", "trainer=cpu", "trainer.max_epochs=1",
+                              "logger=csv", "trainer.enable_progress_bar=false"],
+                             capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                             env={**os.environ, "PROJECT_ROOT": str(tmp_path),
+                                  "WANDB_MODE": "disabled"})
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    metrics = json.loads(next((tmp_path / "logs/train/runs").glob("*/metrics.json")).read_text())
+    assert np.isfinite(metrics["test/r2"])
 
 
 @pytest.mark.subprocess

@@ -60,6 +60,14 @@ def describe_file(path: str | Path) -> dict[str, Any]:
     }
 
 
+def _repeats(counts: dict[str, int]) -> str:
+    first = counts.get("0", 0)
+    again = sum(n for k, n in counts.items() if k != "0")
+    most = max((int(k) for k in counts), default=0)
+    return (f"{first:,} first presentations, {again:,} repeats"
+            + (f" (up to the {most + 1}th showing of an image)" if again else ""))
+
+
 def _print(info: dict[str, Any], all_inputs: bool) -> None:
     console = Console()
     table = Table(title=f"{info['file']}", show_header=False)
@@ -75,8 +83,7 @@ def _print(info: dict[str, Any], all_inputs: bool) -> None:
                                for s, v in info["sessions"].items())),
         ("runs", str(info["runs"])),
         ("presentations", f"{info['presentations']:,}"),
-        ("repeats", ", ".join(f"{n:,} repeat {k}" if k != "0" else f"{n:,} first shown"
-                              for k, n in info["repeats"].items())),
+        ("repeats", _repeats(info["repeats"])),
         ("labels", ", ".join(f"{k} {v:,}" for k, v in info["labels"].items())),
         ("images", f"{info['images']:,} ({info['images_present']:,} present)"),
         ("format", f"version {info['format_version']}, bold5000_ae {info['package_version']}"),
