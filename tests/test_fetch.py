@@ -111,7 +111,7 @@ def test_fetch_then_prepare_the_roi_release(release, tmp_path: Path) -> None:
     # the default callbacks, whose brain figures need a 3D grid, skip them)
     trained = subprocess.run([str(BIN / "bold5000-ae-train"), f"data.path={out}",
                               "model/net=mlp", "trainer=cpu", "trainer.max_epochs=1",
-                              "logger=csv", "trainer.enable_progress_bar=false"],
+                              "logger=csv", "~callbacks.progress_bar"],
                              capture_output=True, text=True, timeout=300, cwd=tmp_path,
                              env={**os.environ, "PROJECT_ROOT": str(tmp_path),
                                   "WANDB_MODE": "disabled"})
