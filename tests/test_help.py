@@ -14,6 +14,7 @@ FIRST_LINES = {
     "prepare": "bold5000-ae-prepare: mask, clean and pick the trial volumes",
     "train": "bold5000-ae-train: fit and test a model",
     "eval": "bold5000-ae-eval: evaluate a trained checkpoint",
+    "fetch": "bold5000-ae-fetch: download public BOLD5000 parts",
 }
 
 

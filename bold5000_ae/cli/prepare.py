@@ -13,10 +13,12 @@ from omegaconf.errors import InterpolationToMissingValueError
 from rich.console import Console
 from rich.table import Table
 
+from bold5000_ae.cli.rebuild import verify
 from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.data.part_store import parts_path
 from bold5000_ae.data.preparation import check_n_jobs, prepare_dataset
 from bold5000_ae.data.prepare_output import check_not_an_input, check_overwritable
+from bold5000_ae.data.provenance import InputRecorder
 from bold5000_ae.data.validate import check_bold_dtype
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.config_checks import check_prepare_config
@@ -49,8 +51,8 @@ def read_ground_truth(path: str | None) -> dict:
     return truth
 
 
-@reports_input_errors
-def prepare(cfg: DictConfig) -> dict:
+def prepare_unreported(cfg: DictConfig, quiet: bool = False) -> dict:
+    """``prepare`` with its errors raised (``verify`` reports a failed rebuild itself)."""
     claim_output(cfg.output, "prepared file")  # one writer; a folder or read-only: one line
     check_bold_dtype(cfg.bold_dtype)
     check_prepare_config(cfg)
@@ -63,25 +65,36 @@ def prepare(cfg: DictConfig) -> dict:
         check_not_an_input(cfg.output, config, cfg.overwrite)
         if cfg.overwrite:
             check_overwritable(cfg.output)
-    source = instantiate(cfg.source.reader)
-    if config is None:  # the ??? lies outside the reader: resolving raises, naming it
-        config = OmegaConf.to_container(cfg, resolve=True)
-    truth = read_ground_truth(cfg.source.get("ground_truth"))
-    summary = prepare_dataset(
-        source, cfg.output, stimuli_root=cfg.source.get("stimuli_root"),
-        image_size=cfg.image_size, labels=OmegaConf.to_container(cfg.labels, resolve=True),
-        drop_unlabeled=cfg.drop_unlabeled, bold_dtype=cfg.bold_dtype, overwrite=cfg.overwrite,
-        extra_attrs={"ground_truth": truth} if truth else {}, config=config,
-        n_jobs=cfg.n_jobs, shard=cfg.shard, num_shards=cfg.num_shards)
-    print_summary(summary, Path(cfg.output))
+    # every file read from here on is an input of the file (its /provenance): the source's
+    # constructor and the ground truth read some before preparation starts
+    with InputRecorder(exclude=[cfg.output]) as recorder:
+        source = instantiate(cfg.source.reader)
+        if config is None:  # the ??? lies outside the reader: resolving raises, naming it
+            config = OmegaConf.to_container(cfg, resolve=True)
+        truth = read_ground_truth(cfg.source.get("ground_truth"))
+        summary = prepare_dataset(
+            source, cfg.output, stimuli_root=cfg.source.get("stimuli_root"),
+            image_size=cfg.image_size, labels=OmegaConf.to_container(cfg.labels, resolve=True),
+            drop_unlabeled=cfg.drop_unlabeled, bold_dtype=cfg.bold_dtype,
+            overwrite=cfg.overwrite, extra_attrs={"ground_truth": truth} if truth else {},
+            config=config, n_jobs=cfg.n_jobs, shard=cfg.shard, num_shards=cfg.num_shards,
+            recorder=recorder)
+    if not quiet:
+        print_summary(summary, Path(cfg.output))
     return summary
+
+
+prepare = reports_input_errors(prepare_unreported)
 
 
 @config_errors_exit_2  # config typos exit 2
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="prepare")
 def main(cfg: DictConfig) -> None:
     try:
-        prepare(cfg)
+        if cfg.get("verify"):
+            verify(cfg, prepare_unreported)
+        else:
+            prepare(cfg)
     except KeyboardInterrupt:
         # the finished units stay in <output>.parts/ (each written atomically): a rerun resumes
         print(f"error: {cfg.output}: interrupted (Ctrl-C); no output was written; the finished "

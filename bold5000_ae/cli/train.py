@@ -66,7 +66,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
             metrics.update(ceiling_metrics(datamodule, oracle=oracle_scores))  # the twin
             metrics.update(repeat_ceiling_metrics(datamodule))  # repeated images, no twin needed
             metrics.update(with_verdict({**metrics, **model_baselines(model, datamodule)}))
-        if trainer.is_global_zero and hasattr(model, "example_volumes") and model.example:
+        # brain slices need a 3D grid: none for ROI columns (mask (V, 1, 1))
+        if (trainer.is_global_zero and hasattr(model, "example_volumes") and model.example
+                and min(datamodule.mask.shape) > 1):
             true, recon = model.example_volumes()
             (out_dir / "figures").mkdir(parents=True, exist_ok=True)
             # the sweep report's slice montage reads every run's example volume; the affine and

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from bold5000_ae.data.provenance import InputRecorder
 from bold5000_ae.data.sources.base import SAMPLE_COLUMNS, Source, UnitSamples
 from bold5000_ae.utils.atomic_io import atomic_path
 from bold5000_ae.utils.errors import InputError
@@ -27,12 +28,15 @@ from bold5000_ae.utils.errors import InputError
 # Config keys that never change a part's content: leaving them out of the fingerprint lets a
 # rerun with another n_jobs, shard or Hydra output folder (timestamped) resume the parts.
 VOLATILE_KEYS = ("paths", "output", "overwrite", "n_jobs", "shard", "num_shards", "task_name",
-                 "hydra")
+                 "verify", "hydra")
+# What a part holds; in the fingerprint, so parts of another layout are never resumed.
+PART_MEMBERS = ("bold", "samples", "notes", "inputs")
 
 
 def fingerprint(source_description: Mapping[str, Any], config: Mapping[str, Any]) -> str:
     stable = {k: v for k, v in config.items() if k not in VOLATILE_KEYS}
-    blob = json.dumps({"source": source_description, "config": stable}, sort_keys=True,
+    blob = json.dumps({"source": source_description, "config": stable,
+                       "part_members": PART_MEMBERS}, sort_keys=True,
                       default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -83,14 +87,18 @@ def part_path(parts: Path, unit: str) -> Path:
 
 
 def prepare_unit(source: Source, unit: str, part: Path, n_voxels: int) -> None:
-    """Load, check and store one unit (atomically: a killed worker leaves no part)."""
-    loaded = source.load(unit)
+    """Load, check and store one unit (atomically: a killed worker leaves no part), with the
+    files its reading opened (SHA-256 each: the unit may be read in a joblib worker or by an
+    earlier, resumed prepare, so they travel with its part)."""
+    with InputRecorder(exclude=[part.parent]) as recorder:
+        loaded = source.load(unit)
     check_unit(unit, loaded, n_voxels)
+    inputs = recorder.inputs()
     with atomic_path(part) as tmp:
         with open(tmp, "wb") as handle:
             table = json.dumps(loaded.samples.to_dict(orient="list"), default=str)
             np.savez(handle, bold=loaded.bold, samples=table,
-                     notes=json.dumps(loaded.notes, default=str))
+                     notes=json.dumps(loaded.notes, default=str), inputs=json.dumps(inputs))
 
 
 def _in_worker(source: Source, unit: str, part: Path,
@@ -145,6 +153,15 @@ def read_notes(parts: Path, units: Sequence[str]) -> dict[str, dict[str, Any]]:
         for key, value in notes.items():
             learnt.setdefault(key, {})[unit] = value
     return learnt
+
+
+def read_inputs(parts: Path, units: Sequence[str]) -> list[dict[str, Any]]:
+    """The input files every unit's reading opened (``[{path, sha256, bytes}]`` per file)."""
+    found: list[dict[str, Any]] = []
+    for unit in units:
+        with np.load(part_path(parts, unit)) as stored:
+            found.extend(json.loads(stored["inputs"].item()))
+    return found
 
 
 def read_bold(parts: Path, unit: str) -> np.ndarray:

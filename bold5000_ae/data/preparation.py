@@ -10,7 +10,7 @@ runs. The output appears only at the end, complete (written under a temporary na
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,19 @@ from bold5000_ae.data.part_store import (
     fingerprint,
     part_path,
     parts_dir,
+    parts_path,
     prepare_parts,
     read_bold,
+    read_inputs,
     read_notes,
     read_table,
+)
+from bold5000_ae.data.provenance import (
+    InputRecorder,
+    describe_run,
+    merge_inputs,
+    recording,
+    write_provenance,
 )
 from bold5000_ae.data.sources.base import Source
 from bold5000_ae.utils.errors import InputError
@@ -78,8 +87,10 @@ def _check_reference_reached(description: Mapping[str, Any],
 def _assemble(source: Source, units: list[str], parts: Path, output: Path, *,
               mask: np.ndarray, affine: np.ndarray, stimuli_root: str | Path | None,
               image_size: int, labels: Mapping[str, Any], drop_unlabeled: bool,
-              bold_dtype: str, attrs: dict[str, Any]) -> dict[str, Any]:
-    """Stream the parts into ``output``; returns the summary."""
+              bold_dtype: str, attrs: dict[str, Any],
+              provenance: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Stream the parts into ``output``; returns the summary. ``provenance()`` is asked once
+    every input (images and label tables included) has been read."""
     tables = [read_table(parts, unit) for unit in units]
     bounds = np.cumsum([0, *(len(t) for t in tables)])
     samples = pd.concat(tables, ignore_index=True)
@@ -88,6 +99,7 @@ def _assemble(source: Source, units: list[str], parts: Path, output: Path, *,
     keep = trials.label.to_numpy() >= 0 if drop_unlabeled else np.ones(len(trials), bool)
     trials = trials[keep].reset_index(drop=True)
     n_voxels = int(mask.sum())
+    made = provenance()
     data = PreparedData(bold=np.empty((len(trials), 0), bold_dtype), mask=mask, affine=affine,
                         trials=trials, images=images, image_names=names, image_present=present,
                         attrs={**attrs, "label_rule": rule})
@@ -99,6 +111,7 @@ def _assemble(source: Source, units: list[str], parts: Path, output: Path, *,
             h5["bold"][row:row + len(bold)] = bold
             row += len(bold)
         write_metadata(h5, data)
+        write_provenance(h5, made)
     itemsize = np.dtype(bold_dtype).itemsize
     return summarize(data, bold_shape=(len(trials), n_voxels),
                      bold_bytes=len(trials) * n_voxels * itemsize)
@@ -109,8 +122,15 @@ def prepare_dataset(source: Source, output: str | Path, *, stimuli_root: str | P
                     bold_dtype: str = "float32", overwrite: bool = False,
                     extra_attrs: Mapping[str, Any] | None = None,
                     config: Mapping[str, Any] | None = None, n_jobs: int = 1,
-                    shard: int | None = None, num_shards: int = 1) -> dict[str, Any]:
+                    shard: int | None = None, num_shards: int = 1,
+                    recorder: InputRecorder | None = None,
+                    argv: list[str] | None = None) -> dict[str, Any]:
     """Prepare ``source`` into ``output`` and return the summary printed to the user.
+
+    Every file read on the way is recorded with its SHA-256 in the file's ``/provenance``
+    (``provenance.py``), with the library versions, ``config`` and the command line (``argv``,
+    default ``sys.argv``). ``recorder``: one already listening (the caller read inputs before,
+    e.g. while building the source), else a new one.
 
     ``n_jobs``: units prepared in parallel (joblib; -1 all cores). ``shard``/``num_shards``:
     prepare only units ``shard::num_shards`` into the parts folder and stop (one cluster job
@@ -119,6 +139,18 @@ def prepare_dataset(source: Source, output: str | Path, *, stimuli_root: str | P
     output = Path(output)
     if output.exists() and not overwrite:
         raise InputError(output, "already exists; pass overwrite=true to replace it")
+    with recording(recorder, exclude=[output, parts_path(output)]) as recorder:
+        return _prepare(source, output, stimuli_root=stimuli_root, image_size=image_size,
+                        labels=labels, drop_unlabeled=drop_unlabeled, bold_dtype=bold_dtype,
+                        extra_attrs=extra_attrs, config=config, n_jobs=n_jobs, shard=shard,
+                        num_shards=num_shards, recorder=recorder, argv=argv)
+
+
+def _prepare(source: Source, output: Path, *, stimuli_root: str | Path | None, image_size: int,
+             labels: Mapping[str, Any], drop_unlabeled: bool, bold_dtype: str,
+             extra_attrs: Mapping[str, Any] | None, config: Mapping[str, Any] | None,
+             n_jobs: int, shard: int | None, num_shards: int, recorder: InputRecorder,
+             argv: list[str] | None) -> dict[str, Any]:
     description = source.describe()
     _check_reference_reached(description, config or {})
     parts = parts_dir(output, fingerprint(description, config or {}))
@@ -150,6 +182,8 @@ def prepare_dataset(source: Source, output: str | Path, *, stimuli_root: str | P
         attrs["high_pass_filter"] = description["high_pass_filter"]
     summary = _assemble(source, units, parts, output, mask=mask, affine=affine,
                         stimuli_root=stimuli_root, image_size=image_size, labels=labels,
-                        drop_unlabeled=drop_unlabeled, bold_dtype=bold_dtype, attrs=attrs)
+                        drop_unlabeled=drop_unlabeled, bold_dtype=bold_dtype, attrs=attrs,
+                        provenance=lambda: describe_run(config, merge_inputs(
+                            recorder.inputs(), read_inputs(parts, units)), argv))
     shutil.rmtree(parts)
     return {**summary, "units_resumed": resumed}

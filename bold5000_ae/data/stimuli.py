@@ -26,6 +26,7 @@ import numpy as np
 import scipy.io
 from PIL import Image, UnidentifiedImageError
 
+from bold5000_ae.data.provenance import note_input
 from bold5000_ae.utils.errors import InputError
 
 SOURCES = ("imagenet", "coco", "scenes", "unknown")
@@ -133,6 +134,7 @@ def _cell_text(cell: object) -> str:
 
 def _read_v73_cells(path: Path, key: str) -> list[list[str]]:
     """MATLAB v7.3 (HDF5) cell array of strings: references to uint16 character arrays."""
+    note_input(path)  # HDF5 opens files outside Python: no audit event
     with h5py.File(path, "r") as f:
         if key not in f:
             raise InputError(path, f"no variable {key!r} (found: {', '.join(f.keys())})")

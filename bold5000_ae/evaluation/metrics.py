@@ -117,7 +117,8 @@ class ReconstructionMetrics(Metric):
         parts["voxel_r"].update(pred, target)
         n_ssim = len(pred) if self.ssim_max is None else min(len(pred),
                                                              self.ssim_max - self.n_ssim)
-        if self.volume_mask is not None and n_ssim > 0:
+        # SSIM needs a 3D neighbourhood: none on ROI columns (grid (V, 1, 1))
+        if self.volume_mask is not None and n_ssim > 0 and min(self.volume_mask.shape) > 1:
             vm = self.volume_mask.to(pred.device)
             full = ssim_map(vm.to_volume(pred[:n_ssim]), vm.to_volume(target[:n_ssim]),
                             self.ssim_data_range, 1.0)

@@ -35,6 +35,8 @@ class ReconstructionFigures(L.Callback):
                 or mask is None or not hasattr(pl_module, "example_volumes")
                 or not hasattr(datamodule, "affine")):
             return
+        if min(datamodule.mask.shape) < 2:  # ROI columns ((V, 1, 1)): no slices to draw
+            return
         if self._bold is None:
             self._bold = next(iter(datamodule.val_dataloader()))["bold"][:1].detach().cpu()
         with torch.no_grad():

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.io
 
+from bold5000_ae.data.provenance import note_input
 from bold5000_ae.data.sources.base import UnitSamples
 from bold5000_ae.data.sources.nifti_io import load_nifti
 from bold5000_ae.data.sources.release import IMGNAMES, STIM_LISTS, find_below, subject_spellings
@@ -68,6 +69,7 @@ def roi_file(root: Path, subject: int, tr: str, fmt: str) -> Path:
 
 def _read_arrays(path: Path, rois: Sequence[str]) -> dict[str, np.ndarray]:
     if h5py.is_hdf5(path):  # .h5 twins and MATLAB v7.3 .mat files
+        note_input(path)  # HDF5 opens files outside Python: no audit event
         with h5py.File(path, "r") as h5:
             missing = [r for r in rois if r not in h5]
             if missing:
@@ -121,6 +123,7 @@ class RoiSource:
 
     def _shapes(self, path: Path) -> dict[str, tuple[int, int]]:
         if h5py.is_hdf5(path):
+            note_input(path)
             with h5py.File(path, "r") as h5:
                 return {r: tuple(h5[r].shape) for r in self.rois if r in h5}
         try:
