@@ -65,7 +65,7 @@ def _repeats(counts: dict[str, int]) -> str:
     again = sum(n for k, n in counts.items() if k != "0")
     most = max((int(k) for k in counts), default=0)
     return (f"{first:,} first presentations, {again:,} repeats"
-            + (f" (up to the {most + 1}th showing of an image)" if again else ""))
+            + (f" (an image shown up to {most + 1} times)" if again else ""))
 
 
 def _print(info: dict[str, Any], all_inputs: bool) -> None:
