@@ -33,9 +33,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig, ListConfig, open_dict, read_write
 
-from bold5000_ae.cli import optuna_seed  # noqa: F401 - registers ${optuna_seed:...}
+from bold5000_ae.utils.optuna_storage import storage_file
 
 log = logging.getLogger(__name__)
 FAILED_FILE = "failed.json"
@@ -98,8 +98,8 @@ class MultirunReport(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         storage = config.hydra.sweeper.get("storage")
-        if isinstance(storage, str) and storage.startswith("sqlite:///"):
-            Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(storage, str) and (path := storage_file(storage)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         write_sweep_info(config, sweep_id=uuid.uuid4().hex)  # this sweep's id, for its jobs
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -151,10 +151,12 @@ def write_sweep_info(config: DictConfig, sweep_id: str | None = None) -> Path:
     sweeper = config.hydra.sweeper
     target = str(sweeper.get("_target_", ""))
     direction = sweeper.get("direction")
+    objective = config.get("optimized_metric")
     info = {"sweeper": "optuna" if "optuna" in target.lower() else "basic",
-            "objective": config.get("optimized_metric"),
-            "direction": str(getattr(direction, "name", direction)).lower() if direction
-            else None,
+            # several objectives: lists, the first one ranks the report
+            "objective": list(objective) if isinstance(objective, ListConfig) else objective,
+            "direction": [str(d).lower() for d in direction] if isinstance(
+                direction, ListConfig) else str(direction).lower() if direction else None,
             "storage": str(sweeper.get("storage")) if sweeper.get("storage") else None,
             "study_name": sweeper.get("study_name"),
             "sweep_id": sweep_id or read_sweep_info(config.hydra.sweep.dir).get("sweep_id")}

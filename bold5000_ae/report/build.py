@@ -17,6 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 from bold5000_ae.report import interactive
 from bold5000_ae.report.collect import (
     FAILED,
+    PRUNED,
     RUNNING,
     STALE,
     UNTRAINED,
@@ -84,13 +85,17 @@ class ReportSettings:
     def for_sweep(self, info: dict[str, Any], explicit_rank: bool = False) -> ReportSettings:
         """An Optuna sweep is ranked by its objective, in its direction, unless ``rank_by`` was
         asked for explicitly: a search is judged by what it optimised."""
-        objective = info.get("objective")
-        if not objective or explicit_rank or info.get("sweeper") != "optuna":
+        objectives = info.get("objective")
+        if not objectives or explicit_rank or info.get("sweeper") != "optuna":
             return self
-        metrics = [objective, *[m for m in self.metrics if m != objective]]
+        # several objectives: all shown, the first one ranks
+        objectives = [objectives] if isinstance(objectives, str) else list(objectives)
+        direction = info.get("direction") or "maximize"
+        direction = direction if isinstance(direction, str) else direction[0]
+        metrics = [*objectives, *[m for m in self.metrics if m not in objectives]]
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(metrics=metrics, rank_by=objective,
-                      higher_is_better=info.get("direction", "maximize") != "minimize")
+        values.update(metrics=metrics, rank_by=objectives[0],
+                      higher_is_better=direction != "minimize")
         return ReportSettings(**values)
 
 
@@ -103,7 +108,7 @@ class Report:
     files: dict[str, Path]
     n_runs: int
     n_failed: int
-    # ", 1 still running (not ranked)": what else the jobs' statuses say
+    # ", 2 pruned by the search (not ranked)": what else the jobs' statuses say
     notes: str = ""
 
 
@@ -179,11 +184,12 @@ def build_report(multirun_dir: str | Path | Sequence[str | Path],
     verdicts = beats_lines(table, refs, rank_metric, settings.higher_is_better)
     _write(files["runs.csv"], lambda tmp: runs.assign(
         overrides=runs["overrides"].map(" ".join)).to_csv(tmp, index=False))
-    counts = {status: int((runs["status"] == status).sum()) for status in (FAILED, UNTRAINED,
-                                                                            RUNNING, STALE)}
+    counts = {status: int((runs["status"] == status).sum()) for status in (
+        FAILED, PRUNED, UNTRAINED, RUNNING, STALE)}
     n_failed = counts[FAILED]
     notes = "".join(f", {counts[k]} {text}" for k, text in (
-        (UNTRAINED, "untrained (not ranked)"), (RUNNING, "still running (not ranked)"),
+        (PRUNED, "pruned by the search (not ranked)"), (UNTRAINED, "untrained (not ranked)"),
+        (RUNNING, "still running (not ranked)"),
         (STALE, "stale, from an earlier sweep into this folder (not ranked)")) if counts[k])
     ranked = (f"ranked by {settings.rank_by} "
               f"({'higher' if settings.higher_is_better else 'lower'} is better)")
@@ -223,8 +229,8 @@ def build_report(multirun_dir: str | Path | Sequence[str | Path],
     study = None
     if info.get("sweeper") == "optuna" and info.get("storage") and info.get("study_name"):
         study = _attempt("Optuna views", lambda: study_views(
-            str(info["storage"]), str(info["study_name"]), str(info.get("objective") or
-                                                                "objective")))
+            str(info["storage"]), str(info["study_name"]), info.get("objective") or
+            "objective"))
     shared = html.escape(" ".join(common) or "(nothing)")
     page_header = (f"<p>multirun: <code>{html.escape(' '.join(map(str, sources)))}</code> · "
                    f"{len(runs)} jobs, {n_failed} failed{html.escape(notes)} · "

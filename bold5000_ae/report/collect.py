@@ -24,6 +24,9 @@ OK, FAILED, RUNNING, STALE = "ok", "failed", "running", "stale"
 # metrics.json "status" of a run that made no optimizer step (trainer.max_epochs=0, an empty
 # split): listed with its numbers, never ranked among trained configurations
 UNTRAINED = "untrained"
+# metrics.json "status" of an Optuna trial its pruner stopped early: listed, never ranked (its
+# numbers are an early epoch's)
+PRUNED = "pruned"
 # written by the MultirunReport callback when a sweep ends: what the sweep optimised and where
 # an Optuna study lives (multirun.yaml keeps interpolations that only resolve inside Hydra)
 SWEEP_FILE = "sweep.json"
@@ -103,6 +106,10 @@ def read_job(job_dir: Path, sweep_id: str | None = None) -> dict[str, Any]:
         if metrics.get("status") == UNTRAINED:
             row.update(status=UNTRAINED, error="no optimizer step ran (trainer.max_epochs=0?): "
                                                "an untrained model's numbers, not ranked")
+        elif metrics.get("status") == PRUNED:
+            epoch = metrics.get("optuna/pruned_at_epoch")
+            row.update(status=PRUNED, error=f"pruned by the Optuna search after epoch {epoch} "
+                                            "(0-based): an early epoch's numbers, not ranked")
     return row
 
 

@@ -121,7 +121,9 @@ def study_section(views: StudyViews) -> str:
     best = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in views.best.items())
     parts = ["<h2>Optuna study</h2>",
              f"<p>study <code>{_e(views.name)}</code> in <code>{_e(views.storage)}</code>: "
-             f"{views.n_trials} trials, {views.n_complete} complete, {_e(views.direction)}</p>",
+             f"{views.n_trials} trials, {views.n_complete} complete, {_e(views.direction)}"
+             + "".join(f" · {n} {_e(state)}" for state, n in sorted(views.states.items())
+                       if state != "complete") + "</p>",
              f"<h3>best trial</h3><table id='best-trial'>{best}</table>" if best else
              "<p>no complete trial yet</p>",
              "<p>interactive study browser: <code>optuna-dashboard "
