@@ -54,7 +54,8 @@ def distribution(override: Override) -> BaseDistribution | str:
 
     ``choice(a, b)`` and ``shuffle(range(...))`` → categorical; ``range(start, stop, step)`` →
     int or float with that step, ``stop`` excluded as in Hydra's basic sweeper;
-    ``interval(low, high)`` → int (both ints) or float; ``tag(log, interval(...))`` → log scale.
+    ``interval(low, high)`` → float (Hydra reads its bounds as floats); ``tag(log, interval(...))``
+    → log scale.
     """
     if not override.is_sweep_override():
         return override.get_value_element_as_str()
@@ -277,7 +278,11 @@ class OptunaSweeperImpl:
                         if ret.status == JobStatus.FAILED else f"objective {ret._return_value!r}")
         else:
             state = TrialState.COMPLETE
-        study.tell(trial, values, state=state, skip_if_finished=True)
+        try:
+            study.tell(trial, values, state=state, skip_if_finished=True)
+        except RuntimeError as exc:  # the grid sampler's "stop": the trial is stored all the same
+            if "Study.stop" not in str(exc):
+                raise
         return state
 
     def save_results(self, study: optuna.Study) -> None:
