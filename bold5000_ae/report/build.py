@@ -54,6 +54,9 @@ class ReportSettings:
     higher_is_better: bool = True
     curve_metrics: list[str] = field(default_factory=lambda: ["val/r2", "val/pearson_r"])
     seed_keys: list[str] = field(default_factory=lambda: ["seed"])
+    fold_keys: list[str] = field(default_factory=lambda: ["data.split.fold"])
+    # the confidence level of the interval over a configuration's seeds × folds
+    confidence: float = 0.95
     out_subdir: str = "report"
     ceilings: dict[str, str] = field(
         default_factory=lambda: {"ground_truth/noise_ceiling_r2": "test/r2"})
@@ -121,7 +124,7 @@ def _attempt(what: str, make: Callable[[], T]) -> T | None:
         return None
 
 
-META_COLUMNS = ("job", "dir", "overrides", "status", "error", "label", "seed")
+META_COLUMNS = ("job", "dir", "overrides", "status", "error", "label", "seed", "fold")
 
 
 def metric_names(runs: Any) -> list[str]:
@@ -164,13 +167,14 @@ def build_report(multirun_dir: str | Path | Sequence[str | Path],
     if out_dir is None and len(sources) > 1:
         raise InputError("--out", "several folders need --out <folder> for their report")
     folder = Path(out_dir).resolve() if out_dir else source / settings.out_subdir
-    runs, common = collect_runs(sources, tuple(settings.seed_keys))
+    runs, common = collect_runs(sources, tuple(settings.seed_keys), tuple(settings.fold_keys))
     if not len(runs):
         raise InputError(source, "holds no runs: give a sweep folder (its job folders 0, 1, ... "
                                  "hold .hydra/) or a run folder (.hydra/ of its own)")
     check_metric_names(runs, settings, explicit_rank, explicit_metrics)
     metrics = present_metrics(runs, settings.metrics)
-    table = summarise(runs, metrics, settings.rank_by, settings.higher_is_better)
+    table = summarise(runs, metrics, settings.rank_by, settings.higher_is_better,
+                      settings.confidence)
     refs = references(runs, metrics, settings.ceilings)
     colours = palette([*table.get("label", []), *runs.get("label", [])])
     files = {name: folder / name for name in ("summary.csv", "references.csv", "ranking.csv",
@@ -198,7 +202,8 @@ def build_report(multirun_dir: str | Path | Sequence[str | Path],
               f"Shared by every job: `{' '.join(common) or '(nothing)'}`.\n\n")
     _write(files["summary.md"], lambda tmp: tmp.write_text(
         header + "".join(f"- {line}\n" for line in verdicts) + ("\n" if verdicts else "")
-        + f"## Ranking (mean ± std over seeds, {ranked}; baselines and ceilings in italics, "
+        + f"## Ranking (mean ± std over seeds and folds, {ranked}, with its "
+        f"{settings.confidence:.0%} confidence interval; baselines and ceilings in italics, "
         "placed by value)\n\n"
         + to_markdown(table, metrics, refs, settings.rank_by, settings.higher_is_better)))
     _write(files["runs.md"], lambda tmp: tmp.write_text(

@@ -17,7 +17,7 @@ from plotly.offline import get_plotlyjs
 
 from bold5000_ae.report.collect import FAILED, STALE, job_links
 from bold5000_ae.report.optuna_views import StudyViews
-from bold5000_ae.report.table import mean_std, short_error
+from bold5000_ae.report.table import ci_text, mean_std, runs_cell, short_error
 from bold5000_ae.utils.atomic_io import atomic_path
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1500px}
@@ -76,11 +76,14 @@ def summary_table(ranked: pd.DataFrame, metrics: Sequence[str],
                   colours: dict[str, str]) -> str:
     """``ranked``: ``table.ranking``'s rows, configurations and references (baselines,
     ceilings, in italics) in one order by value."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in ["rank", "configuration", "seeds", *metrics])
+    head = "".join(f"<th>{_e(h)}</th>" for h in ["rank", "configuration", "runs", *metrics])
     rows = []
     for _, row in ranked.iterrows():
-        values = [_td(mean_std(row.get(f"{m} mean"), row.get(f"{m} std")), row.get(f"{m} mean"))
-                  for m in metrics]
+        is_config = row.get("kind", "configuration") == "configuration"
+        values = [_td(_e(mean_std(row.get(f"{m} mean"), row.get(f"{m} std")))
+                      + (f"<br><small>{_e(ci[2:])}</small>" if is_config and (
+                          ci := ci_text(row, m)) else ""),
+                      row.get(f"{m} mean"), raw=True) for m in metrics]
         if row.get("kind", "configuration") != "configuration":
             cells = [_td("–"), _td(row["label"]), _td("–")]  # a reference, not seeds
             rows.append("<tr class='reference'>" + "".join(cells + values) + "</tr>")
@@ -88,7 +91,7 @@ def summary_table(ranked: pd.DataFrame, metrics: Sequence[str],
         swatch = f"<span class='swatch' style='background:{colours.get(row['label'], '#888')}'>"
         cells = [_td(str(int(row["rank"])), row["rank"]),
                  _td(f"{swatch}</span><code>{_e(row['label'])}</code>", row["label"], raw=True),
-                 _td(str(int(row["n"])), row["n"])]
+                 _td(runs_cell(row), row["n"])]
         rows.append("<tr>" + "".join(cells + values) + "</tr>")
     return (f"<table class='sortable' id='ranking'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
