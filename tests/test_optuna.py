@@ -185,3 +185,41 @@ def test_two_sweeper_processes_share_a_journal_study(prepared_h5: Path, tmp_path
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
     assert len(points(study)) == 4
     assert len({t.user_attrs["worker"] for t in study.trials}) == 2
+
+
+@pytest.mark.subprocess
+def test_equal_budget_family_comparison(prepared_h5: Path, tmp_path: Path) -> None:
+    """Two nets, 2 trials each in their own study, then each net's best retrained with 2 seeds
+    and tested: the retrain report ranks the nets with a CI over seeds, beside PCA-k."""
+    done = run_train(["hparams_search=family_comparison", "search.n_trials=2",
+                      "hydra.sweeper.retrain_seeds=[1,2]", "hydra/sweeper/pruner=none",
+                      "hydra.sweeper.families=['model/net=conv3d','model/net=conv2d']"],
+                     tmp_path, prepared_h5)
+    assert done.returncode == 0, done.stderr[-3000:]
+    storage = f"sqlite:///{tmp_path / 'logs/optuna/families.db'}"
+    from bold5000_ae.utils.optuna_storage import open_storage
+
+    best = {}
+    for net in ("conv3d", "conv2d"):
+        study = optuna.load_study(study_name=f"families.{net}",
+                                  storage=open_storage(storage, create=False))
+        assert len(study.trials) == 2  # the same budget for each family
+        best[net] = study.best_trial.params
+    [sweep] = sweep_dirs(tmp_path)
+    assert sorted(p.name for p in (sweep / "retrain").iterdir()) == ["4", "5", "6", "7", "report"]
+    summary = pd.read_csv(sweep / "retrain" / "report" / "summary.csv")
+    assert sorted(summary["label"].str.extract(r"family=(\w+)")[0]) == ["conv2d", "conv3d"]
+    assert list(summary["n"]) == [2, 2] and list(summary["seeds"]) == [2, 2]
+    assert (summary["test/r2 ci_low"] < summary["test/r2 mean"]).all()
+    assert (summary["test/r2 mean"] < summary["test/r2 ci_high"]).all()
+    runs = pd.read_csv(sweep / "retrain" / "report" / "runs.csv")
+    for _, run in runs.iterrows():  # each family retrained at its study's best parameters
+        overrides = run["overrides"].split()
+        net = next(o.removeprefix("+family=") for o in overrides if o.startswith("+family="))
+        assert {f"{k}={v}" for k, v in best[net].items()} <= set(overrides)
+        assert f"model/net={net}" in overrides and "test=true" in overrides
+    refs = pd.read_csv(sweep / "retrain" / "report" / "references.csv")
+    assert "baseline: pca_k" in set(refs["label"])
+    page = (sweep / "report" / "report.html").read_text()
+    assert "study <code>families.conv3d</code>" in page
+    assert "study <code>families.conv2d</code>" in page

@@ -147,6 +147,7 @@ def write_sweep_info(config: DictConfig, sweep_id: str | None = None) -> Path:
     study later from the folder alone; and the id of the latest sweep into the folder (kept
     when ``sweep_id`` is None)."""
     from bold5000_ae.report.collect import SWEEP_FILE, read_sweep_info
+    from bold5000_ae.utils.optuna_storage import family_name
 
     sweeper = config.hydra.sweeper
     target = str(sweeper.get("_target_", ""))
@@ -159,6 +160,9 @@ def write_sweep_info(config: DictConfig, sweep_id: str | None = None) -> Path:
                 direction, ListConfig) else str(direction).lower() if direction else None,
             "storage": str(sweeper.get("storage")) if sweeper.get("storage") else None,
             "study_name": sweeper.get("study_name"),
+            # an equal-budget comparison: one study per family
+            "study_names": [f"{sweeper.get('study_name')}.{family_name(str(f))}"
+                            for f in sweeper.get("families") or ()] or None,
             "sweep_id": sweep_id or read_sweep_info(config.hydra.sweep.dir).get("sweep_id")}
     path = Path(config.hydra.sweep.dir) / SWEEP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -231,11 +231,13 @@ def build_report(multirun_dir: str | Path | Sequence[str | Path],
             runs, settings.rank_by if settings.rank_by in metrics else
             (metrics[0] if metrics else "")))),
     ]
-    study = None
-    if info.get("sweeper") == "optuna" and info.get("storage") and info.get("study_name"):
-        study = _attempt("Optuna views", lambda: study_views(
-            str(info["storage"]), str(info["study_name"]), info.get("objective") or
-            "objective"))
+    studies = []
+    if info.get("sweeper") == "optuna" and info.get("storage"):
+        # an equal-budget comparison keeps one study per family
+        for name in info.get("study_names") or [info.get("study_name")]:
+            if name:
+                studies.append(_attempt(f"Optuna views of {name}", lambda name=name: study_views(
+                    str(info["storage"]), str(name), info.get("objective") or "objective")))
     shared = html.escape(" ".join(common) or "(nothing)")
     page_header = (f"<p>multirun: <code>{html.escape(' '.join(map(str, sources)))}</code> · "
                    f"{len(runs)} jobs, {n_failed} failed{html.escape(notes)} · "
@@ -247,5 +249,5 @@ def build_report(multirun_dir: str | Path | Sequence[str | Path],
         folder / "report.html", title=f"Sweep report: {name}", header=page_header,
         table=ranking(table, refs, metrics, settings.rank_by, settings.higher_is_better),
         refs=refs, runs=runs, metrics=metrics, colours=colours, plots=plots,
-        pngs=pngs, study=study)
+        pngs=pngs, studies=[s for s in studies if s is not None])
     return Report(folder=folder, files=files, n_runs=len(runs), n_failed=n_failed, notes=notes)

@@ -120,7 +120,7 @@ def runs_table(runs: pd.DataFrame, metrics: Sequence[str], page_dir: Path) -> st
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
-def study_section(views: StudyViews) -> str:
+def study_section(views: StudyViews, div_prefix: str = "optuna-0") -> str:
     best = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in views.best.items())
     parts = ["<h2>Optuna study</h2>",
              f"<p>study <code>{_e(views.name)}</code> in <code>{_e(views.storage)}</code>: "
@@ -131,14 +131,15 @@ def study_section(views: StudyViews) -> str:
              "<p>no complete trial yet</p>",
              "<p>interactive study browser: <code>optuna-dashboard "
              f"{_e(views.storage)}</code> (pip install -e '.[dashboard]')</p>"]
-    parts += [_plot(fig, f"optuna-{i}") for i, (_, fig) in enumerate(views.figures)]
+    parts += [_plot(fig, f"{div_prefix}-{i}") for i, (_, fig) in enumerate(views.figures)]
     return "".join(parts)
 
 
 def write_html(path: Path, *, title: str, header: str, table: pd.DataFrame, refs: pd.DataFrame,
                runs: pd.DataFrame, metrics: Sequence[str], colours: dict[str, str],
                plots: Sequence[tuple[str, go.Figure | None]],
-               pngs: Sequence[tuple[Path | None, str]], study: StudyViews | None) -> Path:
+               pngs: Sequence[tuple[Path | None, str]],
+               studies: Sequence[StudyViews] = ()) -> Path:
     """``header`` is trusted HTML (built by the caller from escaped parts); ``table`` is the
     ranking (``table.ranking``: configurations and reference rows in one order)."""
     has_configs = len(table) and (table.get("kind", pd.Series(["configuration"])) ==
@@ -147,8 +148,7 @@ def write_html(path: Path, *, title: str, header: str, table: pd.DataFrame, refs
              summary_table(table, metrics, colours) if has_configs
              else "<p>no finished runs</p>", "<h2>Figures</h2>"]
     parts += [_plot(fig, f"plot-{i}") for i, (_, fig) in enumerate(plots) if fig is not None]
-    if study is not None:
-        parts.append(study_section(study))
+    parts += [study_section(study, f"optuna-{i}") for i, study in enumerate(studies)]
     parts += ["<h2>Every job</h2>", runs_table(runs, metrics, path.parent),
               "<details><summary>static figures (the PNGs beside this page)</summary>",
               *[_png(p, caption) for p, caption in pngs], "</details>"]

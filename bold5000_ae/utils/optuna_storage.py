@@ -61,3 +61,9 @@ def trials_in_study(url: str | None, study_name: str | None) -> int:
     except FileNotFoundError:
         return 0
     return next((s.n_trials for s in summaries if s.study_name == study_name), 0)
+
+
+def family_name(overrides: str) -> str:
+    """A family of an equal-budget comparison, named by its overrides' values:
+    ``model/net=mlp model.net.latent_dim=32`` → ``mlp-32`` (its study: ``<study>.mlp-32``)."""
+    return "-".join(o.partition("=")[2] or o for o in overrides.split())

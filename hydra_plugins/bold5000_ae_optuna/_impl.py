@@ -37,13 +37,14 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
-from bold5000_ae.utils.optuna_storage import open_storage
+from bold5000_ae.utils.optuna_storage import family_name, open_storage
 
 log = logging.getLogger(__name__)
 
 # the environment variable through which a trial's job learns its trial number (set with
 # hydra.job.env_set, so it reaches the job in whatever process a launcher runs it)
 TRIAL_ENV = "OPTUNA_TRIAL_NUMBER"
+STUDY_ENV = "OPTUNA_STUDY_NAME"
 # user attributes the sweeper and the pruning callback write on a trial
 PRUNED_ATTR = "pruned_at_epoch"
 WORKER_ATTR = "worker"
@@ -174,7 +175,9 @@ def fail_orphans(study: optuna.Study) -> list[int]:
 class OptunaSweeperImpl:
     def __init__(self, sampler: DictConfig | None, pruner: DictConfig | None, direction: Any,
                  storage: str | None, study_name: str | None, n_trials: int, n_jobs: int,
-                 max_failure_rate: float, params: DictConfig | None) -> None:
+                 max_failure_rate: float, params: DictConfig | None,
+                 families: Sequence[str] | None = None, retrain_seeds: Sequence[int] = (),
+                 retrain_folds: Sequence[int] = ()) -> None:
         if not 0.0 <= float(max_failure_rate) <= 1.0:
             raise ValueError(f"max_failure_rate must lie in [0, 1], not {max_failure_rate}")
         self.sampler_cfg = sampler
@@ -186,6 +189,13 @@ class OptunaSweeperImpl:
         self.n_jobs = max(1, int(n_jobs))
         self.max_failure_rate = float(max_failure_rate)
         self.params = params
+        # each family (one or more space-separated overrides) searched with n_trials trials in
+        # its own study, named by the overrides' values: "model/net=mlp" → "mlp"
+        self.families = {family_name(str(f)): str(f).split() for f in families or ()}
+        self.retrain_seeds = [int(x) for x in retrain_seeds or ()]
+        self.retrain_folds = [int(x) for x in retrain_folds or ()]
+        if self.families and len(self.directions) > 1:
+            raise ValueError("families: one objective only (each family's best is retrained)")
         self.job_idx = 0
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
@@ -213,17 +223,38 @@ class OptunaSweeperImpl:
     def sweep(self, arguments: list[str]) -> None:
         params = [f"{k}={v}" for k, v in (self.params or {}).items()]
         distributions, fixed = search_space([*params, *arguments])
+        log.info("search space: %s; fixed: %s", distributions, fixed)
+        if not self.families:
+            self.save_results(self.search(self.study_name, distributions, fixed))
+            return
+        best = {}
+        for family, overrides in self.families.items():
+            # each family its own study (its sampler learns from its own trials only), the
+            # same number of trials each: an equal budget
+            name = f"{self.study_name}.{family}" if self.study_name else family
+            family_fixed = {**fixed, **search_space(overrides)[1]}
+            study = self.search(name, distributions, family_fixed)
+            complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if complete:
+                best[family] = {**family_fixed, **study.best_trial.params}
+            else:
+                log.warning("family %s: no complete trial, nothing to retrain", family)
+        if self.retrain_seeds:
+            self.retrain(best)
+
+    def search(self, study_name: str | None, distributions: Mapping[str, BaseDistribution],
+               fixed: Mapping[str, str]) -> optuna.Study:
+        """Add ``n_trials`` trials to the study, ``n_jobs`` at a time."""
         storage = open_storage(self.storage) if self.storage else None
         pruner = instantiate(self.pruner_cfg) if self.pruner_cfg is not None else None
         study = optuna.create_study(
-            study_name=self.study_name, storage=storage, directions=self.directions,
+            study_name=study_name, storage=storage, directions=self.directions,
             sampler=self.make_sampler(0, distributions),
             pruner=pruner or optuna.pruners.NopPruner(), load_if_exists=True)
         fail_orphans(study)
         log.info("Optuna study %r in %s: %d trials so far; %s, %s, directions %s",
                  study.study_name, self.storage or "memory", len(study.trials),
                  type(study.sampler).__name__, type(study.pruner).__name__, self.directions)
-        log.info("search space: %s; fixed: %s", distributions, fixed)
         is_grid = isinstance(study.sampler, optuna.samplers.GridSampler)
         to_go, first = self.n_trials, True
         while to_go > 0:
@@ -243,7 +274,7 @@ class OptunaSweeperImpl:
                 for name, dist in distributions.items():
                     suggest(trial, name, dist)
                 trials.append(trial)
-            overrides = [self.job_overrides(trial, fixed) for trial in trials]
+            overrides = [self.job_overrides(trial, fixed, study_name) for trial in trials]
             returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
             self.job_idx += len(returns)
             failures = sum(self.tell(study, trial, ret) == TrialState.FAIL
@@ -252,15 +283,48 @@ class OptunaSweeperImpl:
             if failures / len(returns) > self.max_failure_rate:
                 raise RuntimeError(f"{failures} of {len(returns)} trials failed "
                                    f"(max_failure_rate={self.max_failure_rate})")
-        self.save_results(study)
+        return study
 
-    def job_overrides(self, trial: optuna.Trial, fixed: Mapping[str, str]) -> list[str]:
+    def retrain(self, best: Mapping[str, Mapping[str, Any]]) -> None:
+        """Each family's best parameters again, once per seed (and fold), tested, in
+        ``<sweep dir>/retrain/<n>``; then that folder's report ranks the families with a
+        confidence interval over seeds × folds, beside the baselines and ceilings."""
+        folds = self.retrain_folds or [None]
+        jobs = []
+        for family, values in best.items():
+            for fold in folds:
+                for seed in self.retrain_seeds:
+                    job = {"+family": family, **values, "seed": seed, "test": "true"}
+                    if fold is not None:
+                        job["data.split.fold"] = fold
+                    jobs.append([*(f"{k}={v}" for k, v in job.items()),
+                                 "hydra.sweep.subdir=retrain/${hydra.job.num}"])
+        if not jobs:
+            return
+        log.info("retraining the best of %d families: %d jobs", len(best), len(jobs))
+        for start in range(0, len(jobs), self.n_jobs):
+            batch = jobs[start:start + self.n_jobs]
+            self.launcher.launch(batch, initial_job_idx=self.job_idx)
+            self.job_idx += len(batch)
+        from bold5000_ae.report import ReportSettings, build_report
+
+        folder = self.sweep_dir / "retrain"
+        try:
+            report = build_report(folder, ReportSettings.load())
+            log.info("families ranked: %s", report.files["report.html"])
+        except Exception as exc:  # noqa: BLE001 - the runs stand without their report
+            log.error("family report not written: %s (rerun: bold5000-ae-report %s)", exc,
+                      folder)
+
+    def job_overrides(self, trial: optuna.Trial, fixed: Mapping[str, str],
+                      study_name: str | None) -> list[str]:
         """The job's command-line overrides: the trial's parameters, the fixed values, and the
-        trial number for the job's pruning callback (a Hydra override, so it stays out of the
-        job's own overrides, its folder name and the report's labels)."""
-        values = {**{k: v for k, v in trial.params.items()}, **fixed}
+        trial's study and number for the job's pruning callback (Hydra overrides, so they stay
+        out of the job's own overrides, its folder name and the report's labels)."""
+        values = {**dict(trial.params), **fixed}
         return [*(f"{k}={v}" for k, v in values.items()),
-                f"++hydra.job.env_set.{TRIAL_ENV}={trial.number}"]
+                f"++hydra.job.env_set.{TRIAL_ENV}={trial.number}",
+                f"++hydra.job.env_set.{STUDY_ENV}='{study_name}'"]
 
     def tell(self, study: optuna.Study, trial: optuna.Trial, ret: Any) -> TrialState:
         """COMPLETE with the job's objective; PRUNED when the job's callback stopped it (it left
