@@ -161,7 +161,8 @@ def write_sweep_info(config: DictConfig, sweep_id: str | None = None) -> Path:
             "storage": str(sweeper.get("storage")) if sweeper.get("storage") else None,
             "study_name": sweeper.get("study_name"),
             # an equal-budget comparison: one study per family
-            "study_names": [f"{sweeper.get('study_name')}.{family_name(str(f))}"
+            "study_names": [".".join(filter(None, [sweeper.get("study_name"),
+                                                   family_name(str(f))]))
                             for f in sweeper.get("families") or ()] or None,
             "sweep_id": sweep_id or read_sweep_info(config.hydra.sweep.dir).get("sweep_id")}
     path = Path(config.hydra.sweep.dir) / SWEEP_FILE
@@ -181,10 +182,16 @@ class WandbFinish(Callback):
 
 def count_jobs(config: DictConfig) -> int | None:
     """Jobs in the sweep: the product of the sweep overrides' lengths (basic sweeper), or
-    ``n_trials`` (Optuna); None when it cannot be known up front."""
+    ``n_trials`` (Optuna; per family, plus the retrained runs, in an equal-budget comparison);
+    None when it cannot be known up front."""
     sweeper = config.hydra.sweeper
     if sweeper.get("n_trials") is not None:
-        return int(sweeper.n_trials)
+        families = len(sweeper.get("families") or ())
+        if not families:
+            return int(sweeper.n_trials)
+        retrain = len(sweeper.get("retrain_seeds") or ()) * max(
+            1, len(sweeper.get("retrain_folds") or ()))
+        return families * (int(sweeper.n_trials) + retrain)
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]
