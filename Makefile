@@ -31,6 +31,8 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(TORCH_INDEX)
 	$(BIN)/python -m pip install -q -c $(LOCK) -e ".[dev]"
+	# the old Optuna sweeper plugin (optuna<3) of an earlier checkout's .venv: ours replaces it
+	$(BIN)/python -m pip uninstall -q -y hydra-optuna-sweeper 2>/dev/null || true
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the package at the versions of requirements.lock

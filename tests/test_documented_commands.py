@@ -36,6 +36,12 @@ NOT_HERE = {
         "needs a SLURM cluster: tests/test_launchers.py checks the sbatch file it would submit",
     "bold5000-ae-train experiment=transfer_freeze_vs_finetune model.pretrained=<AE .ckpt>":
         "needs a checkpoint in place of <AE .ckpt>: tests/test_multirun.py runs the experiment",
+    "bold5000-ae-train hparams_search=autoencoder_optuna hydra/launcher=slurm "
+    "hydra.sweeper.n_jobs=8":
+        "needs a SLURM cluster: tests/test_optuna.py runs two sweepers on one journal study",
+    "bold5000-ae-train hparams_search=family_comparison search.n_trials=20 "
+    "'hydra.sweeper.retrain_seeds=[1,2,3,4,5]'":
+        "the full-size variant of the family comparison run below (same code path)",
 }
 # (command as documented, task folder, jobs the smoke size gives)
 SWEEPS = [
@@ -46,8 +52,17 @@ SWEEPS = [
     ("bold5000-ae-train experiment=regularization_sweep", "regularization_sweep", 12),
     ("bold5000-ae-train experiment=vae_beta_sweep", "vae_beta_sweep", 5),
 ]
+# in this order, on one project: each adds trials to the one SQLite study (the journal one
+# keeps its own); smoke size: 2 trials each, one epoch
 SEARCH = ["bold5000-ae-train hparams_search=autoencoder_optuna",
-          "bold5000-ae-train hparams_search=autoencoder_optuna hydra.sweeper.n_trials=5"]
+          "bold5000-ae-train hparams_search=autoencoder_optuna hydra.sweeper.n_trials=5",
+          "bold5000-ae-train hparams_search=autoencoder_optuna hydra/sweeper/pruner=hyperband",
+          "bold5000-ae-train hparams_search=autoencoder_optuna hydra/sweeper/pruner=none",
+          "bold5000-ae-train hparams_search=autoencoder_optuna hydra/launcher=joblib "
+          "hydra.sweeper.n_jobs=2",
+          "bold5000-ae-train hparams_search=autoencoder_optuna "
+          "'hydra.sweeper.storage=journal:${paths.log_dir}/optuna/autoencoder.log'"]
+FAMILIES = "bold5000-ae-train hparams_search=family_comparison"
 
 
 def documented_sweeps() -> set[str]:
@@ -63,7 +78,8 @@ def documented_sweeps() -> set[str]:
 
 
 def test_every_documented_sweep_is_tested_here() -> None:
-    assert documented_sweeps() == {c for c, _, _ in SWEEPS} | set(SEARCH) | set(NOT_HERE)
+    assert documented_sweeps() == ({c for c, _, _ in SWEEPS} | set(SEARCH) | {FAMILIES}
+                                   | set(NOT_HERE))
 
 
 @pytest.fixture
@@ -108,10 +124,25 @@ def test_documented_sweep_runs_verbatim(command: str, task: str, jobs: int,
 def test_documented_search_and_its_rerun(project: Path) -> None:
     import optuna
 
+    from bold5000_ae.utils.optuna_storage import open_storage
+
     for command in SEARCH:
         done = run_documented(command, project)
         assert done.returncode == 0, done.stderr[-3000:]
     study = optuna.load_study(study_name="autoencoder",
                               storage=f"sqlite:///{project / 'logs/optuna/autoencoder.db'}")
-    assert len(study.trials) == 2 + 5
-    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 7
+    assert len(study.trials) == 2 + 5 + 2 + 2 + 2
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 13
+    journal = optuna.load_study(study_name="autoencoder", storage=open_storage(
+        f"journal:{project / 'logs/optuna/autoencoder.log'}", create=False))
+    assert len(journal.trials) == 2
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_documented_family_comparison(project: Path) -> None:
+    done = run_documented(FAMILIES, project)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [sweep] = sorted((project / "logs" / "train" / "multiruns").iterdir())
+    summary = pd.read_csv(sweep / "retrain" / "report" / "summary.csv")
+    assert len(summary) == 2 and list(summary["seeds"]) == [3, 3]

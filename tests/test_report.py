@@ -166,7 +166,7 @@ def test_optuna_sweep_is_ranked_by_its_objective(sweep: Path) -> None:
     report = build_report(sweep, SETTINGS)
     summary = pd.read_csv(report.files["summary.csv"])
     assert list(summary["label"]) == ["model/loss=l1", "model/loss=mse"]  # 0.55 < 0.65
-    assert list(summary.columns[3:5]) == ["test/pearson_r mean", "test/pearson_r std"]
+    assert list(summary.columns[5:7]) == ["test/pearson_r mean", "test/pearson_r std"]
     assert "ranked by test/pearson_r (lower is better)" in report.files["summary.md"].read_text()
     explicit = build_report(sweep, SETTINGS, explicit_rank=True)  # --rank-by wins
     assert list(pd.read_csv(explicit.files["summary.csv"])["label"])[0] == "model/loss=l1"
@@ -244,3 +244,41 @@ def test_a_sweep_that_loses_to_pca_says_so(tmp_path: Path) -> None:
     ranking = pd.read_csv(report.files["ranking.csv"])
     assert ranking.loc[0, "label"] == "baseline: pca_k"
     assert "0 of 2 configurations beat it" in report.files["summary.md"].read_text()
+
+
+def test_seeds_and_folds_of_a_configuration_are_one_row_with_a_confidence_interval(
+        tmp_path: Path) -> None:
+    """2 seeds × 3 folds of each net: one row each, the t interval over its 6 runs, and the
+    counts of seeds and folds it holds; a pruned trial is listed, never ranked."""
+    from scipy import stats
+
+    root = tmp_path / "multiruns" / "2024-01-01_00-00-00"
+    values = {"model/net=mlp": [0.30, 0.32, 0.28, 0.35, 0.31, 0.29],
+              "model/net=conv3d": [0.40, 0.45, 0.38, 0.41, 0.44, 0.36]}
+    num = 0
+    for net, scores in values.items():
+        for i, score in enumerate(scores):
+            make_job(root, num, [net, f"seed={i % 2}", f"data.split.fold={i // 2}",
+                                 "data/split=kfold_sessions"], {"test/r2": score})
+            num += 1
+    make_job(root, num, ["model/net=conv2d", "seed=0", "data.split.fold=0",
+                         "data/split=kfold_sessions"],
+             {"test/r2": 0.9, "status": "pruned", "optuna/pruned_at_epoch": 1})
+    report = build_report(root, SETTINGS)
+    summary = pd.read_csv(report.files["summary.csv"]).set_index("label")
+    assert list(summary.index) == ["model/net=conv3d", "model/net=mlp"]
+    for net, scores in values.items():
+        row = summary.loc[net]
+        assert (row["n"], row["seeds"], row["folds"]) == (6, 2, 3)
+        mean, sem = np.mean(scores), stats.sem(scores)
+        low, high = stats.t.interval(0.95, len(scores) - 1, loc=mean, scale=sem)
+        assert row["test/r2 mean"] == pytest.approx(mean)
+        assert (row["test/r2 ci_low"], row["test/r2 ci_high"]) == (pytest.approx(low),
+                                                                   pytest.approx(high))
+    markdown = report.files["summary.md"].read_text()
+    low, high = summary.loc["model/net=conv3d", ["test/r2 ci_low", "test/r2 ci_high"]]
+    assert f"| 1 | `model/net=conv3d` | 6 (2 seeds × 3 folds) | 0.4067 ± 0.0344, CI [{low:.4f}, " \
+        f"{high:.4f}] |" in markdown
+    assert "1 pruned by the search (not ranked)" in markdown
+    runs = pd.read_csv(report.files["runs.csv"])
+    assert list(runs["status"]).count("pruned") == 1

@@ -33,9 +33,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict, read_write
+from omegaconf import DictConfig, ListConfig, open_dict, read_write
 
-from bold5000_ae.cli import optuna_seed  # noqa: F401 - registers ${optuna_seed:...}
+from bold5000_ae.utils.optuna_storage import storage_file
 
 log = logging.getLogger(__name__)
 FAILED_FILE = "failed.json"
@@ -98,8 +98,8 @@ class MultirunReport(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         storage = config.hydra.sweeper.get("storage")
-        if isinstance(storage, str) and storage.startswith("sqlite:///"):
-            Path(storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(storage, str) and (path := storage_file(storage)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         write_sweep_info(config, sweep_id=uuid.uuid4().hex)  # this sweep's id, for its jobs
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -147,16 +147,23 @@ def write_sweep_info(config: DictConfig, sweep_id: str | None = None) -> Path:
     study later from the folder alone; and the id of the latest sweep into the folder (kept
     when ``sweep_id`` is None)."""
     from bold5000_ae.report.collect import SWEEP_FILE, read_sweep_info
+    from bold5000_ae.utils.optuna_storage import family_name
 
     sweeper = config.hydra.sweeper
     target = str(sweeper.get("_target_", ""))
     direction = sweeper.get("direction")
+    objective = config.get("optimized_metric")
     info = {"sweeper": "optuna" if "optuna" in target.lower() else "basic",
-            "objective": config.get("optimized_metric"),
-            "direction": str(getattr(direction, "name", direction)).lower() if direction
-            else None,
+            # several objectives: lists, the first one ranks the report
+            "objective": list(objective) if isinstance(objective, ListConfig) else objective,
+            "direction": [str(d).lower() for d in direction] if isinstance(
+                direction, ListConfig) else str(direction).lower() if direction else None,
             "storage": str(sweeper.get("storage")) if sweeper.get("storage") else None,
             "study_name": sweeper.get("study_name"),
+            # an equal-budget comparison: one study per family
+            "study_names": [".".join(filter(None, [sweeper.get("study_name"),
+                                                   family_name(str(f))]))
+                            for f in sweeper.get("families") or ()] or None,
             "sweep_id": sweep_id or read_sweep_info(config.hydra.sweep.dir).get("sweep_id")}
     path = Path(config.hydra.sweep.dir) / SWEEP_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,10 +182,16 @@ class WandbFinish(Callback):
 
 def count_jobs(config: DictConfig) -> int | None:
     """Jobs in the sweep: the product of the sweep overrides' lengths (basic sweeper), or
-    ``n_trials`` (Optuna); None when it cannot be known up front."""
+    ``n_trials`` (Optuna; per family, plus the retrained runs, in an equal-budget comparison);
+    None when it cannot be known up front."""
     sweeper = config.hydra.sweeper
     if sweeper.get("n_trials") is not None:
-        return int(sweeper.n_trials)
+        families = len(sweeper.get("families") or ())
+        if not families:
+            return int(sweeper.n_trials)
+        retrain = len(sweeper.get("retrain_seeds") or ()) * max(
+            1, len(sweeper.get("retrain_folds") or ()))
+        return families * (int(sweeper.n_trials) + retrain)
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     params = [f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()]

@@ -24,6 +24,7 @@ from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, wit
 from bold5000_ae.evaluation.noise_ceiling import repeat_ceiling_metrics, summary_line
 from bold5000_ae.evaluation.oracle import oracle_scores
 from bold5000_ae.training.checkpoint_io import resolve_ckpt_path
+from bold5000_ae.training.optuna_pruning import pruned_epoch
 from bold5000_ae.training.pipeline import build_trainer, model_for_run, scalar_metrics
 from bold5000_ae.training.preemption import preemption_guard
 from bold5000_ae.training.run_dir import claim_run_dir, run_status
@@ -58,7 +59,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     with preemption_guard(trainer, out_dir):  # SIGTERM: checkpoint, status.json, exit 143
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = scalar_metrics(trainer.callback_metrics)
-    if cfg.get("test"):
+    pruned_at = pruned_epoch(trainer)  # an Optuna search stopped it: no test, never ranked
+    if cfg.get("test") and pruned_at is None:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update(scalar_metrics(trainer.callback_metrics))
@@ -82,6 +84,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics.update({f"ground_truth/{k}": v for k, v in datamodule.ground_truth.items()
                     if isinstance(v, int | float)})
     metrics.update(run_status(trainer))  # max_epochs=0: "status": "untrained"
+    if pruned_at is not None:
+        metrics.update({"status": "pruned", "optuna/pruned_at_epoch": pruned_at})
     if trainer.is_global_zero:
         overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
         log_hparams(trainer.loggers, hyperparameters(hparams, overrides), metrics,
@@ -116,9 +120,16 @@ def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
 @config_errors_exit_2  # config typos exit 2
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @record_failures  # in a multirun a failed job writes failed.json; the others go on
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float | list[float | None] | None:
+    """The objective(s) a sweeper optimises: ``optimized_metric``'s value, or one value per
+    metric when it is a list (a multi-objective search)."""
     metrics = train(cfg)
-    return metrics.get(cfg.get("optimized_metric", "")) if cfg.get("optimized_metric") else None
+    wanted = cfg.get("optimized_metric")
+    if not wanted:
+        return None
+    if isinstance(wanted, str):
+        return metrics.get(wanted)
+    return [metrics.get(str(name)) for name in wanted]
 
 
 if __name__ == "__main__":

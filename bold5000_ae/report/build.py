@@ -17,6 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 from bold5000_ae.report import interactive
 from bold5000_ae.report.collect import (
     FAILED,
+    PRUNED,
     RUNNING,
     STALE,
     UNTRAINED,
@@ -53,6 +54,9 @@ class ReportSettings:
     higher_is_better: bool = True
     curve_metrics: list[str] = field(default_factory=lambda: ["val/r2", "val/pearson_r"])
     seed_keys: list[str] = field(default_factory=lambda: ["seed"])
+    fold_keys: list[str] = field(default_factory=lambda: ["data.split.fold"])
+    # the confidence level of the interval over a configuration's seeds × folds
+    confidence: float = 0.95
     out_subdir: str = "report"
     ceilings: dict[str, str] = field(
         default_factory=lambda: {"ground_truth/noise_ceiling_r2": "test/r2"})
@@ -84,13 +88,17 @@ class ReportSettings:
     def for_sweep(self, info: dict[str, Any], explicit_rank: bool = False) -> ReportSettings:
         """An Optuna sweep is ranked by its objective, in its direction, unless ``rank_by`` was
         asked for explicitly: a search is judged by what it optimised."""
-        objective = info.get("objective")
-        if not objective or explicit_rank or info.get("sweeper") != "optuna":
+        objectives = info.get("objective")
+        if not objectives or explicit_rank or info.get("sweeper") != "optuna":
             return self
-        metrics = [objective, *[m for m in self.metrics if m != objective]]
+        # several objectives: all shown, the first one ranks
+        objectives = [objectives] if isinstance(objectives, str) else list(objectives)
+        direction = info.get("direction") or "maximize"
+        direction = direction if isinstance(direction, str) else direction[0]
+        metrics = [*objectives, *[m for m in self.metrics if m not in objectives]]
         values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(metrics=metrics, rank_by=objective,
-                      higher_is_better=info.get("direction", "maximize") != "minimize")
+        values.update(metrics=metrics, rank_by=objectives[0],
+                      higher_is_better=direction != "minimize")
         return ReportSettings(**values)
 
 
@@ -103,7 +111,7 @@ class Report:
     files: dict[str, Path]
     n_runs: int
     n_failed: int
-    # ", 1 still running (not ranked)": what else the jobs' statuses say
+    # ", 2 pruned by the search (not ranked)": what else the jobs' statuses say
     notes: str = ""
 
 
@@ -116,7 +124,7 @@ def _attempt(what: str, make: Callable[[], T]) -> T | None:
         return None
 
 
-META_COLUMNS = ("job", "dir", "overrides", "status", "error", "label", "seed")
+META_COLUMNS = ("job", "dir", "overrides", "status", "error", "label", "seed", "fold")
 
 
 def metric_names(runs: Any) -> list[str]:
@@ -159,13 +167,14 @@ def build_report(multirun_dir: str | Path | Sequence[str | Path],
     if out_dir is None and len(sources) > 1:
         raise InputError("--out", "several folders need --out <folder> for their report")
     folder = Path(out_dir).resolve() if out_dir else source / settings.out_subdir
-    runs, common = collect_runs(sources, tuple(settings.seed_keys))
+    runs, common = collect_runs(sources, tuple(settings.seed_keys), tuple(settings.fold_keys))
     if not len(runs):
         raise InputError(source, "holds no runs: give a sweep folder (its job folders 0, 1, ... "
                                  "hold .hydra/) or a run folder (.hydra/ of its own)")
     check_metric_names(runs, settings, explicit_rank, explicit_metrics)
     metrics = present_metrics(runs, settings.metrics)
-    table = summarise(runs, metrics, settings.rank_by, settings.higher_is_better)
+    table = summarise(runs, metrics, settings.rank_by, settings.higher_is_better,
+                      settings.confidence)
     refs = references(runs, metrics, settings.ceilings)
     colours = palette([*table.get("label", []), *runs.get("label", [])])
     files = {name: folder / name for name in ("summary.csv", "references.csv", "ranking.csv",
@@ -179,11 +188,12 @@ def build_report(multirun_dir: str | Path | Sequence[str | Path],
     verdicts = beats_lines(table, refs, rank_metric, settings.higher_is_better)
     _write(files["runs.csv"], lambda tmp: runs.assign(
         overrides=runs["overrides"].map(" ".join)).to_csv(tmp, index=False))
-    counts = {status: int((runs["status"] == status).sum()) for status in (FAILED, UNTRAINED,
-                                                                            RUNNING, STALE)}
+    counts = {status: int((runs["status"] == status).sum()) for status in (
+        FAILED, PRUNED, UNTRAINED, RUNNING, STALE)}
     n_failed = counts[FAILED]
     notes = "".join(f", {counts[k]} {text}" for k, text in (
-        (UNTRAINED, "untrained (not ranked)"), (RUNNING, "still running (not ranked)"),
+        (PRUNED, "pruned by the search (not ranked)"), (UNTRAINED, "untrained (not ranked)"),
+        (RUNNING, "still running (not ranked)"),
         (STALE, "stale, from an earlier sweep into this folder (not ranked)")) if counts[k])
     ranked = (f"ranked by {settings.rank_by} "
               f"({'higher' if settings.higher_is_better else 'lower'} is better)")
@@ -192,7 +202,8 @@ def build_report(multirun_dir: str | Path | Sequence[str | Path],
               f"Shared by every job: `{' '.join(common) or '(nothing)'}`.\n\n")
     _write(files["summary.md"], lambda tmp: tmp.write_text(
         header + "".join(f"- {line}\n" for line in verdicts) + ("\n" if verdicts else "")
-        + f"## Ranking (mean ± std over seeds, {ranked}; baselines and ceilings in italics, "
+        + f"## Ranking (mean ± std over seeds and folds, {ranked}, with its "
+        f"{settings.confidence:.0%} confidence interval; baselines and ceilings in italics, "
         "placed by value)\n\n"
         + to_markdown(table, metrics, refs, settings.rank_by, settings.higher_is_better)))
     _write(files["runs.md"], lambda tmp: tmp.write_text(
@@ -220,11 +231,13 @@ def build_report(multirun_dir: str | Path | Sequence[str | Path],
             runs, settings.rank_by if settings.rank_by in metrics else
             (metrics[0] if metrics else "")))),
     ]
-    study = None
-    if info.get("sweeper") == "optuna" and info.get("storage") and info.get("study_name"):
-        study = _attempt("Optuna views", lambda: study_views(
-            str(info["storage"]), str(info["study_name"]), str(info.get("objective") or
-                                                                "objective")))
+    studies = []
+    if info.get("sweeper") == "optuna" and info.get("storage"):
+        # an equal-budget comparison keeps one study per family
+        for name in info.get("study_names") or [info.get("study_name")]:
+            if name:
+                studies.append(_attempt(f"Optuna views of {name}", lambda name=name: study_views(
+                    str(info["storage"]), str(name), info.get("objective") or "objective")))
     shared = html.escape(" ".join(common) or "(nothing)")
     page_header = (f"<p>multirun: <code>{html.escape(' '.join(map(str, sources)))}</code> · "
                    f"{len(runs)} jobs, {n_failed} failed{html.escape(notes)} · "
@@ -236,5 +249,5 @@ def build_report(multirun_dir: str | Path | Sequence[str | Path],
         folder / "report.html", title=f"Sweep report: {name}", header=page_header,
         table=ranking(table, refs, metrics, settings.rank_by, settings.higher_is_better),
         refs=refs, runs=runs, metrics=metrics, colours=colours, plots=plots,
-        pngs=pngs, study=study)
+        pngs=pngs, studies=[s for s in studies if s is not None])
     return Report(folder=folder, files=files, n_runs=len(runs), n_failed=n_failed, notes=notes)

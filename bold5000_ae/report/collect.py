@@ -24,6 +24,9 @@ OK, FAILED, RUNNING, STALE = "ok", "failed", "running", "stale"
 # metrics.json "status" of a run that made no optimizer step (trainer.max_epochs=0, an empty
 # split): listed with its numbers, never ranked among trained configurations
 UNTRAINED = "untrained"
+# metrics.json "status" of an Optuna trial its pruner stopped early: listed, never ranked (its
+# numbers are an early epoch's)
+PRUNED = "pruned"
 # written by the MultirunReport callback when a sweep ends: what the sweep optimised and where
 # an Optuna study lives (multirun.yaml keeps interpolations that only resolve inside Hydra)
 SWEEP_FILE = "sweep.json"
@@ -103,6 +106,10 @@ def read_job(job_dir: Path, sweep_id: str | None = None) -> dict[str, Any]:
         if metrics.get("status") == UNTRAINED:
             row.update(status=UNTRAINED, error="no optimizer step ran (trainer.max_epochs=0?): "
                                                "an untrained model's numbers, not ranked")
+        elif metrics.get("status") == PRUNED:
+            epoch = metrics.get("optuna/pruned_at_epoch")
+            row.update(status=PRUNED, error=f"pruned by the Optuna search after epoch {epoch} "
+                                            "(0-based): an early epoch's numbers, not ranked")
     return row
 
 
@@ -128,27 +135,31 @@ def split_override(override: str) -> tuple[str, str]:
     return key.lstrip("+~"), value
 
 
-def collect_runs(multirun_dir: str | Path | Sequence[Path], seed_keys: tuple[str, ...] = ("seed",)
+def collect_runs(multirun_dir: str | Path | Sequence[Path], seed_keys: tuple[str, ...] = ("seed",),
+                 fold_keys: tuple[str, ...] = ("data.split.fold",)
                  ) -> tuple[pd.DataFrame, list[str]]:
     """All jobs of a sweep (or of several sweep or run folders) as a DataFrame, and the
     overrides every job shared.
 
-    ``label`` is a run's overrides that differ between jobs, without the seed (so seeds of one
-    configuration share a label and are averaged); ``seed`` is the seed override's value.
+    ``label`` is a run's overrides that differ between jobs, without the seed and the fold (so
+    the seeds and folds of one configuration share a label and are aggregated); ``seed`` is the
+    seed override's value, ``fold`` the fold override's (empty when not swept).
     """
     folders = [multirun_dir] if isinstance(multirun_dir, str | Path) else list(multirun_dir)
     rows = [read_job(d, read_sweep_info(folder).get("sweep_id"))
             for folder in folders for d in job_dirs(folder)]
     if not rows:
         return pd.DataFrame(columns=["job", "dir", "overrides", "status", "error", "label",
-                                     "seed"]), []
+                                     "seed", "fold"]), []
     per_job = [dict(split_override(o) for o in row["overrides"]) for row in rows]
     keys = list(dict.fromkeys(k for job in per_job for k in job))
     varying = [k for k in keys if len({job.get(k) for job in per_job}) > 1]
     common = [f"{k}={per_job[0][k]}" for k in keys if k not in varying]
     for row, job in zip(rows, per_job, strict=True):
         row["label"] = " ".join(f"{k}={job[k]}" for k in varying
-                                if k in job and k not in seed_keys) or "(all runs)"
+                                if k in job and k not in (*seed_keys, *fold_keys)
+                                ) or "(all runs)"
+        row["fold"] = next((job[k] for k in fold_keys if k in job), "")
         row["seed"] = next((job[k] for k in seed_keys if k in job), None)
         if row["seed"] is None:  # not overridden: the seed the job's config had
             row["seed"] = _config_seed(Path(row["dir"]))

@@ -17,7 +17,7 @@ from plotly.offline import get_plotlyjs
 
 from bold5000_ae.report.collect import FAILED, STALE, job_links
 from bold5000_ae.report.optuna_views import StudyViews
-from bold5000_ae.report.table import mean_std, short_error
+from bold5000_ae.report.table import ci_text, mean_std, runs_cell, short_error
 from bold5000_ae.utils.atomic_io import atomic_path
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1500px}
@@ -76,11 +76,14 @@ def summary_table(ranked: pd.DataFrame, metrics: Sequence[str],
                   colours: dict[str, str]) -> str:
     """``ranked``: ``table.ranking``'s rows, configurations and references (baselines,
     ceilings, in italics) in one order by value."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in ["rank", "configuration", "seeds", *metrics])
+    head = "".join(f"<th>{_e(h)}</th>" for h in ["rank", "configuration", "runs", *metrics])
     rows = []
     for _, row in ranked.iterrows():
-        values = [_td(mean_std(row.get(f"{m} mean"), row.get(f"{m} std")), row.get(f"{m} mean"))
-                  for m in metrics]
+        is_config = row.get("kind", "configuration") == "configuration"
+        values = [_td(_e(mean_std(row.get(f"{m} mean"), row.get(f"{m} std")))
+                      + (f"<br><small>{_e(ci[2:])}</small>" if is_config and (
+                          ci := ci_text(row, m)) else ""),
+                      row.get(f"{m} mean"), raw=True) for m in metrics]
         if row.get("kind", "configuration") != "configuration":
             cells = [_td("–"), _td(row["label"]), _td("–")]  # a reference, not seeds
             rows.append("<tr class='reference'>" + "".join(cells + values) + "</tr>")
@@ -88,7 +91,7 @@ def summary_table(ranked: pd.DataFrame, metrics: Sequence[str],
         swatch = f"<span class='swatch' style='background:{colours.get(row['label'], '#888')}'>"
         cells = [_td(str(int(row["rank"])), row["rank"]),
                  _td(f"{swatch}</span><code>{_e(row['label'])}</code>", row["label"], raw=True),
-                 _td(str(int(row["n"])), row["n"])]
+                 _td(runs_cell(row), row["n"])]
         rows.append("<tr>" + "".join(cells + values) + "</tr>")
     return (f"<table class='sortable' id='ranking'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
@@ -117,23 +120,26 @@ def runs_table(runs: pd.DataFrame, metrics: Sequence[str], page_dir: Path) -> st
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
-def study_section(views: StudyViews) -> str:
+def study_section(views: StudyViews, div_prefix: str = "optuna-0") -> str:
     best = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in views.best.items())
     parts = ["<h2>Optuna study</h2>",
              f"<p>study <code>{_e(views.name)}</code> in <code>{_e(views.storage)}</code>: "
-             f"{views.n_trials} trials, {views.n_complete} complete, {_e(views.direction)}</p>",
+             f"{views.n_trials} trials, {views.n_complete} complete, {_e(views.direction)}"
+             + "".join(f" · {n} {_e(state)}" for state, n in sorted(views.states.items())
+                       if state != "complete") + "</p>",
              f"<h3>best trial</h3><table id='best-trial'>{best}</table>" if best else
              "<p>no complete trial yet</p>",
              "<p>interactive study browser: <code>optuna-dashboard "
              f"{_e(views.storage)}</code> (pip install -e '.[dashboard]')</p>"]
-    parts += [_plot(fig, f"optuna-{i}") for i, (_, fig) in enumerate(views.figures)]
+    parts += [_plot(fig, f"{div_prefix}-{i}") for i, (_, fig) in enumerate(views.figures)]
     return "".join(parts)
 
 
 def write_html(path: Path, *, title: str, header: str, table: pd.DataFrame, refs: pd.DataFrame,
                runs: pd.DataFrame, metrics: Sequence[str], colours: dict[str, str],
                plots: Sequence[tuple[str, go.Figure | None]],
-               pngs: Sequence[tuple[Path | None, str]], study: StudyViews | None) -> Path:
+               pngs: Sequence[tuple[Path | None, str]],
+               studies: Sequence[StudyViews] = ()) -> Path:
     """``header`` is trusted HTML (built by the caller from escaped parts); ``table`` is the
     ranking (``table.ranking``: configurations and reference rows in one order)."""
     has_configs = len(table) and (table.get("kind", pd.Series(["configuration"])) ==
@@ -142,8 +148,7 @@ def write_html(path: Path, *, title: str, header: str, table: pd.DataFrame, refs
              summary_table(table, metrics, colours) if has_configs
              else "<p>no finished runs</p>", "<h2>Figures</h2>"]
     parts += [_plot(fig, f"plot-{i}") for i, (_, fig) in enumerate(plots) if fig is not None]
-    if study is not None:
-        parts.append(study_section(study))
+    parts += [study_section(study, f"optuna-{i}") for i, study in enumerate(studies)]
     parts += ["<h2>Every job</h2>", runs_table(runs, metrics, path.parent),
               "<details><summary>static figures (the PNGs beside this page)</summary>",
               *[_png(p, caption) for p, caption in pngs], "</details>"]

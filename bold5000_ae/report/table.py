@@ -23,20 +23,40 @@ def present_metrics(runs: pd.DataFrame, wanted: Sequence[str]) -> list[str]:
     return [m for m in wanted if m in runs.columns and runs[m].notna().any()]
 
 
+def t_interval(values: pd.Series, confidence: float = 0.95) -> tuple[float, float]:
+    """Student's t interval for the mean of ``values`` (NaN, NaN for fewer than two)."""
+    from scipy import stats
+
+    finite = values.dropna().astype(float)
+    if len(finite) < 2:
+        return math.nan, math.nan
+    half = float(stats.t.ppf((1 + confidence) / 2, len(finite) - 1)
+                 * finite.std(ddof=1) / math.sqrt(len(finite)))
+    return float(finite.mean()) - half, float(finite.mean()) + half
+
+
 def summarise(runs: pd.DataFrame, metrics: Sequence[str], rank_by: str,
-              higher_is_better: bool = True) -> pd.DataFrame:
-    """One row per configuration (``label``): ``n`` finished seeds, ``<m> mean`` and ``<m> std``
-    (sample std over seeds; NaN for one seed, where a spread is not defined) per metric, ranked
-    by ``rank_by``'s mean (rank 1 is best). Configurations whose every seed failed get no row;
-    the run list shows them."""
+              higher_is_better: bool = True, confidence: float = 0.95) -> pd.DataFrame:
+    """One row per configuration (``label``): ``n`` finished runs, of ``seeds`` seeds and
+    ``folds`` folds (1 when no fold was swept); per metric ``<m> mean``, ``<m> std`` (sample std
+    over the runs; NaN for one run, where a spread is not defined) and ``<m> ci_low`` /
+    ``<m> ci_high``, the t interval of the mean at ``confidence`` (every seed of every fold is
+    one run); ranked by ``rank_by``'s mean (rank 1 is best). Configurations whose every run
+    failed get no row; the run list shows them."""
     done = runs[runs["status"] == OK]
     if done.empty or not metrics:
-        return pd.DataFrame(columns=["rank", "label", "n"])
+        return pd.DataFrame(columns=["rank", "label", "n", "seeds", "folds"])
     grouped = done.groupby("label", sort=False)
     table = pd.DataFrame({"n": grouped.size()})
+    table["seeds"] = grouped["seed"].nunique() if "seed" in done else 1
+    table["folds"] = (grouped["fold"].nunique() if "fold" in done else 1)
+    table["folds"] = table["folds"].clip(lower=1)
     for metric in metrics:
         table[f"{metric} mean"] = grouped[metric].mean()
         table[f"{metric} std"] = grouped[metric].std(ddof=1)
+        bounds = grouped[metric].apply(lambda v: t_interval(v, confidence))
+        table[f"{metric} ci_low"] = [low for low, _ in bounds]
+        table[f"{metric} ci_high"] = [high for _, high in bounds]
     key = f"{rank_by if rank_by in metrics else metrics[0]} mean"
     table = table.sort_values(key, ascending=not higher_is_better, na_position="last")
     table.insert(0, "rank", range(1, len(table) + 1))
@@ -134,6 +154,22 @@ def beats_lines(table: pd.DataFrame, refs: pd.DataFrame, metric: str,
     return lines
 
 
+def runs_cell(row: pd.Series) -> str:
+    """How many runs a configuration's row holds: ``3``, or ``6 (3 seeds × 2 folds)``."""
+    n, folds = int(row["n"]), int(row.get("folds", 1) or 1)
+    if folds <= 1:
+        return str(n)
+    return f"{n} ({int(row.get('seeds', 1))} seeds × {folds} folds)"
+
+
+def ci_text(row: pd.Series, metric: str, digits: int = 4) -> str:
+    """``, CI [low, high]`` for a configuration's ``metric``; empty where there is none."""
+    low, high = row.get(f"{metric} ci_low"), row.get(f"{metric} ci_high")
+    if not isinstance(low, float) or math.isnan(low):
+        return ""
+    return f", CI [{low:.{digits}f}, {high:.{digits}f}]"
+
+
 def mean_std(mean: object, std: object, digits: int = 4) -> str:
     """``mean ± std``; just the mean where there is no spread to show (one seed)."""
     if not isinstance(mean, float) or math.isnan(mean):
@@ -156,16 +192,18 @@ def to_markdown(table: pd.DataFrame, metrics: Sequence[str],
     reference rows (baselines, ceilings) in italics, placed in the ranking by ``rank_by``'s value
     (default: the first metric), with no rank of their own."""
     refs = refs if refs is not None else pd.DataFrame(columns=["label", "n"])
-    rows = ranking(table, refs, metrics, rank_by or (metrics[0] if metrics else ""),
-                   higher_is_better)
-    header = ["rank", "configuration", "seeds", *metrics]
+    rank_by = rank_by or (metrics[0] if metrics else "")
+    rows = ranking(table, refs, metrics, rank_by, higher_is_better)
+    header = ["rank", "configuration", "runs", *metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in rows.iterrows():
-        if row["kind"] == "configuration":
-            cells = [str(int(row["rank"])), f"`{_cell(row['label'])}`", str(int(row["n"]))]
+        is_config = row["kind"] == "configuration"
+        if is_config:
+            cells = [str(int(row["rank"])), f"`{_cell(row['label'])}`", runs_cell(row)]
         else:
             cells = ["–", f"*{_cell(row['label'])}*", "–"]  # a reference has no seeds
-        cells += [mean_std(row.get(f"{m} mean"), row.get(f"{m} std")) for m in metrics]
+        cells += [mean_std(row.get(f"{m} mean"), row.get(f"{m} std"))
+                  + (ci_text(row, m) if is_config and m == rank_by else "") for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
