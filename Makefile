@@ -10,7 +10,7 @@ TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 SYNTH_DIR := data/synthetic
 PREPARED := data/processed/synthetic.h5
-# the noise-free twin (generator v2), prepared by the same command: the ceiling's input
+# the noise-free twin the brain generator writes, prepared by the same command: the ceiling's input
 NOISELESS := data/processed/synthetic_noiseless.h5
 ARGS ?=
 

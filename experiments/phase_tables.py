@@ -1,12 +1,12 @@
-"""The phase READMEs' result tables, printed from one run's ``metrics.json`` (issue 12).
+"""The phase READMEs' result tables, printed from one run's ``metrics.json``.
 
-Every number beside its baselines from the same run (DESIGN.md, "Rules of the science"):
-reconstruction beside the training mean, PCA-k and the ceiling (the noise-free twin on the
-same test rows); every read-out beside the untrained encoder, PCA at the encoder's k and at the
-k an inner CV picks, a random projection, raw voxels (each fitted on the rows the encoder trained
-on too) and the shrinkage linear oracle on the same folds, each with its 95% CI over trials,
-plus the trained encoder's trial-level p; phase 4 beside the image-only (other trials of the
-image) and category-only predictors.
+Every number beside its baselines from the same run (docs/architecture.md, "Rules of the science"):
+reconstruction beside the training mean, PCA-k and the ceiling (the noise-free twin on the same
+test rows); every read-out beside the untrained encoder, PCA at the encoder's k and at the k an
+inner CV picks, a random projection, raw voxels (each fitted on the rows the encoder trained on
+too) and the shrinkage linear oracle on the same folds, each with its 95% CI over trials, plus the
+trained encoder's trial-level p; phase 4 beside the image-only (other trials of the image) and
+category-only predictors.
 
 Re-running a phase after a data change is one command; the Makefile's phase targets end with
 this script, on the run they just made:

@@ -1,4 +1,4 @@
-"""Disk full, permissions, umask and orphaned temporary files (issue 15, defects 7 and 9)."""
+"""Disk full, permissions, umask and orphaned temporary files."""
 
 from __future__ import annotations
 

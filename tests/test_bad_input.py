@@ -183,7 +183,7 @@ def test_missing_mandatory_config_value_is_one_line(tmp_path: Path, capsys) -> N
     assert not (tmp_path / "o.h5").exists()
 
 
-# ---- issue 15: every case through the console script, as a user types it -------------------
+# ---- every case through the console script, as a user types it -------------------
 
 BIN = Path(sys.executable).parent
 TRAIN_TINY = ["trainer=cpu", "data.batch_size=8", "model.net.channels=[4,8]",

@@ -123,7 +123,7 @@ def test_missing_checkpoint_is_an_input_error(tmp_path: Path) -> None:
         load_state_dict(tmp_path / "nope.ckpt")
 
 
-# ---- issue 15: integrity and moved run folders ---------------------------------------------
+# ---- integrity and moved run folders -------------------------------------------------------
 
 
 def _lightning_like(folder: Path) -> dict:

@@ -28,7 +28,7 @@ def test_ddp_configs_compose(tmp_path: Path) -> None:
 def _one_run_of_files(run: Path) -> None:
     checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir())
     # one best checkpoint (which of the 2 epochs was best depends on the training order, which
-    # issue 17's per-rank shards changed) and last.ckpt: rank 0 alone wrote them
+    # the per-rank shards decide) and last.ckpt: rank 0 alone wrote them
     assert len(checkpoints) == 2 and checkpoints[1] == "last.ckpt", checkpoints
     assert checkpoints[0] in ("epoch_000.ckpt", "epoch_001.ckpt"), checkpoints
     assert [p.relative_to(run) for p in run.rglob("metrics.csv")] == [Path("csv/metrics.csv")]

@@ -1,4 +1,4 @@
-"""trainer=ddp_cpu, 2 ranks: each rank holds about half the rows of every split (issue 17), and
+"""trainer=ddp_cpu, 2 ranks: each rank holds about half the rows of every split, and
 what must count every rank's rows (the transfer classifier's class weight) still does."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """``--help`` of each Hydra console script: first its own one-line purpose, and no config group
-that belongs to another script (synth used to list model/loss)."""
+that belongs to another script (synth must not list model/loss)."""
 
 from __future__ import annotations
 

@@ -81,10 +81,10 @@ def test_three_job_multirun_writes_its_report(prepared_h5: Path, tmp_path: Path)
 def test_a_failing_job_is_reported_and_the_others_finish(prepared_h5: Path,
                                                          tmp_path: Path) -> None:
     done = run_train(["-m", "model.optimizer.lr=0.002,-1.0,0.001"], tmp_path, prepared_h5)
-    assert done.returncode == 1, done.stderr[-3000:]  # after the report (issue 15)
+    assert done.returncode == 1, done.stderr[-3000:]  # after the report
     [sweep] = sweep_dirs(tmp_path)
     failure = json.loads((sweep / "1" / "failed.json").read_text())
-    # refused in one line before training (issue 15), no longer torch's ValueError
+    # refused in one line before training, not torch's ValueError from inside the optimizer
     assert failure["error"].startswith("InputError: model.optimizer.lr: must be a finite")
     assert "model.optimizer.lr=-1.0" in failure["overrides"]
     assert (sweep / "0" / "metrics.json").is_file() and (sweep / "2" / "metrics.json").is_file()

@@ -1,4 +1,4 @@
-"""A run folder belongs to one run (issue 15, defects 1-4): locks, refusals that touch nothing,
+"""A run folder belongs to one run: locks, refusals that touch nothing,
 preemption by real signals, history kept across resumption, finished sweep jobs skipped.
 Everything through the console scripts, as a user runs them."""
 

@@ -134,7 +134,7 @@ class MultirunReport(Callback):
 
 
 def exit_if_jobs_failed(sweep_dir: str | Path) -> None:
-    """After the report: a sweep with a failed job exits 1, so scripts and CI notice (issue 15)."""
+    """After the report: a sweep with a failed job exits 1, so scripts and CI notice."""
     failed = sorted(Path(sweep_dir).glob(f"*/{FAILED_FILE}"))
     if failed:
         log.error("%d job(s) failed: %s", len(failed), ", ".join(p.parent.name for p in failed))

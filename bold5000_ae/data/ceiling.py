@@ -1,12 +1,11 @@
 """Ceilings measured on what a model sees: the noise-free twin after the same preparation.
 
-The v2 generator writes a noise-free twin of every run (same events, same confounds); the
-Makefile prepares it with the same ``bold5000-ae-prepare`` command into ``<name>_noiseless.h5``
+The default (brain) generator writes a noise-free twin of every run (same events, same confounds);
+the Makefile prepares it with the same ``bold5000-ae-prepare`` command into ``<name>_noiseless.h5``
 beside the prepared file. Preparation is linear there (detrend, high-pass, confound regression;
-``source.reader.standardize=false``: per-run z-scoring is refused here), so
-prepared(observed) = prepared(twin) + prepared(noise) row by row, and the twin normalised with
-the training statistics is the noise-free part of each normalised row a model is scored on.
-Per split (and per test run):
+``source.reader.standardize=false``: per-run z-scoring is refused here), so prepared(observed) =
+prepared(twin) + prepared(noise) row by row, and the twin normalised with the training statistics
+is the noise-free part of each normalised row a model is scored on. Per split (and per test run):
 
 - ``r2``: 1 - MSE(twin, observed) / MSE(training mean, observed), the R² of the noise-free
   signal as a reconstruction of the observed rows; training mean = 0 after normalisation.

@@ -12,7 +12,7 @@ slices and normalises batches there (``gpu_cache.py``; no workers, no host copie
 ``ram`` fetch a whole batch per call (one gather, no per-item collation) and pin host memory when
 training on CUDA (``pin_memory: auto``); Lightning then copies batches with ``non_blocking=True``.
 
-Memory (issue 17): ``setup()`` reads metadata and computes the statistics in chunks; split data is
+Memory: ``setup()`` reads metadata and computes the statistics in chunks; split data is
 loaded on first use, after ``setup()`` has compared the need with the available memory (and the
 cgroup limit) and refused in one line if it does not fit. Under DDP each rank serves (and loads)
 only its shard of every split: rows ``rank::world_size``, wrapped to equal lengths as Lightning's

@@ -69,7 +69,7 @@ def prepared_writer(path: str | Path, n_rows: int, n_voxels: int, bold_dtype: st
     ``n_voxels``, ``bold_dtype``); renamed to ``path`` only when the block exits cleanly.
 
     Why preallocated: the preparation driver streams one run at a time into it, so its memory is
-    one run, never the whole dataset (issue 17). The caller fills ``/bold`` and then calls
+    one run, never the whole dataset. The caller fills ``/bold`` and then calls
     ``write_metadata``; on an exception the temporary file is removed. ``extra_bytes``: what
     the metadata will add (the images above all), counted in the free-space check.
     """

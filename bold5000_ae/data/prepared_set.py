@@ -89,7 +89,7 @@ class PreparedSet:
         affine, dtypes = None, []
         for i, p in enumerate(self.paths):
             with open_prepared(p) as h5:
-                validate_prepared(h5, p)  # shapes, ranges, finite rows: one line (issue 15)
+                validate_prepared(h5, p)  # shapes, ranges, finite rows: one line
                 mask, aff = h5["mask"][()], h5["affine"][()]
                 attrs = read_attrs(h5)
                 if masks and (mask.shape != masks[0].shape or not np.allclose(aff, affine)):

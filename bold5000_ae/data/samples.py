@@ -1,7 +1,7 @@
 """The Dataset of one split: per-item dicts, and whole batches in one gather (``get_batch``).
 
 ``cache=ram`` holds the split in its stored dtype, filled chunk by chunk, so its peak is the
-split in that dtype plus one chunk (issue 17; it was three float32 copies of the split).
+split in that dtype plus one chunk, not a float32 copy per processing step.
 float32 files are normalised in place while loading (a batch is then one gather); other dtypes
 (float16) stay raw and each batch is cast and normalised, exactly as ``cache=none`` and
 ``cache=gpu`` do it, so every mode serves the same numbers.

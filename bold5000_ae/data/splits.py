@@ -1,8 +1,8 @@
 """Train/val/test splits that keep whole groups (runs, sessions, subjects) on one side.
 
 Why groups: neighbouring volumes of one trial, and trials of one run, share slow noise and
-drift; a split by volume lets that shared noise leak into validation (the seed project's
-mistake). Every split here assigns whole groups of at least a run, so a trial's volumes and a
+drift; a split by volume lets that shared noise leak into validation and inflates its
+scores. Every split here assigns whole groups of at least a run, so a trial's volumes and a
 run never straddle sides. ``image_disjoint`` additionally gives every image one side: a val
 sample whose image is in train, and a test sample whose image is in train or val, become
 ``excluded``, which image tasks need because BOLD5000 repeats images across runs.

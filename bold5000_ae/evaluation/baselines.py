@@ -1,4 +1,4 @@
-"""Baselines every number is shown beside (DESIGN.md, "Rules of the science").
+"""Baselines every number is shown beside (docs/architecture.md, "Rules of the science").
 
 Reconstruction, on the same normalised train/test rows as the model:
 

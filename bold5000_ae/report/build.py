@@ -135,7 +135,7 @@ def metric_names(runs: Any) -> list[str]:
 def check_metric_names(runs: Any, settings: ReportSettings, explicit_rank: bool,
                        explicit_metrics: bool) -> None:
     """A metric asked for by name that no job reported is refused in one line, before anything
-    is written: a typo used to overwrite a good report with an empty table."""
+    is written: a typo would otherwise overwrite a good report with an empty table."""
     known = metric_names(runs)
     asked = ([("--rank-by", settings.rank_by)] if explicit_rank else []) + (
         [("--metrics", m) for m in settings.metrics] if explicit_metrics else [])

@@ -5,7 +5,7 @@ table: a run's own loss value is not comparable across losses, so it is never sh
 
 The baselines every run recorded on its own test rows (training mean, PCA-k with the same
 latent size) and the ceilings are rows of the ranking, placed by value (``ranking``): the first
-question a sweep must answer is whether any configuration beats PCA-k (issue 12).
+question a sweep must answer is whether any configuration beats PCA-k.
 """
 
 from __future__ import annotations

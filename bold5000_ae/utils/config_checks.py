@@ -1,8 +1,8 @@
 """Config values checked before any work, each refusal one line naming the key.
 
-Why: these values used to fail deep inside a library with a traceback (``batch_size=0`` in the
+Why: unchecked, these values fail deep inside a library with a traceback (``batch_size=0`` in the
 DataLoader, ``lr=nan`` in the optimizer, ``image_size=0`` in the image resampler), or after a
-long wait (``logger.wandb.offline=false`` with no key or network gave up after 108 s). Each check
+long wait (``logger.wandb.offline=false`` with no key or network gives up after 108 s). Each check
 is cheap and runs before a file is opened.
 """
 

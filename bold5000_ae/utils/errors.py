@@ -1,4 +1,4 @@
-"""Errors the entry points report in one line (see ``cli.py``) instead of a traceback.
+"""Errors the entry points report in one line instead of a traceback (``cli/reporting.py``).
 
 ``InputError(path, problem)``: bad user input, naming the file (or config key) and the problem.
 ``TrainingDiverged``: the loss became NaN or Inf; names the step and the last good checkpoint.

@@ -1,8 +1,8 @@
 """One writer per output: an advisory ``flock`` on a small lock file beside (or inside) it.
 
-Why: two prepares into one ``X.h5`` used to share ``X.h5.parts/`` and silently mix runs of two
-configurations; two trainings in one run folder both crashed and left a config that no longer
-matched the checkpoint. A second writer now stops at once with one line naming the holder's PID
+Why: two prepares into one ``X.h5`` would share ``X.h5.parts/`` and silently mix runs of two
+configurations; two trainings in one run folder would both crash and leave a config that no
+longer matches the checkpoint. A second writer stops at once with one line naming the holder's PID
 (exit 2). ``flock`` is released by the kernel when the holder dies, even by SIGKILL, so a stale
 lock never blocks the next run.
 

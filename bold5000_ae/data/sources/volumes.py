@@ -1,12 +1,12 @@
 """Preprocessed single volumes: ``CSI{n}_session{s}_run{r}_volume{k}.nii.gz`` (3 per trial).
 
-The seed project's inputs: every trial's volumes at onset + 4, 6 and 8 s, already cleaned
-(motion, smoothing, ICA-AROMA, high-pass, median-scaled to 10000) and resampled to 88 x 88 x 66.
-Volume k of a run belongs to trial (k-1)//3 + 1 at offset ``offsets_s[(k-1) % 3]``. The image of
-each trial comes from the run's BIDS events file (``events_root``), from the release's per-run
-presentation file ``CSI_sess{SS}_run{RR}.mat`` found below ``root`` (so a folder holding the
-volumes and ``BOLD5000_Stimuli`` needs nothing else), or from the subject's stimulus list
-through the run layout (``trial_layout.py``). The volumes are only
+The layout of the BOLD5000 preprocessed-volume release: every trial's volumes at onset + 4, 6
+and 8 s, already cleaned (motion, smoothing, ICA-AROMA, high-pass, median-scaled to 10000) and
+resampled to 88 x 88 x 66. Volume k of a run belongs to trial (k-1)//3 + 1 at offset
+``offsets_s[(k-1) % 3]``. The image of each trial comes from the run's BIDS events file
+(``events_root``), from the release's per-run presentation file ``CSI_sess{SS}_run{RR}.mat`` found
+below ``root`` (so a folder holding the volumes and ``BOLD5000_Stimuli`` needs nothing else), or
+from the subject's stimulus list through the run layout (``trial_layout.py``). The volumes are only
 masked (nilearn ``compute_multi_epi_mask`` over the first runs' mean volumes, or a mask file);
 ``standardize`` z-scores each voxel within a run. ``reference`` (``mni152`` or a NIfTI path;
 ``reference_grid.py``) resamples every volume and the mask onto that grid, so subjects on other

@@ -1,4 +1,4 @@
-"""Brain geometry for the v2 generator: the MNI152 mask and grey-matter map nilearn ships in its
+"""Brain geometry for the brain generator: the MNI152 mask and grey-matter map nilearn ships in its
 package data (no download), resampled to the configured grid, and the visual regions.
 
 Why MNI space: the regions can then be placed at literature MNI coordinates, and a subject's

@@ -1,7 +1,7 @@
-"""The ``easy`` synthetic BOLD5000 (generator v1): whole-ellipsoid maps, white noise, linear.
+"""The ``easy`` synthetic BOLD5000: whole-ellipsoid maps, white noise, linear.
 
-Kept for fast unit tests; the default dataset is generator v2 (``brain.py``). It is written in
-the real raw formats, with the ground truth it planted.
+For fast unit tests; the default dataset comes from the brain generator (``brain.py``). It is
+written in the real raw formats, with the ground truth it planted.
 
 Why: the default run must go through the real reading and cleaning code (BIDS runs, events.tsv,
 stimulus files and list), and later work needs a known answer to be measured against: the

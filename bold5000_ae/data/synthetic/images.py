@@ -1,4 +1,4 @@
-"""Stimulus images for the v2 generator and the visual factors measured on them.
+"""Stimulus images for the brain generator (``brain.py``) and the visual factors measured on them.
 
 Why measure the factors on the rendered pictures: the voxel tuning is then a function of what an
 image model can see (mean luminance, contrast, dominant orientation, spatial frequency, colour

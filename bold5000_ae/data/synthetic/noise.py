@@ -1,8 +1,8 @@
-"""fMRI noise for the v2 generator, in the spirit of BrainIAK's fmrisim (Ellis et al. 2020).
+"""fMRI noise for the brain generator, in the spirit of BrainIAK's fmrisim (Ellis et al. 2020).
 
 Why not ``brainiak`` itself: it pulls MPI, Cython extensions and TensorFlow-era dependencies
 into every install for a few functions; the components below are each a few lines, draw from
-our own seeded generator, and stream one run at a time (issue 17). Per run, for in-mask voxel v
+our own seeded generator, and stream one run at a time. Per run, for in-mask voxel v
 and frame t (sigma_T = temporal_noise * noise_std, q = system_fraction):
 
     spatial_t  = rho * spatial_{t-1} + sqrt(1 - rho^2) * G_fwhm * w_t      (unit variance)

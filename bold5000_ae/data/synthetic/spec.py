@@ -1,9 +1,10 @@
-"""The v2 generator's parameters: one frozen dataclass, recorded verbatim in ground_truth.json.
+"""The brain generator's parameters (``brain.py``): one frozen dataclass, kept in ground_truth.json.
 
-Why a second dataclass beside ``SyntheticSpec``: the easy generator (``easy.py``) stays as it was
-for fast unit tests, and its fields keep their meaning; v2 adds brain geometry, a calibrated noise
-model and voxel tuning, whose parameters mean nothing to the easy model. ``generator`` names the
-model so a config (conf/spec/*.yaml) selects one. Calibration sources are in docs/synthetic.md.
+Why a second dataclass beside ``SyntheticSpec``: the easy generator (``easy.py``) serves fast unit
+tests, and its fields keep their meaning; the brain generator adds brain geometry, a calibrated
+noise model and voxel tuning, whose parameters mean nothing to the easy model. ``generator`` names
+the model (``"v2"`` here, the value recorded in existing ground_truth.json files) so a config
+(conf/spec/*.yaml) selects one. Calibration sources are in docs/synthetic.md.
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ def check_common(spec: object) -> None:
     runs = spec.runs_per_session
     counts = [runs] if isinstance(runs, int) else list(runs)
     if not isinstance(runs, int) and getattr(spec, "generator", "") != "v2":
-        raise InputError("spec.runs_per_session", "one count per session needs generator v2")
+        raise InputError("spec.runs_per_session",
+                         "one count per session needs the brain generator (spec=v2)")
     if not counts or any(int(r) < 1 for r in counts):
         raise InputError("spec.runs_per_session", f"must be >= 1, got {runs}")
     for name in ("subjects", "sessions", "trials_per_run", "unique_images", "image_size"):

@@ -1,4 +1,4 @@
-"""Voxel tuning and haemodynamics of the v2 generator.
+"""Voxel tuning and haemodynamics of the brain generator (``brain.py``).
 
 Every visual voxel v has a preferred point mu_v in the six-factor image space (category plus
 five measured visual statistics), factor gains g_v and a width tau. Its response to image i is

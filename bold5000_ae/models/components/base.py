@@ -1,8 +1,7 @@
 """The written contract every network and every LightningModule here follows.
 
-Why written down: the modules, the builder and the evaluation used to find out what a network
-was by reading attribute and constructor-argument names (``input_kind``, ``volume_shape`` or
-``n_voxels``, three names for "embed"). Now:
+Why written down: the modules, the builder and the evaluation ask a network what it is through
+these declared attributes, never by guessing from attribute or constructor-argument names:
 
 - A network declares what it ``consumes``: ``"volume"`` (B, 1, X, Y, Z) on the data's grid, so
   the builder passes ``volume_shape``; ``"vector"`` (B, V) of in-mask voxels, so it passes

@@ -1,9 +1,9 @@
-"""The seed project's 2D variant: a volume's slices along one axis become image channels.
+"""The 2D variant: a volume's slices along one axis become image channels.
 
-Why keep it: 2D convs are several times cheaper than 3D ones and were what the seed project
-trained; the price is that the network sees no locality along the slice axis (each slice is a
-separate input channel to the first layer). Same interface as the 3D family: volumes
-(B, 1, X, Y, Z) in and out, strided downsampling, upsample + conv on the way back.
+Why keep it: 2D convs are several times cheaper than 3D ones, a common choice for fMRI
+autoencoders; the price is that the network sees no locality along the slice axis (each slice is a
+separate input channel to the first layer). Same interface as the 3D family: volumes (B, 1, X, Y,
+Z) in and out, strided downsampling, upsample + conv on the way back.
 """
 
 from __future__ import annotations

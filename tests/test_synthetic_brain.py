@@ -1,5 +1,5 @@
-"""Generator v2: brain geometry, signal only in visual regions, calibrated noise, subjects that
-differ, and a ceiling measured on the prepared noise-free twin."""
+"""The brain generator (spec=v2): brain geometry, signal only in visual regions, calibrated
+noise, subjects that differ, and a ceiling measured on the prepared noise-free twin."""
 
 from __future__ import annotations
 
