@@ -52,7 +52,7 @@ lock: ## regenerate requirements.lock from a fresh venv (after changing dependen
 $(SYNTH_DIR)/ground_truth.json: | $(STAMP)
 	$(BIN)/bold5000-ae-synth output_dir=$(SYNTH_DIR)
 
-# source=synthetic_v2 (conf/source/synthetic_v2.yaml): the visual ROI voxels the generator marks
+# source=synthetic_visual (conf/source/synthetic_visual.yaml): the visual ROI voxels the generator marks
 # (BOLD5000's analyses use visual ROIs) and linear cleaning (no per-run z-scoring; motion
 # confounds regressed), so prepared(data) = prepared(twin) + prepared(noise) row by row and the
 # twin gives the exact ceiling (bold5000_ae/data/ceiling.py refuses a standardized pair). The
@@ -63,7 +63,7 @@ LINEAR_PREP := source=synthetic source.reader.standardize=false \
 # $(call prepare_with_twin,<synth dir>,<output .h5>,<twin .h5>,<extra prepare overrides>): the
 # data and its noise-free twin, prepared by one command line each (the twin keeps the data's
 # stimuli, labels and ground truth); no twin written: a stale twin file is removed.
-# The default preparation is source=synthetic_v2 (the visual ROI voxels, linear cleaning).
+# The default preparation is source=synthetic_visual (the visual ROI voxels, linear cleaning).
 define prepare_with_twin
 if [ -f $(1)/bids/derivatives/masks/sub-CSI1_mask-visual.nii.gz ]; then prep=; \
   else prep="$(LINEAR_PREP)"; fi; \
@@ -113,7 +113,7 @@ benchmark-models: $(STAMP) $(BOLD5000_PREPARED) ## model families beside PCA-k a
 
 .PHONY: synthetic-figure
 synthetic-figure: $(STAMP) $(PREPARED) ## real-vs-synthetic noise table and figure -> docs/figures/ (docs/synthetic.md)
-	$(BIN)/python -m experiments.synthetic_v2.figure --synthetic $(SYNTH_DIR) \
+	$(BIN)/python -m experiments.synthetic_brain.figure --synthetic $(SYNTH_DIR) \
 	  --real ../shared/bold5000/sample_volumes --out docs/figures
 
 train: $(STAMP) $(PREPARED) ## generate + prepare the synthetic data, train the conv autoencoder (ARGS=overrides)
@@ -143,7 +143,7 @@ clean: ## remove generated data and logs (keeps .venv)
 	rm -rf data logs multirun outputs
 
 BENCH := $(BIN)/python -m experiments.benchmarks
-bench: $(STAMP) ## benchmarks: data path vs the seed's, train step, default-path A/B (JSON in experiments/benchmarks/results/; GPU: experiments/benchmarks/gpu_check.sh)
+bench: $(STAMP) ## benchmarks: data path vs one NIfTI per volume, train step, default-path A/B (JSON in experiments/benchmarks/results/; GPU: experiments/benchmarks/gpu_check.sh)
 	$(BENCH).bench_data --grid 88 88 66 --n 192 --batch 32
 	$(BENCH).bench_data --grid 24 28 24 --n 666 --batch 32
 	$(BENCH).bench_train --grid 24 28 24 --n 256 --batch 32 --precision 32-true --no-compile --steps 30 --variants eager_fp32 lightning_default lightning_fast

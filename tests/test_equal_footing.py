@@ -169,7 +169,7 @@ def test_the_ceiling_oracle_is_the_read_outs_oracle(tmp_path) -> None:
     from bold5000_ae.data.datamodule import BoldDataModule
     from bold5000_ae.data.synthetic import BrainSpec
     from bold5000_ae.evaluation.baselines import normalised_split
-    from experiments.synthetic_v2.measure import build
+    from experiments.synthetic_brain.measure import build
 
     spec = BrainSpec(grid=(16, 18, 16), voxel_size_mm=(10.0, 10.0, 10.0), sessions=2,
                      runs_per_session=2, trials_per_run=8, volumes_per_run=50,

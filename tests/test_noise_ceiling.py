@@ -18,7 +18,7 @@ from bold5000_ae.evaluation.noise_ceiling import (
     repeat_noise_ceiling,
     summary_line,
 )
-from experiments.synthetic_v2.measure import build
+from experiments.synthetic_brain.measure import build
 
 
 def _simulated(rng: np.random.Generator, signal_sd: np.ndarray, noise_sd: np.ndarray,

@@ -21,7 +21,7 @@ from bold5000_ae.data.synthetic import BrainSpec, generate, make_spec
 from bold5000_ae.data.synthetic.images import global_statistics, render_images
 from bold5000_ae.data.synthetic.tuning import REGION_GAINS, group_maps, hrf, subject_tuning
 from bold5000_ae.utils.errors import InputError
-from experiments.synthetic_v2.measure import build, pca_r2
+from experiments.synthetic_brain.measure import build, pca_r2
 
 # The default model on a coarse grid with few, short runs: seconds, same mechanisms.
 TINY_V2 = BrainSpec(grid=(16, 18, 16), voxel_size_mm=(10.0, 10.0, 10.0), sessions=2,

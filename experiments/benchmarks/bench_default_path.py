@@ -1,4 +1,4 @@
-"""A/B of what issue 6 changed on ``make train``'s default path (RAM cache, fp32, CPU).
+"""A/B of two speed-ups on ``make train``'s default path (RAM cache, fp32, CPU).
 
 The two changes that touch the default path, each against the way it was before, interleaved
 round by round so that a shared, busy machine slows both sides alike (the median is reported):

@@ -1,6 +1,6 @@
 """Wall clock of ``make train``'s three steps at an earlier commit and at the working tree.
 
-``bench_default_path`` times the pieces issue 6 changed; this times the whole demo a user runs,
+``bench_default_path`` times the pieces of the fast path; this times the whole demo a user runs,
 so anything else that crept onto the default path (a dearer metric, a callback) shows up too.
 The earlier commit is checked out into a temporary git worktree; both sides run with this
 environment's Python (``python -m bold5000_ae.<step>`` from each tree, so each imports its own

@@ -1,4 +1,4 @@
-"""Benchmark (issue 17): time and peak memory of synth, prepare and datamodule setup against the
+"""Benchmark: time and peak memory of synth, prepare and datamodule setup against the
 number of runs, the two high-pass filters per run, and the growth extrapolated to BOLD5000.
 
 Each measurement runs in a fresh child process, so its peak resident set (``ru_maxrss``) is its
@@ -31,7 +31,7 @@ from experiments.benchmarks.common import RESULTS, Log, TrainOnly, load, machine
 
 RUNS_PER_SUBJECT = 142  # BOLD5000 CSI1-3: 15 sessions of 9-10 runs (CSI4 has fewer)
 MASK = "{root}/derivatives/masks/sub-CSI{subject}_brainmask.nii.gz"
-# the seed's field of view (88 x 88 x 66 at 2.4 mm): generator v2 covers it on any grid
+# the seed's field of view (88 x 88 x 66 at 2.4 mm): the brain generator covers it on any grid
 SEED_FOV_MM = (211.2, 211.2, 158.4)
 
 
@@ -104,7 +104,7 @@ def child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
         dm = BoldDataModule(args["output"], split=TrainOnly(), cache=args["cache"])
         dm.setup()
         train = dm.datasets["train"]
-        getattr(train, "load", lambda: None)()  # the cache fills lazily since issue 17
+        getattr(train, "load", lambda: None)()  # the cache fills lazily, on first use
         out.update(train_rows=len(train), cache=args["cache"],
                    train_split_mib=round(len(train) * dm.mask.sum() * args["itemsize"] / 2**20,
                                          1))

@@ -1,4 +1,4 @@
-"""The GPU check (issue 6) as one run: parity, training benchmarks, data path; JSON + log to $OUT.
+"""The GPU check as one run: parity, training benchmarks, data path; JSON + log to $OUT.
 
 Order: the bf16-vs-fp32 parity check first (cheap, and decides whether the speed figures
 count), then the training step (eager fp32, raw fast loop, Lightning fast end to end), then the

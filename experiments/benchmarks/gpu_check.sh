@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check of issue 6 in one run (< 8 minutes on an H200): bf16-vs-fp32 parity, training
+# The GPU check in one run (< 8 minutes on an H200): bf16-vs-fp32 parity, training
 # step benchmarks at 88x88x66 batch 64 (eager fp32, raw fast loop, Lightning fast end to end,
 # then channels_last_3d and Lightning defaults while the budget allows), and the data path.
 # Writes gpu_check.json + gpu_check.log into $OUT (default: ./gpu_check_out).

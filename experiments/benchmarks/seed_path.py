@@ -1,4 +1,4 @@
-"""The seed project's data path, reproduced as the baseline: one ``.nii.gz`` per volume, loaded
+"""The plain data path, the benchmarks' baseline: one ``.nii.gz`` per volume, loaded
 with nibabel twice per sample (once for the data, once for its maximum), float64 ``get_fdata``,
 scaled by the maximum, collated by a plain DataLoader."""
 

@@ -72,7 +72,7 @@ def write_hdf5(path: Path, volumes: np.ndarray, affine: np.ndarray,
 
 
 def write_seed_files(folder: Path, volumes: np.ndarray, affine: np.ndarray) -> list[Path]:
-    """One gzipped NIfTI per volume, as the seed project stored its data."""
+    """One gzipped NIfTI per volume, the layout of the preprocessed-volume release."""
     import nibabel as nib
 
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ twin goes through the very same ``bold5000-ae-prepare`` (detrend, high-pass, con
 ceiling is read on the same test rows (bold5000_ae/data/ceiling.py). Only one run's arrays are
 in memory at any time. Beside each subject's brain mask the generator writes its visual ROI
 masks (``derivatives/masks/sub-CSI{n}_mask-{LH,RH}{EarlyVis,LOC,...}.nii.gz`` and their union
-``mask-visual``); the default preparation (conf/source/synthetic_v2.yaml) keeps those voxels, as
+``mask-visual``); the default preparation (conf/source/synthetic_visual.yaml) keeps those voxels, as
 BOLD5000's own analyses use visual ROIs.
 """
 

@@ -19,7 +19,7 @@ motion term out exactly (it is linear in those six columns). The file also holds
 (0.14) drops its own cosine regressors for a run whenever any user confound correlates > 0.9
 with one of them, which a slowly drifting motion trace does in some runs; that run then keeps its
 drift. Regressing the written columns gives every run the same high-pass
-(conf/source/synthetic_v2.yaml).
+(conf/source/synthetic_visual.yaml).
 """
 
 from __future__ import annotations

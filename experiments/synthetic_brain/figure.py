@@ -1,7 +1,7 @@
 """Real sample volume beside a synthetic one (same grid, same colour scale) with their spatial
 noise spectra, and the real-vs-synthetic table: ``make synthetic-figure``.
 
-    .venv/bin/python -m experiments.synthetic_v2.figure --synthetic data/synthetic \
+    .venv/bin/python -m experiments.synthetic_brain.figure --synthetic data/synthetic \
         --real ../shared/bold5000/sample_volumes --out docs/figures
 """
 

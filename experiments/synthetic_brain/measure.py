@@ -1,9 +1,9 @@
 """Generate, prepare (data + noise-free twin) and score PCA-k against the measured ceiling.
 
-    .venv/bin/python -m experiments.synthetic_v2.measure --out /tmp/v2 [--set key=value ...]
+    .venv/bin/python -m experiments.synthetic_brain.measure --out /tmp/v2 [--set key=value ...]
         [--mask visual|brain] [--k 8 64]
 
-Why a script: the "done when" numbers of issue 11 (docs/synthetic.md) come from here, on the
+Why a script: the calibration numbers in docs/synthetic.md come from here, on the
 same split the default ``make train`` uses, so anyone can re-run them.
 """
 
@@ -26,7 +26,7 @@ from bold5000_ae.data.synthetic.noise import HIGH_PASS_HZ, MOTION_COLUMNS
 from bold5000_ae.evaluation.baselines import datamodule_baselines
 
 STIMULI = "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli"
-# which per-subject mask the preparation keeps: the visual ROIs (conf/source/synthetic_v2.yaml,
+# which per-subject mask the preparation keeps: the visual ROIs (conf/source/synthetic_visual.yaml,
 # what `make data` prepares) or the whole brain
 MASKS = {"visual": "sub-CSI{subject}_mask-visual.nii.gz",
          "brain": "sub-CSI{subject}_brainmask.nii.gz"}
@@ -34,7 +34,7 @@ MASKS = {"visual": "sub-CSI{subject}_mask-visual.nii.gz",
 
 def prepare_tree(raw: Path, bids: Path, output: Path, image_size: int = 32,
                  high_pass: float | None = HIGH_PASS_HZ, mask: str = "visual") -> None:
-    """Prepare as conf/source/synthetic_v2.yaml does: linear cleaning, the motion confounds and
+    """Prepare as conf/source/synthetic_visual.yaml does: linear cleaning, the motion confounds and
     the confounds file's cosine columns (the 128 s high-pass; ``high_pass=None``: motion only,
     no high-pass), the visual ROI voxels (``mask="brain"``: the whole brain)."""
     confounds = list(MOTION_COLUMNS)
