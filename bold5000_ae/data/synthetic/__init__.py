@@ -28,8 +28,8 @@ SPECS = {"v2": BrainSpec, "easy": SyntheticSpec}
 def generate(out_dir: str | Path, spec: SyntheticSpec | BrainSpec | None = None,
              n_jobs: int = 1) -> dict:
     """Write the dataset under ``out_dir`` (atomically) and return the ground-truth summary.
-    No spec: the easy model with its defaults (what Python callers got before v2).
-    ``n_jobs``: v2 runs written at once when the spec has ``seed_per_run`` (runs.py)."""
+    No spec: the easy model with its defaults (the fastest to generate, for unit tests).
+    ``n_jobs``: brain generator runs at once when the spec has ``seed_per_run`` (runs.py)."""
     spec = SyntheticSpec() if spec is None else spec
     with atomic_dir(Path(out_dir)) as tmp:
         truth = (generate_brain(tmp, spec, n_jobs) if isinstance(spec, BrainSpec)

@@ -1,4 +1,4 @@
-"""Generator v2: a brain-shaped synthetic BOLD5000, streamed one run at a time.
+"""The brain generator (``generator: v2``): a brain-shaped BOLD5000, streamed run by run.
 
 Per subject s, run, frame t and in-mask voxel v (notation of tuning.py and noise.py):
 

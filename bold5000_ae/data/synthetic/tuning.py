@@ -14,7 +14,7 @@ peak time varies smoothly over voxels and per subject inside ``hrf_peak_range_s`
 Gains: the category gain is the region's (``REGION_GAINS``). Of the five visual factors each voxel
 is tuned to ``factors_per_voxel`` (m): the m with the largest g_rk * exp(z_vk), z_v smooth random
 fields shared by the group (plus subject deviations), get gain 1, the others 0 (the voxel is
-invariant to them). m = 0 keeps the region gains on every factor (the first v2 model).
+invariant to them). m = 0 keeps the region gains on every factor (broad tuning, nearly linear).
 Why nonlinear: a linear map of image factors to voxels is what PCA recovers exactly. Why
 conjunctions of a few factors with narrow tuning: broad tuning over all factors at once is
 nearly linear over the images (PCA-8 kept 96% of such a signal, docs/synthetic.md); voxels that
