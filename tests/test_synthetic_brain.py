@@ -32,8 +32,8 @@ FUNC = "bids/sub-CSI{s}/ses-01/func/sub-CSI{s}_ses-01_task-5000scenes_run-01_{ki
 
 
 @pytest.fixture(scope="module")
-def tiny_v2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("v2") / "raw"
+def tiny_brain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("brain") / "raw"
     generate(root, TINY_V2)
     return root
 
@@ -83,8 +83,8 @@ def test_presets_compose_to_their_generators(tmp_path: Path) -> None:
     assert specs["seed88"].grid == (88, 88, 66) and specs["seed88"].generator == "v2"
 
 
-def test_brain_mask_is_the_mni_brain(tiny_v2: Path) -> None:
-    truth = np.load(tiny_v2 / "ground_truth.npz")
+def test_brain_mask_is_the_mni_brain(tiny_brain: Path) -> None:
+    truth = np.load(tiny_brain / "ground_truth.npz")
     mask, affine = truth["mask"], truth["affine"]
     # MNI152 brain volume is ~1.5-1.9 litres; at 10 mm voxels that is 1500-1900 voxels
     assert 1300 < mask.sum() < 2100
@@ -114,13 +114,13 @@ def test_no_planted_stimulus_variance_outside_visual_regions(tmp_path: Path) -> 
 BOLD5000_ROIS = ["EarlyVis", "LOC", "FFA", "PPA", "RSC", "OPA"]
 
 
-def test_visual_roi_masks_in_the_bold5000_format(tiny_v2: Path) -> None:
+def test_visual_roi_masks_in_the_bold5000_format(tiny_brain: Path) -> None:
     """Per subject, LH/RH masks named as BOLD5000's ROI files and their union, in both trees;
     the union is exactly the voxels with planted stimulus variance."""
-    truth = np.load(tiny_v2 / "ground_truth.npz")
+    truth = np.load(tiny_brain / "ground_truth.npz")
     visual = truth["sub-CSI1_roi_weight"] > 0
     for tree in ("bids", "noiseless/bids"):
-        folder = tiny_v2 / tree / "derivatives/masks"
+        folder = tiny_brain / tree / "derivatives/masks"
         union = np.zeros_like(visual, dtype=int)
         x = None
         for roi in BOLD5000_ROIS:
@@ -186,9 +186,9 @@ def test_each_voxel_is_tuned_to_factors_per_voxel_visual_factors(m: int) -> None
             assert len({tuple(row) for row in visual}) > 1
 
 
-def test_twin_layout_and_confounds(tiny_v2: Path) -> None:
+def test_twin_layout_and_confounds(tiny_brain: Path) -> None:
     func = FUNC.format(s=1, kind="desc-confounds_timeseries.tsv")
-    confounds = pd.read_csv(tiny_v2 / func, sep="\t")
+    confounds = pd.read_csv(tiny_brain / func, sep="\t")
     assert list(confounds.columns[:6]) == ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
                                            "rot_z"]
     assert len(confounds) == TINY_V2.volumes_per_run
@@ -198,17 +198,17 @@ def test_twin_layout_and_confounds(tiny_v2: Path) -> None:
     assert cosines == [f"cosine{k:02d}" for k in range(int(2 * duration / 128))] != []
     basis = confounds[cosines].to_numpy()
     np.testing.assert_allclose(basis.T @ basis, np.eye(len(cosines)), atol=1e-4)
-    first = (tiny_v2 / func).read_text().splitlines()[1].split("\t")
+    first = (tiny_brain / func).read_text().splitlines()[1].split("\t")
     assert first[list(confounds.columns).index("framewise_displacement")] == "n/a"  # fMRIPrep
     assert confounds[["trans_x", "trans_y", "trans_z"]].abs().max().max() > 0
     for kind in ("bold.nii.gz", "events.tsv", "desc-confounds_timeseries.tsv"):
-        assert (tiny_v2 / "noiseless" / FUNC.format(s=1, kind=kind)).is_file()
+        assert (tiny_brain / "noiseless" / FUNC.format(s=1, kind=kind)).is_file()
     events = FUNC.format(s=1, kind="events.tsv")
-    assert (tiny_v2 / events).read_text() == (tiny_v2 / "noiseless" / events).read_text()
-    noisy = np.asarray(nib.load(tiny_v2 / FUNC.format(s=1, kind="bold.nii.gz")).dataobj)
-    clean = np.asarray(nib.load(tiny_v2 / "noiseless" / FUNC.format(s=1, kind="bold.nii.gz"))
+    assert (tiny_brain / events).read_text() == (tiny_brain / "noiseless" / events).read_text()
+    noisy = np.asarray(nib.load(tiny_brain / FUNC.format(s=1, kind="bold.nii.gz")).dataobj)
+    clean = np.asarray(nib.load(tiny_brain / "noiseless" / FUNC.format(s=1, kind="bold.nii.gz"))
                        .dataobj)
-    resid = (noisy - clean)[np.load(tiny_v2 / "ground_truth.npz")["mask"]]
+    resid = (noisy - clean)[np.load(tiny_brain / "ground_truth.npz")["mask"]]
     assert 0.5 * TINY_V2.temporal_noise < resid.std() < 20 * TINY_V2.temporal_noise
 
 
@@ -224,11 +224,11 @@ def test_living_is_not_a_global_image_statistic() -> None:
     assert auc < 0.65
 
 
-def test_factors_are_measured_on_the_written_images(tiny_v2: Path) -> None:
+def test_factors_are_measured_on_the_written_images(tiny_brain: Path) -> None:
     from PIL import Image
 
-    truth = np.load(tiny_v2 / "ground_truth.npz")
-    folder = tiny_v2 / "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli"
+    truth = np.load(tiny_brain / "ground_truth.npz")
+    folder = tiny_brain / "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli"
     paths = {p.name: p for p in folder.rglob("*") if p.is_file()}
     images = np.stack([np.asarray(Image.open(paths[n]).convert("RGB"))
                        for n in truth["image_names"]])

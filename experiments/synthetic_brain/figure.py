@@ -99,7 +99,7 @@ def main() -> None:
     spec_ax.set_title("spatial noise spectra", fontsize=9)
     spec_ax.legend()
     fig.tight_layout()
-    fig.savefig(args.out / "synthetic_real_vs_v2.png", dpi=110)
+    fig.savefig(args.out / "synthetic_real_vs_brain.png", dpi=110)
     print(json.dumps(table, indent=2))
 
 
