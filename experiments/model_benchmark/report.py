@@ -63,6 +63,10 @@ def summarise(record: dict[str, Any], pca: dict[str, dict[str, np.ndarray]],
         if all(aucs):
             row["auc"] = float(np.mean([a[0] for a in aucs]))
             row["auc_seed_cis"] = [[a[1], a[2]] for a in aucs]
+            # PCA-k on the same folds and unlabeled rows as this family's read-out
+            pca_aucs = [_auc(r["transfer"], "pca_k") for r in runs]
+            if all(pca_aucs):
+                row["auc_pca_k"] = float(np.mean([a[0] for a in pca_aucs]))
         out["families"][name] = row
     return out
 
@@ -78,13 +82,22 @@ def _diff(d: dict[str, float] | None) -> str:
     return f"{d['diff']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]{mark}"
 
 
+def _auc_cell(row: dict[str, Any]) -> str:
+    if row.get("auc") is None:
+        return "–"
+    ci = row["auc_seed_cis"][0] if len(row["auc_seed_cis"]) == 1 else None
+    cell = _fmt(row["auc"]) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    return cell + (f" (PCA-k {row['auc_pca_k']:.3f})" if "auc_pca_k" in row else "")
+
+
 def table(results: dict[str, Any]) -> str:
     pca, ceil = results["pca_k"], results["ceiling"]
     lines = [f"`{results['command']}`: {len(results['seeds'])} seeds, {results['epochs']} "
              f"epochs, {results['n_test_trials']} test trials; CIs: 95% bootstrap over test "
              "trials of the seed-mean difference from PCA-k (**>**: above PCA-k, CI excludes 0; "
              "<: below); + repeat Wiener: the code denoised by the Wiener filter of the "
-             "training rows' repeated images, then decoded, against plain PCA-k", "",
+             "training rows' repeated images, then decoded, against plain PCA-k; transfer AUC "
+             "with its 95% CI over trials, beside PCA-k's on the same folds", "",
              "| model | signal R² | − PCA-k | + repeat Wiener | − PCA-k | R² (input) | − PCA-k "
              "| fit R² | transfer AUC |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -96,13 +109,12 @@ def table(results: dict[str, Any]) -> str:
                      f"{_fmt(wiener.get('signal_r2'))} | "
                      f"{_diff(wiener.get('signal_r2_minus_pca_k'))} | {_fmt(row['input_r2'])} | "
                      f"{_diff(row.get('input_r2_minus_pca_k'))} | {_fmt(row['fit_r2'])} | "
-                     f"{_fmt(row.get('auc'))} |")
-    auc = pca.get("auc") or (None,)
+                     f"{_auc_cell(row)} |")
     wiener = pca.get("repeat_wiener", {})
     lines.append(f"| PCA-k (k={_fmt(pca['k'], 0)}, same training rows) | "
                  f"{_fmt(pca.get('signal_r2'))} | | {_fmt(wiener.get('signal_r2'))} | "
                  f"{_diff(wiener.get('signal_r2_minus_pca_k'))} | {_fmt(pca['input_r2'])} | | "
-                 f"{_fmt(pca['fit_r2'])} | {_fmt(auc[0])} |")
+                 f"{_fmt(pca['fit_r2'])} | beside each family |")
     raw = results.get("raw_voxels_auc") or (None,)
     oracle = ceil.get("oracle_auc") or (None,)
     lines.append(f"| ceiling (noise-free twin) / raw voxels, oracle AUC | "
