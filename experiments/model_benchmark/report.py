@@ -92,7 +92,8 @@ def _auc_cell(row: dict[str, Any]) -> str:
 
 def table(results: dict[str, Any]) -> str:
     pca, ceil = results["pca_k"], results["ceiling"]
-    lines = [f"`{results['command']}`: {len(results['seeds'])} seeds, {results['epochs']} "
+    n_seeds = len(results["seeds"])
+    lines = [f"`{results['command']}`: {n_seeds} seed{'s' * (n_seeds != 1)}, {results['epochs']} "
              f"epochs, {results['n_test_trials']} test trials; CIs: 95% bootstrap over test "
              "trials of the seed-mean difference from PCA-k (**>**: above PCA-k, CI excludes 0; "
              "<: below); + repeat Wiener: the code denoised by the Wiener filter of the "
