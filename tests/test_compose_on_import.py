@@ -1,6 +1,6 @@
-"""``import bold5000_ae`` alone registers the OmegaConf resolvers the configs use
-(``project_root``, ``local_config_dir``, ``run_name``), so Hydra's compose API works from any
-script or notebook. Checked in a fresh interpreter that imports nothing else of the package."""
+"""Hydra's compose API resolves every config after ``import bold5000_ae`` alone: the resolvers
+the configs use (``project_root``, ``local_config_dir``, ``run_name``) are registered when Hydra
+starts. Checked in a fresh interpreter that imports nothing else of the package."""
 
 from __future__ import annotations
 

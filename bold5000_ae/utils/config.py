@@ -1,10 +1,10 @@
 """Where the Hydra configs live, and the ``project_root`` resolver the path configs use.
 
 ``conf/`` sits at the repository root (installed editable). The resolvers are registered when
-this module is imported, which ``import bold5000_ae`` does (the package's ``__init__``), so
-``${project_root:}`` never depends on ``HydraConfig``: ``${hydra:runtime.cwd}`` inside
-``oc.env`` is resolved while a multirun's sweep dir is built, before HydraConfig exists, and a
-bare ``-m`` run then fails.
+this module is imported, which Hydra does whenever it starts (the plugin package
+``hydra_plugins.bold5000_ae_resolvers``), so ``${project_root:}`` never depends on
+``HydraConfig``: ``${hydra:runtime.cwd}`` inside ``oc.env`` is resolved while a multirun's
+sweep dir is built, before HydraConfig exists, and a bare ``-m`` run then fails.
 """
 
 from __future__ import annotations
