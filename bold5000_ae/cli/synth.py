@@ -18,6 +18,7 @@ from bold5000_ae.data.synthetic.manifest import check_replaceable
 from bold5000_ae.utils.atomic_io import clean_orphans, disk_error
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.errors import InputError
+from bold5000_ae.utils.interrupts import raise_if_interrupted, recorded_sigint
 from bold5000_ae.utils.locks import claim_output
 
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports Ctrl-C
@@ -62,6 +63,7 @@ def synth(cfg: DictConfig) -> dict:
         clean_orphans(out)  # staging and replaced folders of writers that were killed
         staging = out.with_name(f".{out.name}.{os.getpid()}.staging.tmp")
         truth = generate(staging, spec, n_jobs)
+        raise_if_interrupted()
         _swap_in(staging, out)
     else:
         truth = generate(out, spec, n_jobs)
@@ -74,7 +76,8 @@ def synth(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="synth")
 def main(cfg: DictConfig) -> None:
     try:
-        synth(cfg)
+        with recorded_sigint():
+            synth(cfg)
     except KeyboardInterrupt:
         print(f"error: {cfg.output_dir}: interrupted (Ctrl-C); nothing was written and an "
               "existing dataset there is unchanged", file=sys.stderr)

@@ -20,6 +20,7 @@ from bold5000_ae.data.synthetic.manifest import write_manifest
 from bold5000_ae.data.synthetic.spec import BrainSpec
 from bold5000_ae.utils.atomic_io import atomic_dir
 from bold5000_ae.utils.errors import InputError
+from bold5000_ae.utils.interrupts import raise_if_interrupted
 
 __all__ = ["BrainSpec", "SyntheticSpec", "brain_mask", "generate", "make_spec"]
 SPECS = {"v2": BrainSpec, "easy": SyntheticSpec}
@@ -35,6 +36,7 @@ def generate(out_dir: str | Path, spec: SyntheticSpec | BrainSpec | None = None,
         truth = (generate_brain(tmp, spec, n_jobs) if isinstance(spec, BrainSpec)
                  else generate_easy(tmp, spec))
         write_manifest(tmp)
+        raise_if_interrupted()  # a Ctrl-C lost in a finalizer still stops the commit
         return truth
 
 
