@@ -229,11 +229,14 @@ def model_codec(model: torch.nn.Module, batch_size: int = 256
 
     @torch.no_grad()
     def apply(function: Callable[[torch.Tensor], torch.Tensor], rows: np.ndarray) -> np.ndarray:
+        was_training = model.training
         model.eval()
-        parts = [function(torch.as_tensor(rows[i:i + batch_size], dtype=torch.float32,
-                                          device=device)).double().cpu()
-                 for i in range(0, len(rows), batch_size)]
-        return torch.cat(parts).numpy()
+        try:
+            return torch.cat([function(torch.as_tensor(rows[i:i + batch_size], device=device,
+                                                       dtype=torch.float32)).double().cpu()
+                              for i in range(0, len(rows), batch_size)]).numpy()
+        finally:
+            model.train(was_training)
     return partial(apply, model.embed), partial(apply, model.decode)
 
 
