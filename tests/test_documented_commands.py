@@ -141,8 +141,34 @@ def test_documented_search_and_its_rerun(project: Path) -> None:
 @pytest.mark.subprocess
 @pytest.mark.slow
 def test_documented_family_comparison(project: Path) -> None:
+    """Two nets, the smoke size's 2 trials each in their own study, then each net's best
+    retrained with 3 seeds and tested: the retrain report ranks the nets with a CI over seeds,
+    beside PCA-k."""
+    import optuna
+
+    from bold5000_ae.utils.optuna_storage import open_storage
+
     done = run_documented(FAMILIES, project)
     assert done.returncode == 0, done.stderr[-3000:]
+    storage = open_storage(f"sqlite:///{project / 'logs/optuna/families.db'}", create=False)
+    best = {}
+    for net in ("conv3d", "mlp"):
+        study = optuna.load_study(study_name=f"families.{net}", storage=storage)
+        assert len(study.trials) == 2  # the same budget for each family
+        best[net] = study.best_trial.params
     [sweep] = sorted((project / "logs" / "train" / "multiruns").iterdir())
     summary = pd.read_csv(sweep / "retrain" / "report" / "summary.csv")
-    assert len(summary) == 2 and list(summary["seeds"]) == [3, 3]
+    assert sorted(summary["label"].str.extract(r"family=(\w+)")[0]) == ["conv3d", "mlp"]
+    assert list(summary["seeds"]) == [3, 3]
+    assert (summary["test/r2 ci_low"] < summary["test/r2 mean"]).all()
+    assert (summary["test/r2 mean"] < summary["test/r2 ci_high"]).all()
+    runs = pd.read_csv(sweep / "retrain" / "report" / "runs.csv")
+    for _, run in runs.iterrows():  # each family retrained at its study's best parameters
+        overrides = run["overrides"].split()
+        net = next(o.removeprefix("+family=") for o in overrides if o.startswith("+family="))
+        assert {f"{k}={v}" for k, v in best[net].items()} <= set(overrides)
+        assert f"model/net={net}" in overrides and "test=true" in overrides
+    refs = pd.read_csv(sweep / "retrain" / "report" / "references.csv")
+    assert "baseline: pca_k" in set(refs["label"])
+    page = (sweep / "report" / "report.html").read_text()
+    assert all(f"study <code>families.{net}</code>" in page for net in best)
