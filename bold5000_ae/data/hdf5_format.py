@@ -172,7 +172,7 @@ def read_attrs(h5: h5py.File) -> dict[str, Any]:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError:
-                pass
+                pass  # a plain string that happens to start with a bracket stays a string
         out[key] = value.item() if isinstance(value, np.generic) else value
     return out
 

@@ -18,6 +18,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from bold5000_ae.data.hdf5_format import read_attrs
 from bold5000_ae.data.part_store import VOLATILE_KEYS
 from bold5000_ae.data.provenance import GROUP, sha256_file
 
@@ -97,17 +98,10 @@ def _compare_arrays(name: str, a: np.ndarray, b: np.ndarray, exact: bool) -> str
 
 
 def _stable_attrs(h5: h5py.File) -> dict[str, Any]:
-    out = {}
-    for key, value in h5.attrs.items():
-        value = value.item() if isinstance(value, np.generic) else value
-        if isinstance(value, str) and value[:1] in "{[":
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
-        if key == "prepare_config" and isinstance(value, dict):
-            value = {k: v for k, v in value.items() if k not in VOLATILE_KEYS}
-        out[key] = value
+    out = read_attrs(h5)
+    if isinstance(out.get("prepare_config"), dict):
+        out["prepare_config"] = {k: v for k, v in out["prepare_config"].items()
+                                 if k not in VOLATILE_KEYS}
     return out
 
 

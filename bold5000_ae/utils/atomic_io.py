@@ -41,7 +41,8 @@ def _umask() -> int:
     return mask
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (one we may not signal counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -60,7 +61,7 @@ def clean_orphans(path: str | Path) -> list[Path]:
         return removed
     for entry in path.parent.iterdir():
         found = pattern.match(entry.name)
-        if found and int(found.group(1)) != os.getpid() and not _pid_alive(int(found.group(1))):
+        if found and int(found.group(1)) != os.getpid() and not pid_alive(int(found.group(1))):
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed

@@ -37,6 +37,7 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
+from bold5000_ae.utils.atomic_io import pid_alive
 from bold5000_ae.utils.optuna_storage import family_name, open_storage
 
 log = logging.getLogger(__name__)
@@ -144,16 +145,6 @@ def this_worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def fail_orphans(study: optuna.Study) -> list[int]:
     """Trials left RUNNING by a sweeper on this host that is gone (killed, interrupted): no
     one will ever tell them, so they are recorded FAIL. A RUNNING trial of a live sweeper, or
@@ -163,7 +154,7 @@ def fail_orphans(study: optuna.Study) -> list[int]:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = str(trial.user_attrs.get(WORKER_ATTR, ""))
         name, _, pid = worker.rpartition(":")
-        if name == host and pid.isdigit() and not _alive(int(pid)):
+        if name == host and pid.isdigit() and not pid_alive(int(pid)):
             study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             failed.append(trial.number)
     if failed:
