@@ -119,16 +119,18 @@ synthetic-figure: $(STAMP) $(PREPARED) ## real-vs-synthetic noise table and figu
 train: $(STAMP) $(PREPARED) ## generate + prepare the synthetic data, train the conv autoencoder (ARGS=overrides)
 	$(BIN)/bold5000-ae-train $(ARGS)
 
-# The suite runs on every core (pytest-xdist; --dist worksteal was no faster on 2 cores: 17 min 39 s
-# against 16 min 38 s): TEST_WORKERS=0 for one process, or
-# a number. Each worker, and every process a test starts, uses TEST_THREADS BLAS/OpenMP/torch
-# threads, so the workers share the cores instead of oversubscribing them (2 cores: the
-# documented-command tests took 189 s with the default threads, 124 s with one).
+# The suite runs on every core (pytest-xdist). --dist loadgroup: a module marked
+# xdist_group (tests that share an expensive module-scoped fixture) runs on one worker, so the
+# fixture is built once, not once per worker; every other test goes to whichever worker is free.
+# TEST_WORKERS=0 for one process, or a number. Each worker, and every process a test starts,
+# uses TEST_THREADS BLAS/OpenMP/torch threads, so the workers share the cores instead of
+# oversubscribing them (2 cores: the documented-command tests took 189 s with the default
+# threads, 124 s with one).
 TEST_WORKERS ?= auto
 TEST_THREADS ?= 1
 test: $(STAMP) ## run the test suite (on every core; TEST_WORKERS=0 for one process)
 	OMP_NUM_THREADS=$(TEST_THREADS) MKL_NUM_THREADS=$(TEST_THREADS) \
-	  OPENBLAS_NUM_THREADS=$(TEST_THREADS) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(ARGS)
+	  OPENBLAS_NUM_THREADS=$(TEST_THREADS) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
 
 lint: $(STAMP) ## ruff and the import layers (lint-imports)
 	$(BIN)/ruff check bold5000_ae tests experiments

@@ -15,6 +15,9 @@ from bold5000_ae.data.hdf5_format import read_prepared, write_prepared
 from bold5000_ae.utils.errors import InputError
 from tests.helpers.hydra import TINY_TRAIN, compose_config
 
+# one xdist worker runs this module: its module-scoped prepared_f16 is built once
+pytestmark = pytest.mark.xdist_group("datamodule_cache")
+
 MODES = ("none", "ram", "gpu")
 
 

@@ -10,6 +10,7 @@ its whole grid of configurations.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -116,6 +117,7 @@ def test_documented_sweep_runs_verbatim(command: str, task: str, jobs: int,
     [sweep] = sorted((project / "logs" / task / "multiruns").iterdir())
     runs = pd.read_csv(sweep / "report" / "runs.csv")
     assert list(runs["status"]) == ["ok"] * jobs, runs["error"].tolist()
+    assert f"job {jobs}/{jobs}" in done.stderr  # the progress line counts the whole grid
     assert (sweep / "report" / "report.html").stat().st_size > 3_000_000
 
 
@@ -123,6 +125,7 @@ def test_documented_sweep_runs_verbatim(command: str, task: str, jobs: int,
 @pytest.mark.slow
 def test_documented_search_and_its_rerun(project: Path) -> None:
     import optuna
+    from optuna.trial import TrialState
 
     from bold5000_ae.utils.optuna_storage import open_storage
 
@@ -131,8 +134,18 @@ def test_documented_search_and_its_rerun(project: Path) -> None:
         assert done.returncode == 0, done.stderr[-3000:]
     study = optuna.load_study(study_name="autoencoder",
                               storage=f"sqlite:///{project / 'logs/optuna/autoencoder.db'}")
-    assert len(study.trials) == 2 + 5 + 2 + 2 + 2
+    assert [t.number for t in study.trials] == list(range(2 + 5 + 2 + 2 + 2))
     assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 13
+    # every trial, the joblib workers' included, reported its epoch through the storage, and
+    # each finished trial's job folder holds the value the study recorded
+    assert all(sorted(t.intermediate_values) == [0] for t in study.trials)
+    finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(finished) >= 11 and all(t.state == TrialState.PRUNED for t in study.trials
+                                       if t not in finished)
+    for trial in finished:
+        job = Path(trial.user_attrs["sweep_dir"]) / str(trial.user_attrs["job"])
+        metrics = json.loads((job / "metrics.json").read_text())
+        assert metrics["val/r2"] == pytest.approx(trial.value)
     journal = optuna.load_study(study_name="autoencoder", storage=open_storage(
         f"journal:{project / 'logs/optuna/autoencoder.log'}", create=False))
     assert len(journal.trials) == 2

@@ -21,6 +21,9 @@ import release_tree as rt
 from bold5000_ae.data.hdf5_format import read_prepared
 from tests.helpers.release_server import Release, ReleaseServer
 
+# one xdist worker runs this module: its module-scoped release is built once
+pytestmark = pytest.mark.xdist_group("fetch")
+
 BIN = Path(sys.executable).parent
 BETAS = "CSI1_GLMbetas-TYPED-FITHRF-GLMDENOISE-RR_ses-{:02d}.nii.gz"
 RUN = "ds001499/sub-CSI1/ses-{s:02d}/func/sub-CSI1_ses-{s:02d}_task-{task}_run-{r:02d}_{kind}"

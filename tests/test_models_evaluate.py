@@ -26,6 +26,9 @@ from bold5000_ae.cli.train import train
 from bold5000_ae.evaluation.readout import onto_mask
 from tests.helpers.hydra import TINY_TRAIN, compose_config
 
+# one xdist worker runs this module: its module-scoped finished_run is built once
+pytestmark = pytest.mark.xdist_group("models_evaluate")
+
 # the commands README.md and docs/workflows.md show, exactly
 DOCUMENTED = [".venv/bin/bold5000-ae-eval"]
 REPO = Path(__file__).resolve().parents[1]

@@ -22,6 +22,9 @@ import pytest
 from bold5000_ae.cli.train import train
 from tests.helpers.hydra import compose_config
 
+# one xdist worker runs this module: its module-scoped default_data is built once
+pytestmark = pytest.mark.xdist_group("models_learn")
+
 REPO = Path(__file__).resolve().parents[1]
 
 

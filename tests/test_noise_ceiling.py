@@ -20,6 +20,9 @@ from bold5000_ae.evaluation.noise_ceiling import (
 )
 from experiments.synthetic_brain.measure import build
 
+# one xdist worker runs this module: its module-scoped repeated_synthetic is built once
+pytestmark = pytest.mark.xdist_group("noise_ceiling")
+
 
 def _simulated(rng: np.random.Generator, signal_sd: np.ndarray, noise_sd: np.ndarray,
                images: int = 400, repeats: int = 4) -> tuple[np.ndarray, np.ndarray]:

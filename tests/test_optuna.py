@@ -1,7 +1,8 @@
 """Optuna search through the package's own sweeper (hydra_plugins/bold5000_ae_optuna), on the
 tiny data: the search space syntax, pruning (and the report showing it), a rerun and a kill -9
-continuing one study with new points, a failed trial recorded while the search goes on, joblib
-workers and two concurrent sweeper processes sharing one study."""
+continuing one study with new points, a failed trial recorded while the search goes on, and
+two concurrent sweeper processes sharing one study. Joblib workers on one study: the documented
+joblib search in tests/test_documented_commands.py."""
 
 from __future__ import annotations
 
@@ -143,26 +144,6 @@ def test_a_failed_trial_is_recorded_and_the_search_goes_on(prepared_h5: Path,
     assert "model.optimizer.lr" in json.loads((sweep / "0" / "failed.json").read_text())["error"]
     runs = pd.read_csv(sweep / "report" / "runs.csv")
     assert list(runs["status"]) == ["failed", "ok"]
-
-
-@pytest.mark.subprocess
-def test_joblib_workers_share_one_study(prepared_h5: Path, tmp_path: Path) -> None:
-    """Two trials at a time in joblib's worker processes: each reports its epochs to the one
-    SQLite study; the sweeper asks and tells per batch, so no trial is duplicated."""
-    done = run_train([*SEARCH, "hydra/launcher=joblib", "hydra.sweeper.n_jobs=2",
-                      "hydra.launcher.n_jobs=2", "hydra.sweeper.n_trials=4",
-                      "trainer.max_epochs=2", "hydra/sweeper/pruner=none"],
-                     tmp_path, prepared_h5)
-    assert done.returncode == 0, done.stderr[-3000:]
-    study = load(tmp_path)
-    assert [t.number for t in study.trials] == [0, 1, 2, 3]
-    assert all(t.state == TrialState.COMPLETE for t in study.trials)
-    assert all(sorted(t.intermediate_values) == [0, 1] for t in study.trials)
-    assert len(points(study)) == 4
-    [sweep] = sweep_dirs(tmp_path)
-    for trial in study.trials:  # each trial's job folder holds its value
-        metrics = json.loads((sweep / str(trial.user_attrs["job"]) / "metrics.json").read_text())
-        assert metrics["val/r2"] == pytest.approx(trial.value)
 
 
 @pytest.mark.subprocess

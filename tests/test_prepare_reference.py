@@ -24,6 +24,9 @@ from bold5000_ae.utils.errors import InputError
 from tests.helpers.cli import console_script, run_train
 from tests.helpers.synthetic import prepare_synthetic
 
+# one xdist worker runs this module: its module-scoped two_grids is built once
+pytestmark = pytest.mark.xdist_group("prepare_reference")
+
 # Two subjects, two sessions of one run each, on grids of different shape and voxel size
 SPEC_A = SyntheticSpec(grid=(12, 14, 12), voxel_size_mm=(8.0, 8.0, 8.0), sessions=2,
                        runs_per_session=1, trials_per_run=8, volumes_per_run=50,

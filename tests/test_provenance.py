@@ -28,6 +28,9 @@ import release_tree as rt
 from bold5000_ae.data.provenance import read_provenance
 from tests.helpers.opened_files import OpenedFiles, available
 
+# one xdist worker runs this module: its module-scoped synthetic is built once
+pytestmark = pytest.mark.xdist_group("provenance")
+
 BIN = Path(sys.executable).parent
 # the label tables the package ships (labels_release.py) are inputs too, when a rule reads them
 RESOURCES = Path(__file__).resolve().parents[1] / "bold5000_ae/data/resources"

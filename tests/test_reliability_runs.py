@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 import yaml
 
-pytestmark = pytest.mark.subprocess
+# one xdist worker runs this module: its module-scoped data and trained_run is built once
+pytestmark = [pytest.mark.subprocess, pytest.mark.xdist_group("reliability_runs")]
 
 BIN = Path(sys.executable).parent
 TINY = ["trainer=cpu", "data.batch_size=8", "model.net.channels=[4,8]", "model.net.latent_dim=8",

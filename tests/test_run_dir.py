@@ -19,7 +19,8 @@ import torch
 
 from bold5000_ae.utils.locks import acquire, release
 
-pytestmark = pytest.mark.subprocess
+# one xdist worker runs this module: its module-scoped trained_run is built once
+pytestmark = [pytest.mark.subprocess, pytest.mark.xdist_group("run_dir")]
 
 BIN = Path(sys.executable).parent
 TINY = ["trainer=cpu", "data.batch_size=8", "model.net.channels=[4,8]", "model.net.latent_dim=8",

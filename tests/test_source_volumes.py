@@ -15,6 +15,9 @@ from bold5000_ae.data.preparation import prepare_dataset
 from bold5000_ae.data.sources.volumes import VolumesSource
 from bold5000_ae.utils.errors import InputError
 
+# one xdist worker runs this module: its module-scoped real_volumes_h5 is built once
+pytestmark = pytest.mark.xdist_group("source_volumes")
+
 FIRST_FIVE = ["n01930112_19568.JPEG", "n03733281_29214.JPEG", "n07695742_5848.JPEG",
               "COCO_train2014_000000420713.jpg", "COCO_train2014_000000488558.jpg"]
 

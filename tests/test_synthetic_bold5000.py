@@ -23,6 +23,9 @@ from bold5000_ae.utils.errors import InputError
 from tests.helpers.cli import console_script
 from tests.helpers.hydra import compose_config
 
+# one xdist worker runs this module: its module-scoped tiny_raw is built once
+pytestmark = pytest.mark.xdist_group("synthetic_bold5000")
+
 TINY = BrainSpec(grid=(16, 18, 16), voxel_size_mm=(10.0, 10.0, 10.0), sessions=2,
                  runs_per_session=(2, 1), trials_per_run=8, volumes_per_run=50,
                  unique_images=20, repeated_images=3, repeat_presentations=3, image_size=16,

@@ -23,6 +23,9 @@ from bold5000_ae.data.synthetic.tuning import REGION_GAINS, group_maps, hrf, sub
 from bold5000_ae.utils.errors import InputError
 from experiments.synthetic_brain.measure import build, pca_r2
 
+# one xdist worker runs this module: its module-scoped tiny_brain is built once
+pytestmark = pytest.mark.xdist_group("synthetic_brain")
+
 # The default model on a coarse grid with few, short runs: seconds, same mechanisms.
 TINY_V2 = BrainSpec(grid=(16, 18, 16), voxel_size_mm=(10.0, 10.0, 10.0), sessions=2,
                     runs_per_session=2, trials_per_run=8, volumes_per_run=50,
