@@ -27,3 +27,15 @@ def test_help_says_what_the_script_does(name: str) -> None:
     assert done.stdout.splitlines()[0].startswith(FIRST_LINES[name])
     groups = "model/loss" in done.stdout
     assert groups == (name == "train")  # only train composes the model groups
+
+
+@pytest.mark.subprocess
+def test_train_checks_its_config_before_importing_torch(tmp_path: Path) -> None:
+    """``--help``, a config typo or a refused run folder answer before torch and Lightning load
+    (seconds on a laptop): the entry point imports them only for a run that passed its checks."""
+    probe = ("import sys, bold5000_ae.cli.train; "
+             "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -90,15 +90,16 @@ def test_a_killed_search_resumes_on_the_same_study(prepared_h5: Path, tmp_path: 
     left RUNNING is recorded FAIL, numbering goes on, and no parameter set repeats."""
     args = [*SEARCH, "hydra/sweeper/pruner=none", "trainer.max_epochs=4"]
     h5 = prepared_h5
+    # epochs long enough that the poll below catches the second trial between two of them
     cmd = [console_script("bold5000-ae-train"), f"data.path={h5}", *TINY_CLI, *args,
-           "hydra.sweeper.n_trials=5"]
+           "hydra.sweeper.n_trials=5", "trainer.max_epochs=20"]
     env = {**os.environ, "WANDB_MODE": "disabled", "PROJECT_ROOT": str(tmp_path)}
     search = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline:  # a second trial in the middle of its epochs
-            time.sleep(0.5)
+            time.sleep(0.2)
             try:
                 trials = load(tmp_path).trials
             except (FileNotFoundError, KeyError):  # no database, or no study in it yet

@@ -36,9 +36,9 @@ def test_stage_one_uses_the_runs_trainer_callbacks_and_loggers(train_cfg, monkey
         return models[-1]
 
     monkeypatch.setattr(pipeline, "build_trainer", recording)
-    import bold5000_ae.cli.train as cli_train
+    import bold5000_ae.training.fit_and_test as fit_and_test
 
-    monkeypatch.setattr(cli_train, "model_for_run", keep)
+    monkeypatch.setattr(fit_and_test, "model_for_run", keep)
     cfg = train_cfg(TRANSFER)
     metrics = train(cfg)
     assert "test/auc" in metrics

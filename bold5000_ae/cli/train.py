@@ -2,36 +2,23 @@
 
 A transfer or image→latent run first runs its autoencoder stage (``training/pipeline.py``);
 either way the model fitted here is built fresh, weights restored where it starts from a
-checkpoint, and trained with ``cfg.trainer``, ``cfg.callbacks`` and ``cfg.logger``."""
+checkpoint, and trained with ``cfg.trainer``, ``cfg.callbacks`` and ``cfg.logger``
+(``training/fit_and_test.py``). This module imports no torch or Lightning: ``--help``, a config
+typo or a refused run folder answer before those imports."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import hydra
-import lightning as L
-import numpy as np
-from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from bold5000_ae.cli.help_groups import hide_groups_in_help
 from bold5000_ae.cli.hydra_callbacks import record_failures
+from bold5000_ae.cli.job_output import route_lightning_to_root
 from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
-from bold5000_ae.data.ceiling import ceiling_metrics
-from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, with_verdict
-from bold5000_ae.evaluation.noise_ceiling import repeat_ceiling_metrics, summary_line
-from bold5000_ae.evaluation.oracle import oracle_scores
-from bold5000_ae.training.checkpoint_io import resolve_ckpt_path
-from bold5000_ae.training.optuna_pruning import pruned_epoch
-from bold5000_ae.training.pipeline import build_trainer, model_for_run, scalar_metrics
-from bold5000_ae.training.preemption import preemption_guard
-from bold5000_ae.training.run_dir import claim_run_dir, run_status
+from bold5000_ae.training.run_dir import claim_run_dir
 from bold5000_ae.utils.config import CONFIG_DIR
-from bold5000_ae.viz.brain import brain_panels
-from bold5000_ae.viz.figures import log_figure
-from bold5000_ae.viz.tensorboard import hyperparameters, log_hparams
 
 
 @reports_input_errors
@@ -40,80 +27,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     out_dir = Path(cfg.paths.output_dir)
     if (finished := claim_run_dir(cfg, out_dir)) is not None:  # lock, resume checks, skip done
         return finished
-    if cfg.get("seed") is not None:  # after the checks: seed=abc is one line, not a traceback
-        L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data)
-    datamodule.setup()
-    ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), out_dir, cfg.get("auto_resume", False))
-    model = model_for_run(cfg, datamodule)
-    trainer = build_trainer(cfg)
-    hparams = OmegaConf.to_container(cfg, resolve=True)
-    for logger in trainer.loggers:
-        logger.log_hyperparams(hparams)
-    if trainer.is_global_zero:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        datamodule.split_table().to_csv(out_dir / "split.csv", index=False)
+    from bold5000_ae.training.fit_and_test import fit_and_test  # torch and Lightning, now
 
-    # read once, by Lightning: weights only, other architectures refused in one line (see
-    # training/checkpoint_io.py and BoldModule.on_load_checkpoint)
-    with preemption_guard(trainer, out_dir):  # SIGTERM: checkpoint, status.json, exit 143
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    metrics = scalar_metrics(trainer.callback_metrics)
-    pruned_at = pruned_epoch(trainer)  # an Optuna search stopped it: no test, never ranked
-    if cfg.get("test") and pruned_at is None:
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
-        metrics.update(scalar_metrics(trainer.callback_metrics))
-        if trainer.is_global_zero:  # training mean, PCA-k, the ceiling, on the same test rows
-            metrics.update(ceiling_metrics(datamodule, oracle=oracle_scores))  # the twin
-            metrics.update(repeat_ceiling_metrics(datamodule))  # repeated images, no twin needed
-            metrics.update(with_verdict({**metrics, **model_baselines(model, datamodule)}))
-        # brain slices need a 3D grid: none for ROI columns (mask (V, 1, 1))
-        if (trainer.is_global_zero and hasattr(model, "example_volumes") and model.example
-                and min(datamodule.mask.shape) > 1):
-            true, recon = model.example_volumes()
-            (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-            # the sweep report's slice montage reads every run's example volume; the affine and
-            # mask place it in the brain (bold5000_ae.viz.brain)
-            np.savez_compressed(out_dir / "figures" / "example.npz", true=true, recon=recon,
-                                affine=datamodule.affine, mask=datamodule.mask)
-            fig = brain_panels(true, recon, datamodule.affine, datamodule.mask,
-                               out_dir / "figures" / "reconstruction.png",
-                               sample="test sample 0 (first of the test split)")
-            log_figure(trainer.loggers, "test/reconstruction", fig, trainer.global_step)
-    metrics.update({f"ground_truth/{k}": v for k, v in datamodule.ground_truth.items()
-                    if isinstance(v, int | float)})
-    metrics.update(run_status(trainer))  # max_epochs=0: "status": "untrained"
-    if pruned_at is not None:
-        metrics.update({"status": "pruned", "optuna/pruned_at_epoch": pruned_at})
-    if trainer.is_global_zero:
-        overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
-        log_hparams(trainer.loggers, hyperparameters(hparams, overrides), metrics,
-                    trainer.global_step)
-        (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-        _print_summary(metrics, out_dir)
-    return metrics
-
-
-def _print_summary(metrics: dict[str, float], out_dir: Path) -> None:
-    shown = [k for k in ("test/r2", "test/pearson_r", "test/mse", "val/r2", "test/auc",
-                          "eval/cv/encoder/test_run_fold_auc") if k in metrics]
-    print(f"\noutputs: {out_dir}")
-    if metrics.get("status") == "untrained":
-        print("  status           untrained: no optimizer step ran (trainer.max_epochs=0 or an "
-              "empty training split); the numbers below are an untrained model's")
-    for key in shown:
-        print(f"  {key:<16} {metrics[key]:.4f}")
-    if "ceiling/test/r2" in metrics:
-        print(f"  {'ceiling R²':<16} {metrics['ceiling/test/r2']:.4f} (the noise-free twin, "
-              "prepared alike, on these test rows)")
-    elif "ground_truth/noise_ceiling_r2" in metrics:
-        print(f"  {'noise ceiling R²':<16} {metrics['ground_truth/noise_ceiling_r2']:.4f} "
-              "(planted signal before cleaning; not a bound on these rows)")
-    if line := summary_line(metrics):  # NC% from repeated images (noise_ceiling.py)
-        print(line)
-    for line in summary_lines(metrics):
-        print(line)
+    route_lightning_to_root()  # the console handler Lightning added at import: dropped
+    return fit_and_test(cfg, out_dir)
 
 
 @hide_groups_in_help(("source", "spec"))  # prepare's and synth's groups

@@ -10,8 +10,8 @@ overwritten that job's ``.hydra/`` with the new config. Hence ``.hydra.claimed/`
 ``.hydra/`` taken when a run claims its folder. Checks compare against it (the saved config of
 the run that trained there, whatever Hydra wrote since), and a refused job gets it back.
 
-The CSV logger that keeps a resumed run's history lives in ``csv_history.py`` (re-exported
-here, where ``conf/logger/csv.yaml`` names it).
+Nothing here imports torch or Lightning (a checkpoint is read only when there is one to check),
+so a refused run answers before those imports.
 """
 
 from __future__ import annotations
@@ -29,16 +29,15 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from bold5000_ae.training.checkpoint_io import load_state_dict, resolve_ckpt_path
-from bold5000_ae.training.csv_history import AppendingCSVLogger
 from bold5000_ae.training.data_identity import check_identity, record_identity
 from bold5000_ae.training.resume_config import refuse_changed_config
+from bold5000_ae.training.resume_path import resolve_ckpt_path
 from bold5000_ae.utils.atomic_io import disk_error
 from bold5000_ae.utils.config_checks import check_train_config
 from bold5000_ae.utils.errors import InputError, ReportedError
 from bold5000_ae.utils.locks import acquire, release
 
-__all__ = ["AppendingCSVLogger", "RunDirGuard", "claim_run_dir", "run_status"]
+__all__ = ["RunDirGuard", "claim_run_dir", "run_status"]
 
 # .hydra/ as the run that trained in the folder saw it (see the module docstring)
 CLAIMED = ".hydra.claimed"
@@ -62,6 +61,8 @@ def check_resume(cfg: DictConfig, out_dir: Path) -> str | None:
         return None
     if ckpt == "last":  # Lightning's name for the run's own last.ckpt
         ckpt = str(out_dir / "checkpoints" / "last.ckpt")
+    from bold5000_ae.training.checkpoint_io import load_state_dict  # torch: only to resume
+
     load_state_dict(ckpt)  # truncated, bit-flipped or pickled: refused here, one line
     if Path(ckpt).resolve().is_relative_to(out_dir.resolve()):
         same_run(cfg, out_dir, "resume")
