@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bold5000_ae.data.ceiling import twin_path
 from bold5000_ae.data.prepared_set import PreparedSet
-from bold5000_ae.data.synthetic import BrainSpec
+from bold5000_ae.evaluation.ceiling import twin_path
 from bold5000_ae.evaluation.noise_ceiling import (
     nc_percent,
     repeat_ceiling_metrics,
@@ -18,6 +17,7 @@ from bold5000_ae.evaluation.noise_ceiling import (
     repeat_noise_ceiling,
     summary_line,
 )
+from bold5000_ae.synthetic import BrainSpec
 from experiments.synthetic_brain.measure import build
 
 

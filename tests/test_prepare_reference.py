@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from bold5000_ae.data.hdf5_format import read_prepared
-from bold5000_ae.data.preparation import prepare_dataset
 from bold5000_ae.data.prepared_set import PreparedSet
-from bold5000_ae.data.sources.bids import BidsSource
-from bold5000_ae.data.sources.reference_grid import load_reference
-from bold5000_ae.data.synthetic import SyntheticSpec, generate
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.bids import BidsSource
+from bold5000_ae.prepare.sources.reference_grid import load_reference
+from bold5000_ae.synthetic import SyntheticSpec, generate
 from bold5000_ae.utils.errors import InputError
 from tests.helpers.cli import console_script, run_train
 from tests.helpers.synthetic import prepare_synthetic

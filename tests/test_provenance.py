@@ -25,12 +25,12 @@ import pandas as pd
 import pytest
 import release_tree as rt
 
-from bold5000_ae.data.provenance import read_provenance
+from bold5000_ae.prepare.provenance import read_provenance
 from tests.helpers.opened_files import OpenedFiles, available
 
 BIN = Path(sys.executable).parent
 # the label tables the package ships (labels_release.py) are inputs too, when a rule reads them
-RESOURCES = Path(__file__).resolve().parents[1] / "bold5000_ae/data/resources"
+RESOURCES = Path(__file__).resolve().parents[1] / "bold5000_ae/prepare/resources"
 needs_inotify = pytest.mark.skipif(not available(), reason="inotify needs Linux")
 
 

@@ -9,10 +9,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bold5000_ae.data.events import read_events
 from bold5000_ae.data.hdf5_format import read_prepared
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.volumes import VolumesSource
+from bold5000_ae.prepare.events import read_events
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.volumes import VolumesSource
 from bold5000_ae.utils.errors import InputError
 
 FIRST_FIVE = ["n01930112_19568.JPEG", "n03733281_29214.JPEG", "n07695742_5848.JPEG",

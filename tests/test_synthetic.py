@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bold5000_ae.data.events import read_events
-from bold5000_ae.data.synthetic import SyntheticSpec, generate
+from bold5000_ae.prepare.events import read_events
+from bold5000_ae.synthetic import SyntheticSpec, generate
 from tests.helpers.synthetic import TINY_SPEC
 
 

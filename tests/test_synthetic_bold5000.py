@@ -16,9 +16,9 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from bold5000_ae.data.stimuli import repeat_indices
-from bold5000_ae.data.synthetic import BrainSpec, generate, make_spec
-from bold5000_ae.data.synthetic.design import n_trials, run_layout, trial_layout
+from bold5000_ae.prepare.stimuli import repeat_indices
+from bold5000_ae.synthetic import BrainSpec, generate, make_spec
+from bold5000_ae.synthetic.design import n_trials, run_layout, trial_layout
 from bold5000_ae.utils.errors import InputError
 from tests.helpers.cli import console_script
 from tests.helpers.hydra import compose_config

@@ -15,11 +15,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_score
 
-from bold5000_ae.data.ceiling import ceiling_metrics, twin_path
 from bold5000_ae.data.datamodule import BoldDataModule
-from bold5000_ae.data.synthetic import BrainSpec, generate, make_spec
-from bold5000_ae.data.synthetic.images import global_statistics, render_images
-from bold5000_ae.data.synthetic.tuning import REGION_GAINS, group_maps, hrf, subject_tuning
+from bold5000_ae.evaluation.ceiling import ceiling_metrics, twin_path
+from bold5000_ae.synthetic import BrainSpec, generate, make_spec
+from bold5000_ae.synthetic.images import global_statistics, render_images
+from bold5000_ae.synthetic.tuning import REGION_GAINS, group_maps, hrf, subject_tuning
 from bold5000_ae.utils.errors import InputError
 from experiments.synthetic_brain.measure import build, pca_r2
 

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from bold5000_ae.cli.train import train
-from bold5000_ae.data.synthetic import SyntheticSpec, generate
 from bold5000_ae.evaluation.crossval import grouped_cv, raw_voxel_map
 from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
 from bold5000_ae.models.transfer import TransferClassifier, parameterised_layers
+from bold5000_ae.synthetic import SyntheticSpec, generate
 from tests.helpers.hydra import compose_config
 from tests.helpers.synthetic import prepare_synthetic
 

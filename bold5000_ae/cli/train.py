@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from bold5000_ae.cli.help_groups import hide_groups_in_help
 from bold5000_ae.cli.hydra_callbacks import record_failures
 from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
-from bold5000_ae.data.ceiling import ceiling_metrics
 from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, with_verdict
+from bold5000_ae.evaluation.ceiling import ceiling_metrics
 from bold5000_ae.evaluation.noise_ceiling import repeat_ceiling_metrics, summary_line
 from bold5000_ae.evaluation.oracle import oracle_scores
 from bold5000_ae.training.checkpoint_io import resolve_ckpt_path

@@ -50,7 +50,7 @@ def _cpu_s() -> float:
 
 
 def _source(root: Path, **kwargs: Any) -> Any:
-    from bold5000_ae.data.sources.bids import BidsSource
+    from bold5000_ae.prepare.sources.bids import BidsSource
 
     return BidsSource(root / "bids", mask=MASK, **kwargs)
 
@@ -58,8 +58,8 @@ def _source(root: Path, **kwargs: Any) -> Any:
 def child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """One measurement; runs in its own process under ``--child``."""
     from bold5000_ae.data.datamodule import BoldDataModule
-    from bold5000_ae.data.preparation import prepare_dataset
-    from bold5000_ae.data.synthetic import BrainSpec, SyntheticSpec, generate
+    from bold5000_ae.prepare.preparation import prepare_dataset
+    from bold5000_ae.synthetic import BrainSpec, SyntheticSpec, generate
 
     root = Path(args["root"])
     before = _rss_mib()

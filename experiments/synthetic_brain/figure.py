@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bold5000_ae.data.synthetic.calibration import (  # noqa: E402
+from bold5000_ae.synthetic.calibration import (  # noqa: E402
     noise_stats,
     resampled_real,
     synthetic_sample,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.bids import BidsSource
-from bold5000_ae.data.synthetic import SyntheticSpec
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.bids import BidsSource
+from bold5000_ae.synthetic import SyntheticSpec
 
 SHARED_BOLD5000 = Path(__file__).resolve().parents[2].parent / "shared" / "bold5000"
 

@@ -8,7 +8,7 @@ Per subject s, run, frame t and in-mask voxel v (notation of tuning.py and noise
 
 Why a twin on disk: the reconstruction ceiling must be measured on what a model sees, so the
 twin goes through the very same ``bold5000-ae-prepare`` (detrend, high-pass, confounds) and the
-ceiling is read on the same test rows (bold5000_ae/data/ceiling.py). Only one run's arrays are
+ceiling is read on the same test rows (bold5000_ae/evaluation/ceiling.py). Only one run's arrays are
 in memory at any time. Beside each subject's brain mask the generator writes its visual ROI
 masks (``derivatives/masks/sub-CSI{n}_mask-{LH,RH}{EarlyVis,LOC,...}.nii.gz`` and their union
 ``mask-visual``); the default preparation (conf/source/synthetic_visual.yaml) keeps those voxels, as
@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from bold5000_ae.data.synthetic import anatomy as anat
-from bold5000_ae.data.synthetic import design
-from bold5000_ae.data.synthetic.easy import SOURCE_FOLDERS, _image_names
-from bold5000_ae.data.synthetic.images import FACTORS, image_factors, render_images
-from bold5000_ae.data.synthetic.noise import RunNoise
-from bold5000_ae.data.synthetic.runs import SubjectRuns, write_subject_runs
-from bold5000_ae.data.synthetic.spec import VISUAL_ROIS, BrainSpec
-from bold5000_ae.data.synthetic.tuning import group_maps, responses, subject_tuning
+from bold5000_ae.synthetic import anatomy as anat
+from bold5000_ae.synthetic import design
+from bold5000_ae.synthetic.easy import SOURCE_FOLDERS, _image_names
+from bold5000_ae.synthetic.images import FACTORS, image_factors, render_images
+from bold5000_ae.synthetic.noise import RunNoise
+from bold5000_ae.synthetic.runs import SubjectRuns, write_subject_runs
+from bold5000_ae.synthetic.spec import VISUAL_ROIS, BrainSpec
+from bold5000_ae.synthetic.tuning import group_maps, responses, subject_tuning
 
 TWIN = "noiseless"
 

@@ -14,10 +14,10 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
-from bold5000_ae.data.synthetic.brain import generate_brain
-from bold5000_ae.data.synthetic.easy import SyntheticSpec, brain_mask, generate_easy
-from bold5000_ae.data.synthetic.manifest import write_manifest
-from bold5000_ae.data.synthetic.spec import BrainSpec
+from bold5000_ae.synthetic.brain import generate_brain
+from bold5000_ae.synthetic.easy import SyntheticSpec, brain_mask, generate_easy
+from bold5000_ae.synthetic.manifest import write_manifest
+from bold5000_ae.synthetic.spec import BrainSpec
 from bold5000_ae.utils.atomic_io import atomic_dir
 from bold5000_ae.utils.errors import InputError
 from bold5000_ae.utils.interrupts import raise_if_interrupted

@@ -15,7 +15,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from bold5000_ae.data.stimuli import ImageRef
+from bold5000_ae.prepare.stimuli import ImageRef
 from bold5000_ae.utils.errors import InputError
 
 LIVING, NON_LIVING, UNKNOWN = 1, 0, -1
@@ -275,7 +275,7 @@ def build_labeler(cfg: Mapping[str, Any]) -> CompositeLabeler:
     """A CompositeLabeler from a mapping with defaults. ImageNet: ``wordnet_is_a``, else the
     release's ``imagenet_final_labels.txt``; COCO: ``coco_instances``, else the release's
     ``coco_final_annotations.pkl``; sources with neither label UNKNOWN."""
-    from bold5000_ae.data import labels_release as rel  # imports this module
+    from bold5000_ae.prepare import labels_release as rel  # imports this module
 
     unknown = sorted(set(cfg) - set(_DEFAULTS))
     if unknown:

@@ -27,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bold5000_ae.data.labels import (
+from bold5000_ae.prepare.labels import (
     _POLICY_VALUES,
     COCO_LIVING_SUPERCATEGORIES,
     LIVING,
@@ -36,8 +36,8 @@ from bold5000_ae.data.labels import (
     PathArg,
     _existing,
 )
-from bold5000_ae.data.sources.release import find_below
-from bold5000_ae.data.stimuli import ImageRef
+from bold5000_ae.prepare.sources.release import find_below
+from bold5000_ae.prepare.stimuli import ImageRef
 from bold5000_ae.utils.errors import InputError
 
 COCO_PKL = "coco_final_annotations.pkl"
@@ -80,7 +80,7 @@ def safe_load_pickle(path: PathArg) -> Any:
 
 
 def _resource_lines(name: str) -> list[list[str]]:
-    text = resources.files("bold5000_ae.data.resources").joinpath(name).read_text()
+    text = resources.files("bold5000_ae.prepare.resources").joinpath(name).read_text()
     rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
     return rows[1:]  # header
 

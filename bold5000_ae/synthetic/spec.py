@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bold5000_ae.data.synthetic.design import check_design
+from bold5000_ae.synthetic.design import check_design
 from bold5000_ae.utils.errors import InputError
 
 # Literature MNI centres (mm) of the visual regions, left hemisphere; right = x mirrored.

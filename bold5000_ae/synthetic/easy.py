@@ -37,9 +37,9 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from sklearn.metrics import roc_auc_score
 
-from bold5000_ae.data.synthetic.design import fill_order
-from bold5000_ae.data.synthetic.noise import MOTION_COLUMNS, write_confounds
-from bold5000_ae.data.synthetic.spec import check_common
+from bold5000_ae.synthetic.design import fill_order
+from bold5000_ae.synthetic.noise import MOTION_COLUMNS, write_confounds
+from bold5000_ae.synthetic.spec import check_common
 
 EVENT_COLUMNS = ["onset", "duration", "Subj", "Sess", "Run", "Trial", "ImgName", "ImgType",
                  "StimOn(s)", "StimOff(s)", "Response", ""]

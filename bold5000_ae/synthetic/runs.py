@@ -18,9 +18,9 @@ import nibabel as nib
 import numpy as np
 from joblib import Parallel, delayed
 
-from bold5000_ae.data.synthetic.easy import _bold_header, _write_events
-from bold5000_ae.data.synthetic.noise import RunNoise, write_confounds
-from bold5000_ae.data.synthetic.tuning import SubjectTuning, run_signal
+from bold5000_ae.synthetic.easy import _bold_header, _write_events
+from bold5000_ae.synthetic.noise import RunNoise, write_confounds
+from bold5000_ae.synthetic.tuning import SubjectTuning, run_signal
 
 
 @dataclass
