@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bold5000_ae.prepare.labeler_factory import build_labeler
 from bold5000_ae.prepare.labels import (
     LIVING,
     NON_LIVING,
@@ -18,7 +19,6 @@ from bold5000_ae.prepare.labels import (
     LabelTableLabeler,
     ScenesLabeler,
     WordNetLabeler,
-    build_labeler,
 )
 from bold5000_ae.prepare.stimuli import parse_image_name, read_stimulus_list
 from bold5000_ae.utils.errors import InputError

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import release_tree as rt
 
-from bold5000_ae.prepare.labels import WordNetLabeler, build_labeler
+from bold5000_ae.prepare.labeler_factory import build_labeler
+from bold5000_ae.prepare.labels import WordNetLabeler
 from bold5000_ae.prepare.labels_release import (
     CocoAnnotationsLabeler,
     ImagenetReleaseLabeler,

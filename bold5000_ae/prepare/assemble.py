@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bold5000_ae.prepare.labels import UNKNOWN, build_labeler
+from bold5000_ae.prepare.labeler_factory import build_labeler
+from bold5000_ae.prepare.labels import UNKNOWN
 from bold5000_ae.prepare.stimuli import (
     ImageRef,
     find_stimulus_image,
