@@ -73,7 +73,7 @@ def test_groups_count_only_repeats_under_one_condition() -> None:
 
 @pytest.fixture(scope="module")
 def repeated_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default v2 model on a coarse grid with BOLD5000-style repeats: 24 images, 12 of
+    """The default brain model on a coarse grid with BOLD5000-style repeats: 24 images, 12 of
     them shown 3 times (48 trials in 6 runs), data and twin prepared as `make data` does."""
     spec = BrainSpec(grid=(16, 18, 16), voxel_size_mm=(10.0, 10.0, 10.0), sessions=2,
                      runs_per_session=3, trials_per_run=8, volumes_per_run=50,

@@ -69,7 +69,7 @@ def test_default_preset_is_unchanged(tmp_path: Path) -> None:
     """`make data`, `make train` and the tests keep the small default: 6 runs, 222 trials,
     200 images, repeats filling the trials after every image is shown once, one random
     stream."""
-    spec = _preset("v2", tmp_path)
+    spec = _preset("brain", tmp_path)
     assert spec == BrainSpec()
     assert (spec.sessions, spec.runs_per_session, spec.trials_per_run) == (2, 3, 37)
     assert (spec.repeated_images, spec.seed_per_run) == (0, False)

@@ -1,6 +1,6 @@
 """Generate, prepare (data + noise-free twin) and score PCA-k against the measured ceiling.
 
-    .venv/bin/python -m experiments.synthetic_brain.measure --out /tmp/v2 [--set key=value ...]
+    .venv/bin/python -m experiments.synthetic_brain.measure --out /tmp/brain [--set key=value ...]
         [--mask visual|brain] [--k 8 64]
 
 Why a script: the calibration numbers in docs/synthetic.md come from here, on the
