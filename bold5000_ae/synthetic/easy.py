@@ -163,7 +163,7 @@ def generate_easy(root: Path, spec: EasySpec) -> dict:
                 nib.save(nib.Nifti1Image(data, affine, bold_header(spec.tr)),
                          func / f"{stem}_bold.nii.gz")
                 write_events(func / f"{stem}_events.tsv", onsets, s, ses, run, shown,
-                              [kinds[j] for j in imgs], rng)
+                             [kinds[j] for j in imgs], rng)
                 write_confounds(func / f"{stem}_desc-confounds_timeseries.tsv", pd.DataFrame(
                     0.0, index=frame_times, columns=list(MOTION_COLUMNS)))  # no motion
                 for trial, onset in enumerate(onsets):

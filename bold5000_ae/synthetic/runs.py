@@ -93,7 +93,7 @@ def write_run(ctx: SubjectRuns, ses: int, run: int, events_seed: int, shown: lis
         save_run(func / f"{stem}_bold.nii.gz", data, ctx.mask, ctx.affine, ctx.tr)
         write_confounds(func / f"{stem}_desc-confounds_timeseries.tsv", confounds)
         write_events(func / f"{stem}_events.tsv", onsets, ctx.subject, ses, run, shown, kinds,
-                      np.random.default_rng(events_seed + ctx.subject))
+                     np.random.default_rng(events_seed + ctx.subject))
 
 
 def save_run(path: Path, data: np.ndarray, mask: np.ndarray, affine: np.ndarray,
