@@ -55,7 +55,7 @@ $(SYNTH_DIR)/ground_truth.json: | $(STAMP)
 # source=synthetic_visual (conf/source/synthetic_visual.yaml): the visual ROI voxels the generator marks
 # (BOLD5000's analyses use visual ROIs) and linear cleaning (no per-run z-scoring; motion
 # confounds regressed), so prepared(data) = prepared(twin) + prepared(noise) row by row and the
-# twin gives the exact ceiling (bold5000_ae/data/ceiling.py refuses a standardized pair). The
+# twin gives the exact ceiling (bold5000_ae/evaluation/ceiling.py refuses a standardized pair). The
 # datamodule z-scores voxels. Raw data without ROI masks (spec=easy) keeps the whole brain.
 VISUAL_MASK := $(SYNTH_DIR)/bids/derivatives/masks/sub-CSI1_mask-visual.nii.gz
 LINEAR_PREP := source=synthetic source.reader.standardize=false \

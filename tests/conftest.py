@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
-from bold5000_ae.data.synthetic import generate
+from bold5000_ae.synthetic import generate
 from tests.helpers.hydra import TINY_TRAIN, clear_hydra, compose_config
 from tests.helpers.synthetic import SHARED_BOLD5000, TINY_SPEC, prepare_synthetic
 

@@ -9,10 +9,10 @@ from experiments.benchmarks.common import Log
 
 
 def test_scale_benchmark_records_every_step_and_fits(tmp_path: Path) -> None:
-    # the default generator (v2, with its twin) over the seed's field of view, at a tiny grid
+    # the default generator (brain, with its twin) over the seed's field of view, at a tiny grid
     result = bench_scale.run((16, 18, 14), [1, 2], 60, Log(), tmp_path, spawn=bench_scale.child,
                              n_jobs_2=False)
-    assert result["steps"]["synth_1"]["generator"] == "v2"
+    assert result["steps"]["synth_1"]["generator"] == "brain"
     assert set(result["steps"]) == {f"{s}_{n}" for s in ("synth", "prepare", "setup_ram")
                                     for n in (1, 2)}
     assert result["steps"]["prepare_2"]["samples"] == 2 * result["steps"]["prepare_1"]["samples"]

@@ -11,8 +11,8 @@ import torch
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from bold5000_ae.data.ceiling import _ideal_image_prediction
 from bold5000_ae.evaluation.baselines import fit_pca, oracle_map, pca_map
+from bold5000_ae.evaluation.ceiling import _ideal_image_prediction
 from bold5000_ae.evaluation.crossval import grouped_cv, standardize
 from bold5000_ae.evaluation.equal_footing import pca_inner_k_map, with_unlabeled
 from bold5000_ae.evaluation.identification import (
@@ -165,10 +165,10 @@ def test_the_image_only_reference_never_uses_the_scored_trial() -> None:
 
 
 def test_the_ceiling_oracle_is_the_read_outs_oracle(tmp_path) -> None:
-    from bold5000_ae.data.ceiling import ceiling_metrics, normalised_twin
     from bold5000_ae.data.datamodule import BoldDataModule
-    from bold5000_ae.data.synthetic import BrainSpec
     from bold5000_ae.evaluation.baselines import normalised_split
+    from bold5000_ae.evaluation.ceiling import ceiling_metrics, normalised_twin
+    from bold5000_ae.synthetic import BrainSpec
     from experiments.synthetic_brain.measure import build
 
     spec = BrainSpec(grid=(16, 18, 16), voxel_size_mm=(10.0, 10.0, 10.0), sessions=2,

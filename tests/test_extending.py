@@ -33,7 +33,7 @@ def test_the_page_has_one_module_and_one_config_per_example() -> None:
     paths = sorted(examples())
     assert paths == sorted([
         "bold5000_ae/losses/log_cosh.py", "conf/model/loss/log_cosh.yaml",
-        "bold5000_ae/data/sources/npz_runs.py", "conf/source/npz_runs.yaml",
+        "bold5000_ae/prepare/sources/npz_runs.py", "conf/source/npz_runs.yaml",
         "bold5000_ae/models/components/linear.py", "conf/model/net/linear.yaml"])
 
 

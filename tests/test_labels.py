@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bold5000_ae.data.labels import (
+from bold5000_ae.prepare.labeler_factory import build_labeler
+from bold5000_ae.prepare.labels import (
     LIVING,
     NON_LIVING,
     UNKNOWN,
@@ -18,9 +19,8 @@ from bold5000_ae.data.labels import (
     LabelTableLabeler,
     ScenesLabeler,
     WordNetLabeler,
-    build_labeler,
 )
-from bold5000_ae.data.stimuli import parse_image_name, read_stimulus_list
+from bold5000_ae.prepare.stimuli import parse_image_name, read_stimulus_list
 from bold5000_ae.utils.errors import InputError
 
 # Where the WordNet rule and the third-party supercategory file disagree (9 of 895 synsets).

@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 import release_tree as rt
 
-from bold5000_ae.data.labels import WordNetLabeler, build_labeler
-from bold5000_ae.data.labels_release import (
+from bold5000_ae.prepare.labeler_factory import build_labeler
+from bold5000_ae.prepare.labels import WordNetLabeler
+from bold5000_ae.prepare.labels_release import (
     CocoAnnotationsLabeler,
     ImagenetReleaseLabeler,
     coco_supercategories,
     safe_load_pickle,
     shipped_imagenet_labels,
 )
-from bold5000_ae.data.stimuli import parse_image_name
+from bold5000_ae.prepare.stimuli import parse_image_name
 from bold5000_ae.utils.errors import InputError
 
 PREPARE = Path(sys.executable).with_name("bold5000-ae-prepare")

@@ -11,9 +11,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from bold5000_ae.data.synthetic import brain_mask
 from bold5000_ae.models.build import data_kwargs
 from bold5000_ae.models.components.image_cnn import ImageEncoder
+from bold5000_ae.synthetic import brain_mask
 from bold5000_ae.utils.config import CONFIG_DIR
 
 NET_CONFIGS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model" / "net").glob("*.yaml"))

@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bold5000_ae.data.ceiling import twin_path
 from bold5000_ae.data.prepared_set import PreparedSet
-from bold5000_ae.data.synthetic import BrainSpec
+from bold5000_ae.evaluation.ceiling import twin_path
 from bold5000_ae.evaluation.noise_ceiling import (
     nc_percent,
     repeat_ceiling_metrics,
@@ -18,6 +17,7 @@ from bold5000_ae.evaluation.noise_ceiling import (
     repeat_noise_ceiling,
     summary_line,
 )
+from bold5000_ae.synthetic import BrainSpec
 from experiments.synthetic_brain.measure import build
 
 # one xdist worker runs this module: its module-scoped repeated_synthetic is built once
@@ -76,7 +76,7 @@ def test_groups_count_only_repeats_under_one_condition() -> None:
 
 @pytest.fixture(scope="module")
 def repeated_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default v2 model on a coarse grid with BOLD5000-style repeats: 24 images, 12 of
+    """The default brain model on a coarse grid with BOLD5000-style repeats: 24 images, 12 of
     them shown 3 times (48 trials in 6 runs), data and twin prepared as `make data` does."""
     spec = BrainSpec(grid=(16, 18, 16), voxel_size_mm=(10.0, 10.0, 10.0), sessions=2,
                      runs_per_session=3, trials_per_run=8, volumes_per_run=50,

@@ -13,9 +13,9 @@ import pandas as pd
 import release_tree as rt
 
 from bold5000_ae.data.hdf5_format import read_prepared
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.base import UnitSamples
-from bold5000_ae.data.sources.roi import RoiSource
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.base import UnitSamples
+from bold5000_ae.prepare.sources.roi import RoiSource
 
 
 class NotingSource:

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from bold5000_ae.data.hdf5_format import read_prepared
-from bold5000_ae.data.preparation import prepare_dataset
 from bold5000_ae.data.prepared_set import PreparedSet
-from bold5000_ae.data.sources.bids import BidsSource
-from bold5000_ae.data.sources.reference_grid import load_reference
-from bold5000_ae.data.synthetic import SyntheticSpec, generate
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.bids import BidsSource
+from bold5000_ae.prepare.sources.reference_grid import load_reference
+from bold5000_ae.synthetic import EasySpec, generate
 from bold5000_ae.utils.errors import InputError
 from tests.helpers.cli import console_script, run_train
 from tests.helpers.synthetic import prepare_synthetic
@@ -28,9 +28,9 @@ from tests.helpers.synthetic import prepare_synthetic
 pytestmark = pytest.mark.xdist_group("prepare_reference")
 
 # Two subjects, two sessions of one run each, on grids of different shape and voxel size
-SPEC_A = SyntheticSpec(grid=(12, 14, 12), voxel_size_mm=(8.0, 8.0, 8.0), sessions=2,
-                       runs_per_session=1, trials_per_run=8, volumes_per_run=50,
-                       unique_images=16, image_size=16, seed=3)
+SPEC_A = EasySpec(grid=(12, 14, 12), voxel_size_mm=(8.0, 8.0, 8.0), sessions=2,
+                  runs_per_session=1, trials_per_run=8, volumes_per_run=50,
+                  unique_images=16, image_size=16, seed=3)
 SPEC_B = replace(SPEC_A, grid=(10, 12, 10), voxel_size_mm=(9.6, 9.6, 9.6), seed=4)
 MASK = "{root}/derivatives/masks/sub-CSI{subject}_brainmask.nii.gz"
 CROSS_SUBJECT = ["model/net=conv3d", "data/split=cross_subject",

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import release_tree as rt
 
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.betas import BetasSource
-from bold5000_ae.data.sources.roi import RoiSource
-from bold5000_ae.data.sources.volumes import VolumesSource
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.betas import BetasSource
+from bold5000_ae.prepare.sources.roi import RoiSource
+from bold5000_ae.prepare.sources.volumes import VolumesSource
 from bold5000_ae.utils.errors import InputError
 
 

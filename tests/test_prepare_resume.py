@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 from bold5000_ae.data.hdf5_format import read_prepared
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.base import UnitSamples
-from bold5000_ae.data.sources.bids import BidsSource
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.base import UnitSamples
+from bold5000_ae.prepare.sources.bids import BidsSource
 from bold5000_ae.utils.errors import InputError
 
 SCRIPT = str(Path(sys.executable).with_name("bold5000-ae-prepare"))

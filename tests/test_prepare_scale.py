@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from nilearn.signal import clean
 
-from bold5000_ae.data.events import read_events
 from bold5000_ae.data.hdf5_format import read_prepared
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.base import UnitSamples
-from bold5000_ae.data.sources.bids import BidsSource
+from bold5000_ae.prepare.events import read_events
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.base import UnitSamples
+from bold5000_ae.prepare.sources.bids import BidsSource
 from bold5000_ae.utils.errors import InputError
 
 MASK = "{root}/derivatives/masks/sub-CSI{subject}_brainmask.nii.gz"

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 import release_tree as rt
 
-from bold5000_ae.data.provenance import read_provenance
+from bold5000_ae.prepare.provenance import read_provenance
 from tests.helpers.opened_files import OpenedFiles, available
 
 # one xdist worker runs this module: its module-scoped synthetic is built once
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.xdist_group("provenance")
 
 BIN = Path(sys.executable).parent
 # the label tables the package ships (labels_release.py) are inputs too, when a rule reads them
-RESOURCES = Path(__file__).resolve().parents[1] / "bold5000_ae/data/resources"
+RESOURCES = Path(__file__).resolve().parents[1] / "bold5000_ae/prepare/resources"
 needs_inotify = pytest.mark.skipif(not available(), reason="inotify needs Linux")
 
 

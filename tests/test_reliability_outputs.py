@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bold5000_ae.data.synthetic.manifest import MANIFEST_NAME
+from bold5000_ae.synthetic.manifest import MANIFEST_NAME
 from bold5000_ae.utils import locks
 from bold5000_ae.utils.atomic_io import require_free_space
 from bold5000_ae.utils.errors import InputError
@@ -496,8 +496,8 @@ def test_ceiling_warning_is_shown_once_when_two_callers_ask(prepared_h5: Path,
     """Training and the PCA-k baseline both ask for the ceiling; a z-scored pair warns once."""
     import warnings
 
-    from bold5000_ae.data.ceiling import ceiling_metrics
     from bold5000_ae.data.datamodule import BoldDataModule
+    from bold5000_ae.evaluation.ceiling import ceiling_metrics
 
     data = tmp_path / "tiny.h5"
     shutil.copy(prepared_h5, data)  # prepared z-scored per run: no ceiling can be computed

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from bold5000_ae.data.hdf5_format import read_prepared
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.betas import BetasSource
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.betas import BetasSource
 from bold5000_ae.utils.errors import InputError
 
 GRID = (6, 7, 5)

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bold5000_ae.data.events import read_events
-from bold5000_ae.data.sources.bids import BidsSource
+from bold5000_ae.prepare.events import read_events
+from bold5000_ae.prepare.sources.bids import BidsSource
 from bold5000_ae.utils.errors import InputError
 
 RUN = "sub-CSI1_ses-01_run-01"

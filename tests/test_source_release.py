@@ -19,7 +19,7 @@ import pytest
 import release_tree as rt
 
 from bold5000_ae.data.hdf5_format import read_prepared
-from bold5000_ae.data.sources.roi import ROI_ORDER
+from bold5000_ae.prepare.sources.roi import ROI_ORDER
 
 PREPARE = Path(sys.executable).with_name("bold5000-ae-prepare")
 

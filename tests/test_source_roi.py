@@ -13,8 +13,8 @@ import pytest
 import scipy.io
 
 from bold5000_ae.data.hdf5_format import read_prepared
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.roi import ROI_ORDER, RoiSource
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.roi import ROI_ORDER, RoiSource
 from bold5000_ae.utils.errors import InputError
 
 # Widths of the real CSI1 ROI masks (checked against the masks in test_real_roi_masks).

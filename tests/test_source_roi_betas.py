@@ -11,12 +11,12 @@ import release_tree as rt
 import scipy.io
 
 from bold5000_ae.data.datamodule import BoldDataModule
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.base import check_split_keeps_groups
-from bold5000_ae.data.sources.release import IMGNAMES, STIM_LISTS
-from bold5000_ae.data.sources.roi import RoiSource
-from bold5000_ae.data.sources.roi_betas import RoiBetasSource
-from bold5000_ae.data.sources.trial_layout import stim_list_path
+from bold5000_ae.data.splits import check_split_keeps_groups
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.release import IMGNAMES, STIM_LISTS
+from bold5000_ae.prepare.sources.roi import RoiSource
+from bold5000_ae.prepare.sources.roi_betas import RoiBetasSource
+from bold5000_ae.prepare.sources.trial_layout import stim_list_path
 from bold5000_ae.utils.errors import InputError
 
 RUN_DIR = "BOLD5000_Stimuli/Stimuli_Presentation_Lists/CSI1"

@@ -9,10 +9,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from bold5000_ae.data.events import read_events
 from bold5000_ae.data.hdf5_format import read_prepared
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.volumes import VolumesSource
+from bold5000_ae.prepare.events import read_events
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.volumes import VolumesSource
 from bold5000_ae.utils.errors import InputError
 
 # one xdist worker runs this module: its module-scoped real_volumes_h5 is built once

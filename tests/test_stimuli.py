@@ -12,7 +12,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from bold5000_ae.data.stimuli import (
+from bold5000_ae.prepare.stimuli import (
     ImageRef,
     find_stimulus_image,
     load_image,

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bold5000_ae.data.events import read_events
-from bold5000_ae.data.synthetic import SyntheticSpec, generate
+from bold5000_ae.prepare.events import read_events
+from bold5000_ae.synthetic import EasySpec, generate
 from tests.helpers.synthetic import TINY_SPEC
 
 
@@ -86,7 +86,7 @@ def test_ground_truth_bounds(synthetic_raw: Path) -> None:
 
 
 def test_zero_effect_gives_chance_oracle(tmp_path: Path) -> None:
-    spec = replace(SyntheticSpec(), grid=(10, 12, 10), category_effect=0.0, sessions=2,
+    spec = replace(EasySpec(), grid=(10, 12, 10), category_effect=0.0, sessions=2,
                    runs_per_session=3, seed=5)
     truth = generate(tmp_path / "null", spec)
     assert abs(truth["oracle_auc_volume"] - 0.5) < 0.1

@@ -16,9 +16,9 @@ import pytest
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from bold5000_ae.data.stimuli import repeat_indices
-from bold5000_ae.data.synthetic import BrainSpec, generate, make_spec
-from bold5000_ae.data.synthetic.design import n_trials, run_layout, trial_layout
+from bold5000_ae.prepare.stimuli import repeat_indices
+from bold5000_ae.synthetic import BrainSpec, generate, make_spec
+from bold5000_ae.synthetic.design import n_trials, run_layout, trial_layout
 from bold5000_ae.utils.errors import InputError
 from tests.helpers.cli import console_script
 from tests.helpers.hydra import compose_config
@@ -72,7 +72,7 @@ def test_default_preset_is_unchanged(tmp_path: Path) -> None:
     """`make data`, `make train` and the tests keep the small default: 6 runs, 222 trials,
     200 images, repeats filling the trials after every image is shown once, one random
     stream."""
-    spec = _preset("v2", tmp_path)
+    spec = _preset("brain", tmp_path)
     assert spec == BrainSpec()
     assert (spec.sessions, spec.runs_per_session, spec.trials_per_run) == (2, 3, 37)
     assert (spec.repeated_images, spec.seed_per_run) == (0, False)

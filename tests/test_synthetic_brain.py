@@ -1,4 +1,4 @@
-"""The brain generator (spec=v2): brain geometry, signal only in visual regions, calibrated
+"""The brain generator (spec=brain): brain geometry, signal only in visual regions, calibrated
 noise, subjects that differ, and a ceiling measured on the prepared noise-free twin."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_score
 
-from bold5000_ae.data.ceiling import ceiling_metrics, twin_path
 from bold5000_ae.data.datamodule import BoldDataModule
-from bold5000_ae.data.synthetic import BrainSpec, generate, make_spec
-from bold5000_ae.data.synthetic.images import global_statistics, render_images
-from bold5000_ae.data.synthetic.tuning import REGION_GAINS, group_maps, hrf, subject_tuning
+from bold5000_ae.evaluation.ceiling import ceiling_metrics, twin_path
+from bold5000_ae.synthetic import BrainSpec, generate, make_spec
+from bold5000_ae.synthetic.images import global_statistics, render_images
+from bold5000_ae.synthetic.tuning import REGION_GAINS, group_maps, hrf, subject_tuning
 from bold5000_ae.utils.errors import InputError
 from experiments.synthetic_brain.measure import build, pca_r2
 
@@ -27,9 +27,9 @@ from experiments.synthetic_brain.measure import build, pca_r2
 pytestmark = pytest.mark.xdist_group("synthetic_brain")
 
 # The default model on a coarse grid with few, short runs: seconds, same mechanisms.
-TINY_V2 = BrainSpec(grid=(16, 18, 16), voxel_size_mm=(10.0, 10.0, 10.0), sessions=2,
-                    runs_per_session=2, trials_per_run=8, volumes_per_run=50,
-                    unique_images=24, image_size=16, seed=4)
+TINY_BRAIN = BrainSpec(grid=(16, 18, 16), voxel_size_mm=(10.0, 10.0, 10.0), sessions=2,
+                       runs_per_session=2, trials_per_run=8, volumes_per_run=50,
+                       unique_images=24, image_size=16, seed=4)
 REPO = Path(__file__).resolve().parents[1]
 FUNC = "bids/sub-CSI{s}/ses-01/func/sub-CSI{s}_ses-01_task-5000scenes_run-01_{kind}"
 
@@ -37,7 +37,7 @@ FUNC = "bids/sub-CSI{s}/ses-01/func/sub-CSI{s}_ses-01_task-5000scenes_run-01_{ki
 @pytest.fixture(scope="module")
 def tiny_brain(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("brain") / "raw"
-    generate(root, TINY_V2)
+    generate(root, TINY_BRAIN)
     return root
 
 
@@ -77,13 +77,13 @@ def test_presets_compose_to_their_generators(tmp_path: Path) -> None:
     from tests.helpers.hydra import compose_config
 
     specs = {}
-    for preset in ("v2", "easy", "seed88"):
+    for preset in ("brain", "easy", "grid88"):
         cfg = compose_config("synth", [f"spec={preset}"], tmp_path)
         specs[preset] = make_spec(OmegaConf.to_container(cfg.spec, resolve=True))
         GlobalHydra.instance().clear()
-    assert specs["v2"] == BrainSpec()  # the config mirrors the constructor's defaults
+    assert specs["brain"] == BrainSpec()  # the config mirrors the constructor's defaults
     assert specs["easy"].generator == "easy"
-    assert specs["seed88"].grid == (88, 88, 66) and specs["seed88"].generator == "v2"
+    assert specs["grid88"].grid == (88, 88, 66) and specs["grid88"].generator == "brain"
 
 
 def test_brain_mask_is_the_mni_brain(tiny_brain: Path) -> None:
@@ -98,7 +98,7 @@ def test_brain_mask_is_the_mni_brain(tiny_brain: Path) -> None:
 
 
 def test_no_planted_stimulus_variance_outside_visual_regions(tmp_path: Path) -> None:
-    spec = replace(TINY_V2, noise_std=0.0, subjects=2, misregistration_mm=6.0)
+    spec = replace(TINY_BRAIN, noise_std=0.0, subjects=2, misregistration_mm=6.0)
     generate(tmp_path / "raw", spec)
     truth = np.load(tmp_path / "raw/ground_truth.npz")
     for s in (1, 2):
@@ -159,8 +159,8 @@ def test_default_preparation_keeps_the_visual_rois(tmp_path: Path) -> None:
                                           "rot_z"]
     duration = BrainSpec().volumes_per_run * BrainSpec().tr
     assert list(reader.confounds[6:]) == [f"cosine{k:02d}" for k in range(int(2 * duration / 128))]
-    assert "then prep=;" in (REPO / "Makefile").read_text()  # make data: this default on v2
-    data = build(tmp_path / "d", replace(TINY_V2, noise_std=0.0))
+    assert "then prep=;" in (REPO / "Makefile").read_text()  # make data: this default on brain
+    data = build(tmp_path / "d", replace(TINY_BRAIN, noise_std=0.0))
     truth = np.load(tmp_path / "d/raw/ground_truth.npz")
     dm = BoldDataModule(data)
     dm.setup()
@@ -174,7 +174,7 @@ def test_each_voxel_is_tuned_to_factors_per_voxel_visual_factors(m: int) -> None
     group = group_maps(rng, grid, 0.5)
     mask = np.ones(grid, bool)
     label = np.where(rng.random(grid) < 0.5, 0, 1).astype(np.int16)
-    spec = replace(TINY_V2, factors_per_voxel=m)
+    spec = replace(TINY_BRAIN, factors_per_voxel=m)
     tuning = subject_tuning(rng, group, mask, np.ones(grid), label, ["EVC", "FFA"],
                             np.full(grid, 100.0), np.zeros(3), spec, 0.5)
     visual = tuning.gains[:, 1:]
@@ -194,10 +194,10 @@ def test_twin_layout_and_confounds(tiny_brain: Path) -> None:
     confounds = pd.read_csv(tiny_brain / func, sep="\t")
     assert list(confounds.columns[:6]) == ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y",
                                            "rot_z"]
-    assert len(confounds) == TINY_V2.volumes_per_run
+    assert len(confounds) == TINY_BRAIN.volumes_per_run
     # fMRIPrep's cosine columns: a 128 s high-pass of this run length
     cosines = [c for c in confounds.columns if c.startswith("cosine")]
-    duration = TINY_V2.volumes_per_run * TINY_V2.tr
+    duration = TINY_BRAIN.volumes_per_run * TINY_BRAIN.tr
     assert cosines == [f"cosine{k:02d}" for k in range(int(2 * duration / 128))] != []
     basis = confounds[cosines].to_numpy()
     np.testing.assert_allclose(basis.T @ basis, np.eye(len(cosines)), atol=1e-4)
@@ -212,7 +212,7 @@ def test_twin_layout_and_confounds(tiny_brain: Path) -> None:
     clean = np.asarray(nib.load(tiny_brain / "noiseless" / FUNC.format(s=1, kind="bold.nii.gz"))
                        .dataobj)
     resid = (noisy - clean)[np.load(tiny_brain / "ground_truth.npz")["mask"]]
-    assert 0.5 * TINY_V2.temporal_noise < resid.std() < 20 * TINY_V2.temporal_noise
+    assert 0.5 * TINY_BRAIN.temporal_noise < resid.std() < 20 * TINY_BRAIN.temporal_noise
 
 
 def test_living_is_not_a_global_image_statistic() -> None:
@@ -251,7 +251,7 @@ def test_hrf_peaks_where_asked(peak: float) -> None:
 
 
 def test_noise_free_data_scores_ceiling_one(tmp_path: Path) -> None:
-    data = build(tmp_path, replace(TINY_V2, noise_std=0.0))
+    data = build(tmp_path, replace(TINY_BRAIN, noise_std=0.0))
     dm = BoldDataModule(data)
     dm.setup()
     ceiling = ceiling_metrics(dm)
@@ -264,7 +264,7 @@ def test_motion_alone_is_removed_by_the_confounds(tmp_path: Path) -> None:
     the prepared twin (the motion term is linear in the six columns). Without the high-pass:
     with nilearn 0.14's Butterworth filter in the same call ~3% of the motion variance is left
     (measured; docs/synthetic.md), which the ceiling then counts as noise."""
-    spec = replace(TINY_V2, temporal_noise=0.0, drift_pct=0.0, physio_fraction=0.0,
+    spec = replace(TINY_BRAIN, temporal_noise=0.0, drift_pct=0.0, physio_fraction=0.0,
                    motion_mm=0.3)
     data = build(tmp_path, spec, high_pass=None)
     # centred, not z-scored: outside the regions both are 0 up to float32 rounding, which a
@@ -281,7 +281,7 @@ def test_motion_alone_is_removed_by_the_confounds(tmp_path: Path) -> None:
 def test_drift_is_high_passed_in_every_run(tmp_path: Path) -> None:
     """Drift and motion only: after the default cleaning (motion and cosine columns regressed)
     no run keeps more than a small part of its drift, whatever its motion trace looks like."""
-    spec = replace(TINY_V2, temporal_noise=0.0, physio_fraction=0.0, drift_pct=2.0,
+    spec = replace(TINY_BRAIN, temporal_noise=0.0, physio_fraction=0.0, drift_pct=2.0,
                    motion_mm=0.3, volumes_per_run=90, trials_per_run=8)
     data = build(tmp_path, spec)
     obs, twin = (BoldDataModule(p, normalize="none") for p in (data, twin_path(data)))
@@ -303,8 +303,8 @@ def test_stale_or_standardized_twin_gives_no_ceiling(tmp_path: Path, prepared_h5
                                                      ) -> None:
     import shutil
 
-    data = build(tmp_path / "a", TINY_V2)
-    other = build(tmp_path / "b", replace(TINY_V2, seed=TINY_V2.seed + 1))
+    data = build(tmp_path / "a", TINY_BRAIN)
+    other = build(tmp_path / "b", replace(TINY_BRAIN, seed=TINY_BRAIN.seed + 1))
     dm = BoldDataModule(data)
     dm.setup()
     assert 0 < ceiling_metrics(dm)["ceiling/test/r2"] < 1  # its own twin
@@ -329,7 +329,7 @@ def test_pca_and_a_trained_model_do_not_exceed_the_ceiling(tmp_path: Path, capsy
     from bold5000_ae.cli.train import train
     from tests.helpers.hydra import TINY_TRAIN, compose_config
 
-    data = build(tmp_path / "data", replace(TINY_V2, sessions=2, runs_per_session=3,
+    data = build(tmp_path / "data", replace(TINY_BRAIN, sessions=2, runs_per_session=3,
                                             trials_per_run=12, volumes_per_run=70,
                                             unique_images=40))
     cfg = compose_config("train", [f"data.path={data}", *TINY_TRAIN], tmp_path)
@@ -362,7 +362,7 @@ def test_default_data_pca_k_stays_below_the_ceiling(tmp_path: Path) -> None:
 
 
 def test_cross_subject_auc_below_within_subject(tmp_path: Path) -> None:
-    spec = replace(TINY_V2, subjects=2, sessions=2, runs_per_session=2, trials_per_run=16,
+    spec = replace(TINY_BRAIN, subjects=2, sessions=2, runs_per_session=2, trials_per_run=16,
                    volumes_per_run=90, unique_images=48, seed=7)
     data = build(tmp_path, spec)
     dm = BoldDataModule(data, normalize="none")
@@ -383,4 +383,4 @@ def test_cross_subject_auc_below_within_subject(tmp_path: Path) -> None:
                           clf.decision_function(bold[(subject == 2) & (session == 2)]))
     assert within > 0.6
     assert cross < within
-    assert json.loads((tmp_path / "raw/ground_truth.json").read_text())["generator"] == "v2"
+    assert json.loads((tmp_path / "raw/ground_truth.json").read_text())["generator"] == "brain"

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from bold5000_ae.cli.train import train
-from bold5000_ae.data.synthetic import SyntheticSpec, generate
 from bold5000_ae.evaluation.crossval import grouped_cv, raw_voxel_map
 from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
 from bold5000_ae.models.transfer import TransferClassifier, parameterised_layers
+from bold5000_ae.synthetic import EasySpec, generate
 from tests.helpers.hydra import compose_config
 from tests.helpers.synthetic import prepare_synthetic
 
@@ -37,7 +37,7 @@ PHASE3_FAST = ["experiment=phase3_transfer", "trainer=cpu", "logger=csv", "callb
 
 
 def _dataset(tmp: Path, **spec) -> tuple[Path, dict]:
-    truth = generate(tmp / "raw", SyntheticSpec(**spec))
+    truth = generate(tmp / "raw", EasySpec(**spec))
     prepare_synthetic(tmp / "raw", tmp / "data.h5")
     return tmp / "data.h5", truth
 

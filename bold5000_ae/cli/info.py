@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
-from bold5000_ae.data.provenance import read_provenance
+from bold5000_ae.prepare.provenance import read_provenance
 from bold5000_ae.utils.errors import InputError
 
 LABEL_NAMES = {1: "living", 0: "non_living", -1: "unknown"}

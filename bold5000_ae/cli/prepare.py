@@ -15,11 +15,11 @@ from rich.table import Table
 
 from bold5000_ae.cli.rebuild import verify
 from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
-from bold5000_ae.data.part_store import parts_path
-from bold5000_ae.data.preparation import check_n_jobs, prepare_dataset
-from bold5000_ae.data.prepare_output import check_not_an_input, check_overwritable
-from bold5000_ae.data.provenance import InputRecorder
 from bold5000_ae.data.validate import check_bold_dtype
+from bold5000_ae.prepare.part_store import parts_path
+from bold5000_ae.prepare.preparation import check_n_jobs, prepare_dataset
+from bold5000_ae.prepare.prepare_output import check_not_an_input, check_overwritable
+from bold5000_ae.prepare.provenance import InputRecorder
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.config_checks import check_prepare_config
 from bold5000_ae.utils.errors import InputError

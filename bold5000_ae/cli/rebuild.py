@@ -24,8 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from bold5000_ae.cli.reporting import reports_input_errors
 from bold5000_ae.data.hdf5_format import open_prepared
-from bold5000_ae.data.provenance import library_versions, read_provenance
-from bold5000_ae.data.rebuild_check import (
+from bold5000_ae.prepare.provenance import library_versions, read_provenance
+from bold5000_ae.prepare.rebuild_check import (
     check_recorded_inputs,
     compare_input_sets,
     compare_prepared,

@@ -1,4 +1,4 @@
-"""``bold5000-ae-synth``: write the built-in synthetic BOLD5000 (see data/synthetic/)."""
+"""``bold5000-ae-synth``: write the built-in synthetic BOLD5000 (see bold5000_ae/synthetic/)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
-from bold5000_ae.data.preparation import check_n_jobs
-from bold5000_ae.data.synthetic import generate, make_spec
-from bold5000_ae.data.synthetic.manifest import check_replaceable
+from bold5000_ae.prepare.preparation import check_n_jobs
+from bold5000_ae.synthetic import generate, make_spec
+from bold5000_ae.synthetic.manifest import check_replaceable
 from bold5000_ae.utils.atomic_io import clean_orphans, disk_error
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.errors import InputError

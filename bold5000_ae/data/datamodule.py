@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -37,11 +37,8 @@ from bold5000_ae.data.gpu_cache import DeviceBatches, DeviceSplit
 from bold5000_ae.data.memory import check_fits
 from bold5000_ae.data.prepared_set import PreparedSet
 from bold5000_ae.data.samples import Batched, BoldSamples, CacheMode, batch_is_ready
-from bold5000_ae.data.sources.base import check_split_keeps_groups
+from bold5000_ae.data.splits import GroupHoldoutSplit, Split, check_split_keeps_groups
 from bold5000_ae.utils.errors import InputError
-
-if TYPE_CHECKING:  # splits pulls in scikit-learn; the GPU benchmark path runs without it
-    from bold5000_ae.data.splits import Split
 
 __all__ = ["CACHE_MODES", "BoldDataModule", "BoldSamples", "shard_rows"]
 CACHE_MODES = ("none", "ram", "gpu")
@@ -87,7 +84,6 @@ class BoldDataModule(LightningDataModule):
         if pin_memory not in (True, False, "auto"):
             raise InputError("data.pin_memory", f"{pin_memory!r}; valid: true, false, auto")
         if split is None:
-            from bold5000_ae.data.splits import GroupHoldoutSplit
             split = GroupHoldoutSplit()
         if not isinstance(path, str | Path):  # a ListConfig from Hydra: plain strings
             path = [str(p) for p in path]

@@ -8,7 +8,11 @@ sample whose image is in train, and a test sample whose image is in train or val
 ``excluded``, which image tasks need because BOLD5000 repeats images across runs.
 
 Every split has ``assign(trials) -> array of 'train'/'val'/'test'/'excluded'`` (one per sample)
-and ``describe()`` (written into the run's outputs).
+and ``describe()`` (written into the run's outputs). ``check_split_keeps_groups`` refuses a split
+that cuts a group the prepared file was normalised within.
+
+scikit-learn is imported inside the splits that use it: the data module imports this module,
+and the GPU benchmark runs the data module on a machine without scikit-learn.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupKFold, GroupShuffleSplit
 
 from bold5000_ae.utils.errors import InputError
 
@@ -41,6 +44,8 @@ def group_keys(trials: pd.DataFrame, group_by: Sequence[str]) -> np.ndarray:
 
 
 def _holdout(groups: np.ndarray, size: int | float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import GroupShuffleSplit  # late: module docstring
+
     splitter = GroupShuffleSplit(n_splits=1, test_size=size, random_state=seed)
     keep, held = next(splitter.split(np.zeros(len(groups)), groups=groups))
     return keep, held
@@ -176,6 +181,8 @@ class GroupKFoldSplit:
     def assign(self, trials: pd.DataFrame) -> np.ndarray:
         groups = group_keys(trials, self.group_by)
         _check_groups(groups, self.n_splits - 1, self.group_by)
+        from sklearn.model_selection import GroupKFold  # late: module docstring
+
         folds = GroupKFold(n_splits=self.n_splits).split(np.zeros(len(groups)), groups=groups)
         _, test = list(folds)[self.fold]
         out = np.full(len(trials), "train", dtype=object)
@@ -228,3 +235,30 @@ class CrossSubjectSplit:
                 "val_group_by": list(self.val_group_by), "seed": self.seed,
                 "image_disjoint": self.image_disjoint}
 
+
+def check_split_keeps_groups(attrs: dict[str, Any], trials: pd.DataFrame,
+                             assignment: np.ndarray, path: str) -> None:
+    """Refuse a split that cuts a group the source normalised within.
+
+    Why: a source that z-scores within a session (``betas``, ``roi_betas``) gives every row of a
+    session the statistics of all that session's rows. If some of those rows are validation or
+    test rows, training rows carry held-out statistics. Splits that keep sessions whole
+    (``holdout_sessions``, ``kfold_sessions``, ``cross_subject``) are leak-free; others are
+    refused here rather than silently reshaped, so the split a run reports is the one it used.
+    """
+    source = attrs.get("source")
+    if not isinstance(source, dict):  # files written by other tools name their source only
+        return
+    within = source.get("normalized_within") or (  # files prepared before the attribute
+        "session" if source.get("zscore") == "per voxel within session" else None)
+    if not within:
+        return
+    keys = trials["subject"].astype(str) + "/" + trials[within].astype(str)
+    used = assignment != "excluded"
+    sides = pd.DataFrame({"key": keys[used], "side": assignment[used]})
+    cut = int((sides.groupby("key").side.nunique() > 1).sum())
+    if cut:
+        raise InputError(path, f"rows are z-scored within each {within} but the split puts "
+                               f"{cut} {within}(s) on more than one side (held-out statistics "
+                               f"in training rows); use data/split=holdout_sessions or "
+                               f"kfold_sessions, or prepare with source.reader.zscore=false")

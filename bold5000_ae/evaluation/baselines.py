@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA, IncrementalPCA
 
-from bold5000_ae.data.ceiling import ceiling_metrics, normalised_twin
+from bold5000_ae.evaluation.ceiling import ceiling_metrics, normalised_twin
 from bold5000_ae.evaluation.crossval import FeatureMap, standardize
 from bold5000_ae.evaluation.oracle import oracle_scores
 from bold5000_ae.evaluation.repeat_wiener import denoised_reconstruction
@@ -128,7 +128,7 @@ def oracle_map(bold: np.ndarray, twin: np.ndarray, labels: np.ndarray,
                extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> FeatureMap:
     """The read-out that knows the noise-free signal, scored on the same folds as the others.
 
-    ``twin``: the prepared noise-free twin of the same rows (``bold5000_ae.data.ceiling``). Per
+    ``twin``: the prepared noise-free twin of the same rows (``evaluation/ceiling.py``). Per
     fold, the shrinkage linear discriminant of ``evaluation/oracle.py`` (the twin's class means,
     the observed within-class covariance with Ledoit-Wolf shrinkage), fitted on the fold's
     training rows; one feature, the score of every observed row. It needs labels (it is a

@@ -12,7 +12,7 @@ over all rows first (so the total variance is 1):
 where n is the number of trials averaged in the target a model predicts (1 for a single
 trial; BOLD5000 shows 113 images up to 4 times, so a 4-repeat average has n = 4). NC% is the
 percentage of the target's variance that is reproducible signal: for n = 1 it is the
-counterpart of the twin's ceiling R² (bold5000_ae/data/ceiling.py) in per cent.
+counterpart of the twin's ceiling R² (bold5000_ae/evaluation/ceiling.py) in per cent.
 
 Why per-volume grouping: a prepared sample is one volume (onset + 4, 6 or 8 s), and a model
 reconstructs volumes, so the repeats of an image are compared at the same volume offset (and

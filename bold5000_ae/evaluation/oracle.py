@@ -1,7 +1,7 @@
 """The linear oracle: the read-out that knows the noise-free signal, one implementation.
 
 Why one module: the transfer read-outs (``baselines.oracle_map``, scored on CV folds) and the
-ceiling figures (``ceiling/test/oracle_auc``, assembled by ``data/ceiling.py``, which may not
+ceiling figures (``ceiling/test/oracle_auc``, assembled by ``evaluation/ceiling.py``, which may not
 import this layer and takes ``oracle_scores`` as an argument) must compute the same bound, or the
 two drift apart.
 

@@ -42,10 +42,10 @@ import numpy as np
 import torch
 from nilearn.image import resample_img
 
-from bold5000_ae.data.ceiling import KEYS, twin_path
 from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
 from bold5000_ae.data.splits import group_keys
 from bold5000_ae.evaluation.baselines import oracle_map, pca_map, random_projection_map
+from bold5000_ae.evaluation.ceiling import KEYS, twin_path
 from bold5000_ae.evaluation.crossval import (
     fold_mean_auc,
     grouped_cv,

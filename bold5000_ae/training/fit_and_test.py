@@ -17,8 +17,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from bold5000_ae.data.ceiling import ceiling_metrics
 from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, with_verdict
+from bold5000_ae.evaluation.ceiling import ceiling_metrics
 from bold5000_ae.evaluation.noise_ceiling import repeat_ceiling_metrics, summary_line
 from bold5000_ae.evaluation.oracle import oracle_scores
 from bold5000_ae.training.optuna_pruning import pruned_epoch

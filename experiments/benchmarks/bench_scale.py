@@ -50,7 +50,7 @@ def _cpu_s() -> float:
 
 
 def _source(root: Path, **kwargs: Any) -> Any:
-    from bold5000_ae.data.sources.bids import BidsSource
+    from bold5000_ae.prepare.sources.bids import BidsSource
 
     return BidsSource(root / "bids", mask=MASK, **kwargs)
 
@@ -58,8 +58,8 @@ def _source(root: Path, **kwargs: Any) -> Any:
 def child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
     """One measurement; runs in its own process under ``--child``."""
     from bold5000_ae.data.datamodule import BoldDataModule
-    from bold5000_ae.data.preparation import prepare_dataset
-    from bold5000_ae.data.synthetic import BrainSpec, SyntheticSpec, generate
+    from bold5000_ae.prepare.preparation import prepare_dataset
+    from bold5000_ae.synthetic import BrainSpec, EasySpec, generate
 
     root = Path(args["root"])
     before = _rss_mib()
@@ -69,13 +69,13 @@ def child(kind: str, args: dict[str, Any]) -> dict[str, Any]:
         grid = tuple(args["grid"])
         size = dict(sessions=1, runs_per_session=args["runs"], volumes_per_run=args["volumes"],
                     trials_per_run=min(37, (args["volumes"] - 12) // 5), seed=0)
-        if args.get("generator", "v2") == "v2":  # the default generator, twin included
+        if args.get("generator", "brain") == "brain":  # the default generator, twin included
             voxel = tuple(round(f / g, 3) for f, g in zip(SEED_FOV_MM, grid, strict=True))
             spec = BrainSpec(grid=grid, voxel_size_mm=voxel, subjects=1, **size)
         else:
-            spec = SyntheticSpec(grid=grid, voxel_size_mm=(2.4, 2.4, 2.4), **size)
+            spec = EasySpec(grid=grid, voxel_size_mm=(2.4, 2.4, 2.4), **size)
         generate(root, spec)
-        out["generator"] = args.get("generator", "v2")
+        out["generator"] = args.get("generator", "brain")
     elif kind == "highpass":
         rows = {}
         for name in ("cosine", "butterworth"):
@@ -140,7 +140,7 @@ def _fit(xs: list[int], ys: list[float]) -> dict[str, Any]:
 
 def run(grid: tuple[int, int, int], runs: list[int], volumes: int, log: Log,
         tmp: Path, spawn: Any = _spawn, highpass: bool = True,
-        n_jobs_2: bool = True, generator: str = "v2") -> dict[str, Any]:
+        n_jobs_2: bool = True, generator: str = "brain") -> dict[str, Any]:
     result: dict[str, Any] = {"benchmark": "scale", "grid": list(grid), "runs": runs,
                               "volumes_per_run": volumes, "generator": generator,
                               "load_before": load(), "steps": {}}
@@ -222,8 +222,8 @@ def main() -> None:
     parser.add_argument("--grid", type=int, nargs=3, default=[88, 88, 66])
     parser.add_argument("--runs", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--volumes", type=int, default=194)
-    parser.add_argument("--generator", choices=["v2", "easy"], default="v2",
-                        help="synthetic generator (v2: the default dataset's, with its twin)")
+    parser.add_argument("--generator", choices=["brain", "easy"], default="brain",
+                        help="synthetic generator (brain: the default dataset's, with its twin)")
     parser.add_argument("--out", default=None, help="default: results/scale_<grid>_cpu.json")
     parser.add_argument("--work", default=None, help="keep the data here (default: a temp dir)")
     parser.add_argument("--from-log", default=None,

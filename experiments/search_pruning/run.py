@@ -22,7 +22,7 @@ from bold5000_ae.utils.optuna_storage import open_storage
 
 
 def tiny_data(folder: Path) -> Path:
-    from bold5000_ae.data.synthetic import generate
+    from bold5000_ae.synthetic import generate
     from tests.helpers.synthetic import TINY_SPEC, prepare_synthetic
 
     h5 = folder / "tiny.h5"

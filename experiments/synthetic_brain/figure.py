@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bold5000_ae.data.synthetic.calibration import (  # noqa: E402
+from bold5000_ae.synthetic.calibration import (  # noqa: E402
     noise_stats,
     resampled_real,
     synthetic_sample,
@@ -78,7 +78,7 @@ def main() -> None:
     _slices(np.array([fig.add_subplot(grid[0, i]) for i in range(3)]), real[0], real_mask,
             vmin, vmax, f"real CSI1 volume 1 (on {vox:g} mm)")
     _slices(np.array([fig.add_subplot(grid[1, i]) for i in range(3)]), syn[0], syn_mask,
-            vmin, vmax, "synthetic v2, sub-CSI1 run 1, same frame")
+            vmin, vmax, "synthetic (brain), sub-CSI1 run 1, same frame")
     res_real, res_syn = real - real.mean(0), syn - syn.mean(0)
     lim = float(np.percentile(np.abs(res_real[0][real_mask]), 99))
     axes = [fig.add_subplot(grid[2, i]) for i in range(3)]

@@ -1,6 +1,6 @@
 """Generate, prepare (data + noise-free twin) and score PCA-k against the measured ceiling.
 
-    .venv/bin/python -m experiments.synthetic_brain.measure --out /tmp/v2 [--set key=value ...]
+    .venv/bin/python -m experiments.synthetic_brain.measure --out /tmp/brain [--set key=value ...]
         [--mask visual|brain] [--k 8 64]
 
 Why a script: the calibration numbers in docs/synthetic.md come from here, on the
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bold5000_ae.data.ceiling import ceiling_metrics, twin_path
 from bold5000_ae.data.datamodule import BoldDataModule
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.bids import BidsSource
-from bold5000_ae.data.synthetic import BrainSpec, generate
-from bold5000_ae.data.synthetic.noise import HIGH_PASS_HZ, MOTION_COLUMNS
 from bold5000_ae.evaluation.baselines import datamodule_baselines
+from bold5000_ae.evaluation.ceiling import ceiling_metrics, twin_path
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.bids import BidsSource
+from bold5000_ae.synthetic import BrainSpec, generate
+from bold5000_ae.synthetic.noise import HIGH_PASS_HZ, MOTION_COLUMNS
 
 STIMULI = "BOLD5000_Stimuli/Scene_Stimuli/Presented_Stimuli"
 # which per-subject mask the preparation keeps: the visual ROIs (conf/source/synthetic_visual.yaml,

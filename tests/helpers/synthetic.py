@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bold5000_ae.data.preparation import prepare_dataset
-from bold5000_ae.data.sources.bids import BidsSource
-from bold5000_ae.data.synthetic import SyntheticSpec
+from bold5000_ae.prepare.preparation import prepare_dataset
+from bold5000_ae.prepare.sources.bids import BidsSource
+from bold5000_ae.synthetic import EasySpec
 
 SHARED_BOLD5000 = Path(__file__).resolve().parents[2].parent / "shared" / "bold5000"
 
 # Small enough for seconds, large enough to hold 4 runs for group splits.
-TINY_SPEC = SyntheticSpec(grid=(12, 14, 12), voxel_size_mm=(8.0, 8.0, 8.0), sessions=2,
-                          runs_per_session=2, trials_per_run=8, volumes_per_run=50,
-                          unique_images=24, image_size=16, seed=3)
+TINY_SPEC = EasySpec(grid=(12, 14, 12), voxel_size_mm=(8.0, 8.0, 8.0), sessions=2,
+                     runs_per_session=2, trials_per_run=8, volumes_per_run=50,
+                     unique_images=24, image_size=16, seed=3)
 
 
 def prepare_synthetic(raw: Path, output: Path, **source_kwargs) -> dict:

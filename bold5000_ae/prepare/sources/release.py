@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bold5000_ae.data.stimuli import read_mat_cells
+from bold5000_ae.prepare.stimuli import read_mat_cells
 from bold5000_ae.utils.errors import InputError
 
 # Subject-list file names as published, in the order a reader prefers them.

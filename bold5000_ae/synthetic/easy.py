@@ -26,7 +26,7 @@ unit RMS inside the mask, so effects and noise are in the same units.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import nibabel as nib
@@ -37,46 +37,16 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from sklearn.metrics import roc_auc_score
 
-from bold5000_ae.data.synthetic.design import fill_order
-from bold5000_ae.data.synthetic.noise import MOTION_COLUMNS, write_confounds
-from bold5000_ae.data.synthetic.spec import check_common
-
-EVENT_COLUMNS = ["onset", "duration", "Subj", "Sess", "Run", "Trial", "ImgName", "ImgType",
-                 "StimOn(s)", "StimOff(s)", "Response", ""]
-SOURCE_FOLDERS = {"imagenet": "ImageNet", "coco": "COCO", "scenes": "Scene"}
-
-
-@dataclass(frozen=True)
-class SyntheticSpec:
-    """Everything that decides the generated dataset; recorded verbatim in ground_truth.json."""
-
-    generator: str = "easy"
-    grid: tuple[int, int, int] = (24, 28, 24)
-    voxel_size_mm: tuple[float, float, float] = (6.0, 6.0, 6.0)
-    subjects: int = 1
-    sessions: int = 2
-    runs_per_session: int = 3
-    trials_per_run: int = 37
-    tr: float = 2.0
-    volumes_per_run: int = 194
-    unique_images: int = 200
-    living_fraction: float = 0.5
-    category_effect: float = 0.5
-    category_jitter: float = 0.8
-    image_effect: float = 1.0
-    n_features: int = 6
-    noise_std: float = 1.0
-    drift_amplitude: float = 0.02
-    anatomy_scale: float = 100.0
-    map_smoothness_vox: float = 2.0
-    image_size: int = 32
-    sample_offsets_s: tuple[float, ...] = (4.0, 6.0, 8.0)
-    seed: int = 0
-    source_mix: dict[str, float] = field(
-        default_factory=lambda: {"imagenet": 0.6, "coco": 0.25, "scenes": 0.15})
-
-    def __post_init__(self) -> None:
-        check_common(self)
+from bold5000_ae.synthetic.bids_files import (
+    SOURCE_FOLDERS,
+    bold_header,
+    image_names,
+    write_events,
+    write_stim_lists,
+)
+from bold5000_ae.synthetic.design import fill_order
+from bold5000_ae.synthetic.noise import MOTION_COLUMNS, write_confounds
+from bold5000_ae.synthetic.spec import EasySpec
 
 
 def _smooth_field(rng: np.random.Generator, grid: tuple[int, ...], sigma: float,
@@ -102,20 +72,6 @@ def _anatomy(rng: np.random.Generator, mask: np.ndarray, scale: float) -> np.nda
     return np.where(mask, anat, 0.0)
 
 
-def _image_names(rng: np.random.Generator, spec: SyntheticSpec) -> tuple[list[str], list[str]]:
-    kinds = rng.choice(list(spec.source_mix), size=spec.unique_images,
-                       p=np.array(list(spec.source_mix.values())) / sum(spec.source_mix.values()))
-    names = []
-    for j, kind in enumerate(kinds):
-        if kind == "imagenet":
-            names.append(f"n9{j % 7:07d}_{1000 + j}.JPEG")
-        elif kind == "coco":
-            names.append(f"COCO_train2014_{j:012d}.jpg")
-        else:
-            names.append(f"synthscene{j:04d}.jpg")
-    return names, list(kinds)
-
-
 def _render_image(features: np.ndarray, living: bool, bases: np.ndarray) -> np.ndarray:
     """An RGB picture whose colours and textures are a fixed function of the planted features,
     so an image-to-latent network has something learnable to find."""
@@ -134,7 +90,9 @@ def _unit_hrf_regressors(onsets: np.ndarray, frame_times: np.ndarray) -> np.ndar
     return np.stack(cols, axis=1) / peak.max()
 
 
-def generate_easy(root: Path, spec: SyntheticSpec) -> dict:
+def generate_easy(root: Path, spec: EasySpec) -> dict:
+    """Write the easy dataset into ``root`` and return its ground truth (also in
+    ``ground_truth.json``)."""
     rng = np.random.default_rng(spec.seed)
     grid = tuple(spec.grid)
     mask = brain_mask(grid)
@@ -143,7 +101,7 @@ def generate_easy(root: Path, spec: SyntheticSpec) -> dict:
     category_map = _smooth_field(rng, grid, spec.map_smoothness_vox, mask)
     feature_maps = np.stack([_smooth_field(rng, grid, spec.map_smoothness_vox, mask)
                              for _ in range(spec.n_features)])
-    names, kinds = _image_names(rng, spec)
+    names, kinds = image_names(rng, spec)
     living = rng.random(spec.unique_images) < spec.living_fraction
     features = rng.standard_normal((spec.unique_images, spec.n_features))
     image_bases = np.stack([gaussian_filter(rng.standard_normal((spec.image_size,
@@ -202,10 +160,10 @@ def generate_easy(root: Path, spec: SyntheticSpec) -> dict:
                 data = np.zeros((*grid, len(frame_times)), np.float32)
                 data[mask] = (anatomy[mask][None] * (1 + drift[:, None]) + signal + noise).T
                 stem = f"{sub}_ses-{ses:02d}_task-5000scenes_run-{run:02d}"
-                nib.save(nib.Nifti1Image(data, affine, _bold_header(spec.tr)),
+                nib.save(nib.Nifti1Image(data, affine, bold_header(spec.tr)),
                          func / f"{stem}_bold.nii.gz")
-                _write_events(func / f"{stem}_events.tsv", onsets, s, ses, run, shown,
-                              [kinds[j] for j in imgs], rng)
+                write_events(func / f"{stem}_events.tsv", onsets, s, ses, run, shown,
+                             [kinds[j] for j in imgs], rng)
                 write_confounds(func / f"{stem}_desc-confounds_timeseries.tsv", pd.DataFrame(
                     0.0, index=frame_times, columns=list(MOTION_COLUMNS)))  # no motion
                 for trial, onset in enumerate(onsets):
@@ -215,11 +173,7 @@ def generate_easy(root: Path, spec: SyntheticSpec) -> dict:
                         noise_parts.append(noise[f])
                         sample_labels.append(int(living[imgs[trial]]))
                         trial_ids.append((s, ses, run, trial))
-    lists_dir = root / "BOLD5000_Stimuli" / "Image_Labels"
-    lists_dir.mkdir(parents=True)
-    for sub, presented in stim_lists.items():
-        (lists_dir / f"{sub.removeprefix('sub-')}_stim_lists.txt").write_text(
-            "\n".join(presented) + "\n")
+    write_stim_lists(root, stim_lists)
 
     truth = _ground_truth(spec, np.array(signal_parts), np.array(noise_parts),
                           np.array(sample_labels), trial_ids, category_map[mask],
@@ -231,29 +185,7 @@ def generate_easy(root: Path, spec: SyntheticSpec) -> dict:
     return truth
 
 
-def _bold_header(tr: float) -> nib.Nifti1Header:
-    header = nib.Nifti1Header()
-    header.set_xyzt_units("mm", "sec")
-    header["pixdim"][4] = tr
-    return header
-
-
-def _write_events(path: Path, onsets: np.ndarray, sub: int, ses: int, run: int,
-                  shown: list[str], kinds: list[str], rng: np.random.Generator) -> None:
-    """Same columns as the real files, including the unnamed reaction-time column."""
-    img_type = [("rep_" if n.startswith("rep_") else "") + k for n, k in zip(shown, kinds)]
-    durations = rng.uniform(0.96, 1.0, len(onsets))
-    rows = pd.DataFrame({
-        "onset": onsets.round(4), "duration": durations.round(4), "Subj": sub, "Sess": ses,
-        "Run": run, "Trial": np.arange(1, len(onsets) + 1), "ImgName": shown,
-        "ImgType": img_type, "StimOn(s)": onsets.round(4),
-        "StimOff(s)": (onsets + durations).round(4),
-        "Response": rng.integers(1, 4, len(onsets)), "": rng.uniform(0.5, 4, len(onsets)).round(4),
-    })
-    rows.to_csv(path, sep="\t", index=False)
-
-
-def _ground_truth(spec: SyntheticSpec, signal: np.ndarray, noise: np.ndarray,
+def _ground_truth(spec: EasySpec, signal: np.ndarray, noise: np.ndarray,
                   labels: np.ndarray, trial_ids: list, category: np.ndarray,
                   features: np.ndarray) -> dict:
     """Noise ceiling of reconstruction and the oracle's living/non-living AUC.

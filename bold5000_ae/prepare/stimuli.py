@@ -26,7 +26,7 @@ import numpy as np
 import scipy.io
 from PIL import Image, UnidentifiedImageError
 
-from bold5000_ae.data.provenance import note_input
+from bold5000_ae.prepare.provenance import note_input
 from bold5000_ae.utils.errors import InputError
 
 SOURCES = ("imagenet", "coco", "scenes", "unknown")

@@ -19,8 +19,8 @@ import h5py
 import numpy as np
 
 from bold5000_ae.data.hdf5_format import read_attrs
-from bold5000_ae.data.part_store import VOLATILE_KEYS
-from bold5000_ae.data.provenance import GROUP, sha256_file
+from bold5000_ae.prepare.part_store import VOLATILE_KEYS
+from bold5000_ae.prepare.provenance import GROUP, sha256_file
 
 # attributes of the root that name where and when, not what: never compared
 RTOL, ATOL = 1e-5, 1e-6

@@ -30,23 +30,23 @@ import pandas as pd
 from nilearn.image import mean_img, resample_to_img
 from nilearn.masking import compute_multi_epi_mask
 
-from bold5000_ae.data.events import read_events, sample_frames
-from bold5000_ae.data.sources.base import UnitSamples
-from bold5000_ae.data.sources.nifti_io import (
+from bold5000_ae.prepare.events import read_events, sample_frames
+from bold5000_ae.prepare.sources.base import UnitSamples
+from bold5000_ae.prepare.sources.nifti_io import (
     check_finite,
     grid_difference,
     header_grid,
     load_nifti,
     same_grid,
 )
-from bold5000_ae.data.sources.reference_grid import load_reference
-from bold5000_ae.data.sources.run_cleaning import (
+from bold5000_ae.prepare.sources.reference_grid import load_reference
+from bold5000_ae.prepare.sources.run_cleaning import (
     clean_options,
     clean_run,
     high_pass_filter_name,
     read_confounds,
 )
-from bold5000_ae.data.sources.trial_layout import find_events
+from bold5000_ae.prepare.sources.trial_layout import find_events
 from bold5000_ae.utils.errors import InputError
 
 # Raw (``..._run-01_bold``) and fMRIPrep (``..._run-01_space-T1w_desc-preproc_bold``) names.

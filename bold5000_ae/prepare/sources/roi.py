@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 import scipy.io
 
-from bold5000_ae.data.provenance import note_input
-from bold5000_ae.data.sources.base import UnitSamples
-from bold5000_ae.data.sources.nifti_io import load_nifti
-from bold5000_ae.data.sources.release import IMGNAMES, STIM_LISTS, find_below, subject_spellings
-from bold5000_ae.data.sources.trial_layout import (
+from bold5000_ae.prepare.provenance import note_input
+from bold5000_ae.prepare.sources.base import UnitSamples
+from bold5000_ae.prepare.sources.nifti_io import load_nifti
+from bold5000_ae.prepare.sources.release import IMGNAMES, STIM_LISTS, find_below, subject_spellings
+from bold5000_ae.prepare.sources.trial_layout import (
     TRIALS_PER_RUN,
     check_list_length,
     layout_table,
@@ -40,7 +40,7 @@ from bold5000_ae.data.sources.trial_layout import (
     subject_layout,
     subject_path,
 )
-from bold5000_ae.data.stimuli import read_stimulus_list
+from bold5000_ae.prepare.stimuli import read_stimulus_list
 from bold5000_ae.utils.errors import InputError
 
 ROI_ORDER = ("LHPPA", "RHLOC", "LHLOC", "RHEarlyVis", "RHRSC", "RHOPA", "RHPPA", "LHEarlyVis",

@@ -18,9 +18,9 @@ import nibabel as nib
 import numpy as np
 from joblib import Parallel, delayed
 
-from bold5000_ae.data.synthetic.easy import _bold_header, _write_events
-from bold5000_ae.data.synthetic.noise import RunNoise, write_confounds
-from bold5000_ae.data.synthetic.tuning import SubjectTuning, run_signal
+from bold5000_ae.synthetic.bids_files import bold_header, write_events
+from bold5000_ae.synthetic.noise import RunNoise, write_confounds
+from bold5000_ae.synthetic.tuning import SubjectTuning, run_signal
 
 
 @dataclass
@@ -92,8 +92,8 @@ def write_run(ctx: SubjectRuns, ses: int, run: int, events_seed: int, shown: lis
         func.mkdir(parents=True, exist_ok=True)
         save_run(func / f"{stem}_bold.nii.gz", data, ctx.mask, ctx.affine, ctx.tr)
         write_confounds(func / f"{stem}_desc-confounds_timeseries.tsv", confounds)
-        _write_events(func / f"{stem}_events.tsv", onsets, ctx.subject, ses, run, shown, kinds,
-                      np.random.default_rng(events_seed + ctx.subject))
+        write_events(func / f"{stem}_events.tsv", onsets, ctx.subject, ses, run, shown, kinds,
+                     np.random.default_rng(events_seed + ctx.subject))
 
 
 def save_run(path: Path, data: np.ndarray, mask: np.ndarray, affine: np.ndarray,
@@ -101,4 +101,4 @@ def save_run(path: Path, data: np.ndarray, mask: np.ndarray, affine: np.ndarray,
     """(frames, voxels) in-mask rows -> a 4-D float32 NIfTI, zero outside the brain."""
     volume = np.zeros((*mask.shape, len(data)), np.float32)
     volume[mask] = data.T
-    nib.save(nib.Nifti1Image(volume, affine, _bold_header(tr)), path)
+    nib.save(nib.Nifti1Image(volume, affine, bold_header(tr)), path)

@@ -1,17 +1,18 @@
-"""The brain generator's parameters (``brain.py``): one frozen dataclass, kept in ground_truth.json.
+"""The generators' parameters: one frozen dataclass each, kept verbatim in ground_truth.json.
 
-Why a second dataclass beside ``SyntheticSpec``: the easy generator (``easy.py``) serves fast unit
-tests, and its fields keep their meaning; the brain generator adds brain geometry, a calibrated
-noise model and voxel tuning, whose parameters mean nothing to the easy model. ``generator`` names
-the model (``"v2"`` here, the value recorded in existing ground_truth.json files) so a config
-(conf/spec/*.yaml) selects one. Calibration sources are in docs/synthetic.md.
+``BrainSpec`` drives the brain generator (``brain.py``, the default dataset); ``EasySpec`` the easy
+one (``easy.py``, fast unit tests). Two dataclasses because the brain generator's brain geometry,
+calibrated noise model and voxel tuning mean nothing to the easy model, and the easy model's fields
+keep their meaning. ``generator`` names the model (``"brain"`` or ``"easy"``) so a config
+(conf/spec/*.yaml) selects one; ``check_common`` holds the checks both share. Calibration sources
+are in docs/synthetic.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bold5000_ae.data.synthetic.design import check_design
+from bold5000_ae.synthetic.design import check_design
 from bold5000_ae.utils.errors import InputError
 
 # Literature MNI centres (mm) of the visual regions, left hemisphere; right = x mirrored.
@@ -30,10 +31,10 @@ VISUAL_ROIS: dict[str, tuple[float, float, float]] = {
 
 @dataclass(frozen=True)
 class BrainSpec:
-    """Everything that decides a v2 dataset (noise amplitudes are in the units of the baseline,
-    which is median-scaled to 10000 like the real sample volumes)."""
+    """Everything that decides a brain-generator dataset (noise amplitudes are in the units of
+    the baseline, which is median-scaled to 10000 like the real sample volumes)."""
 
-    generator: str = "v2"
+    generator: str = "brain"
     grid: tuple[int, int, int] = (24, 28, 24)
     voxel_size_mm: tuple[float, float, float] = (6.5, 6.5, 6.5)
     subjects: int = 1
@@ -104,6 +105,39 @@ class BrainSpec:
             raise InputError("spec.hrf_peak_range_s", f"need 0 < low <= high, got {lo}, {hi}")
 
 
+@dataclass(frozen=True)
+class EasySpec:
+    """Everything that decides an easy-generator dataset."""
+
+    generator: str = "easy"
+    grid: tuple[int, int, int] = (24, 28, 24)
+    voxel_size_mm: tuple[float, float, float] = (6.0, 6.0, 6.0)
+    subjects: int = 1
+    sessions: int = 2
+    runs_per_session: int = 3
+    trials_per_run: int = 37
+    tr: float = 2.0
+    volumes_per_run: int = 194
+    unique_images: int = 200
+    living_fraction: float = 0.5
+    category_effect: float = 0.5
+    category_jitter: float = 0.8
+    image_effect: float = 1.0
+    n_features: int = 6
+    noise_std: float = 1.0
+    drift_amplitude: float = 0.02
+    anatomy_scale: float = 100.0
+    map_smoothness_vox: float = 2.0
+    image_size: int = 32
+    sample_offsets_s: tuple[float, ...] = (4.0, 6.0, 8.0)
+    seed: int = 0
+    source_mix: dict[str, float] = field(
+        default_factory=lambda: {"imagenet": 0.6, "coco": 0.25, "scenes": 0.15})
+
+    def __post_init__(self) -> None:
+        check_common(self)
+
+
 def check_common(spec: object) -> None:
     """Checks both generators share: a bad grid or size is one line naming the field."""
     grid = tuple(spec.grid)
@@ -114,9 +148,9 @@ def check_common(spec: object) -> None:
                                                f"{list(spec.voxel_size_mm)}")
     runs = spec.runs_per_session
     counts = [runs] if isinstance(runs, int) else list(runs)
-    if not isinstance(runs, int) and getattr(spec, "generator", "") != "v2":
+    if not isinstance(runs, int) and getattr(spec, "generator", "") != "brain":
         raise InputError("spec.runs_per_session",
-                         "one count per session needs the brain generator (spec=v2)")
+                         "one count per session needs the brain generator (spec=brain)")
     if not counts or any(int(r) < 1 for r in counts):
         raise InputError("spec.runs_per_session", f"must be >= 1, got {runs}")
     for name in ("subjects", "sessions", "trials_per_run", "unique_images", "image_size"):

@@ -3,6 +3,7 @@
 Why several labelers: each source carries different evidence (ImageNet a WordNet synset, COCO
 object annotations, scenes none, users their own table). Labelers answer UNKNOWN rather than
 guess, and ``describe()`` returns the exact rule and files, stored with the prepared data.
+``labeler_factory.build_labeler`` assembles them from the prepare config.
 """
 
 from __future__ import annotations
@@ -10,22 +11,22 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from bold5000_ae.data.stimuli import ImageRef
+from bold5000_ae.prepare.stimuli import ImageRef
 from bold5000_ae.utils.errors import InputError
 
 LIVING, NON_LIVING, UNKNOWN = 1, 0, -1
 LIVING_THING = "n00004258"  # WordNet "living thing, animate thing"
 ARTIFACT = "n00021939"  # WordNet "artifact, artefact"
 COCO_LIVING_SUPERCATEGORIES = frozenset({"person", "animal"})
-_POLICY_VALUES = {"living": LIVING, "non_living": NON_LIVING, "exclude": UNKNOWN}
+POLICY_VALUES = {"living": LIVING, "non_living": NON_LIVING, "exclude": UNKNOWN}
 _LABEL_NAMES = {"living": LIVING, "non_living": NON_LIVING, "unknown": UNKNOWN}
 _TABLE_TOKENS = {**{str(v): v for v in _LABEL_NAMES.values()}, **_LABEL_NAMES}
-_TWO_POLICIES = ("exclude", "non_living")
+EXCLUDE_OR_NON_LIVING = ("exclude", "non_living")
 
 PathArg = str | PathLike[str]
 
@@ -38,13 +39,13 @@ class Labeler(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
 
-def _check_policy(key: str, value: str, valid: Sequence[str]) -> str:
+def check_policy(key: str, value: str, valid: Sequence[str]) -> str:
     if value not in valid:
         raise InputError(key, f"unknown policy {value!r}; valid: {', '.join(valid)}")
     return value
 
 
-def _existing(path: PathArg, what: str) -> Path:
+def existing_file(path: PathArg, what: str) -> Path:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, f"{what} not found")
@@ -66,9 +67,9 @@ class WordNetLabeler:
     def __init__(self, is_a_path: PathArg, *,
                  unresolved_policy: Literal["exclude", "non_living"] = "exclude",
                  strict: bool = True) -> None:
-        self.path = _existing(is_a_path, "WordNet is_a file")
-        self.unresolved_policy = _check_policy("unresolved_policy", unresolved_policy,
-                                               _TWO_POLICIES)
+        self.path = existing_file(is_a_path, "WordNet is_a file")
+        self.unresolved_policy = check_policy("unresolved_policy", unresolved_policy,
+                                               EXCLUDE_OR_NON_LIVING)
         self.strict = strict
         self.ambiguous: set[str] = set()
         self._parents: dict[str, list[str]] = defaultdict(list)
@@ -101,7 +102,7 @@ class WordNetLabeler:
         living, artifact = LIVING_THING in seen, ARTIFACT in seen
         if living and artifact:
             self.ambiguous.add(synset)
-        unresolved = _POLICY_VALUES[self.unresolved_policy]
+        unresolved = POLICY_VALUES[self.unresolved_policy]
         label = LIVING if living else NON_LIVING if artifact else unresolved
         self._cache[synset] = label
         return label
@@ -137,14 +138,14 @@ class CocoLabeler:
 
     def __init__(self, instances_json_paths: PathArg | Sequence[PathArg] | None, *,
                  mixed_policy: Literal["living", "non_living", "exclude"] = "living") -> None:
-        self.mixed_policy = _check_policy("coco_mixed_policy", mixed_policy, tuple(_POLICY_VALUES))
+        self.mixed_policy = check_policy("coco_mixed_policy", mixed_policy, tuple(POLICY_VALUES))
         if instances_json_paths is None:
             paths: list[PathArg] = []
         elif isinstance(instances_json_paths, str | PathLike):
             paths = [instances_json_paths]
         else:
             paths = list(instances_json_paths)
-        self.paths = [_existing(p, "COCO instances file") for p in paths]
+        self.paths = [existing_file(p, "COCO instances file") for p in paths]
         self._by_id: dict[int, set[bool]] = defaultdict(set)  # image id -> {is living object}
         self._id_of_name: dict[str, int] = {}
         for path in self.paths:
@@ -172,7 +173,7 @@ class CocoLabeler:
             image_id = int(digits.group(1)) if digits else None
         kinds = self._by_id.get(image_id, set()) if image_id is not None else set()
         if len(kinds) == 2:  # both living and other objects
-            return _POLICY_VALUES[self.mixed_policy]
+            return POLICY_VALUES[self.mixed_policy]
         return UNKNOWN if not kinds else LIVING if True in kinds else NON_LIVING
 
     def describe(self) -> dict[str, Any]:
@@ -188,10 +189,10 @@ class ScenesLabeler:
     """Scene images show places, often with people in them, so by default they are excluded."""
 
     def __init__(self, policy: Literal["exclude", "non_living"] = "exclude") -> None:
-        self.policy = _check_policy("scenes_policy", policy, _TWO_POLICIES)
+        self.policy = check_policy("scenes_policy", policy, EXCLUDE_OR_NON_LIVING)
 
     def label_image(self, ref: ImageRef) -> int:
-        return _POLICY_VALUES[self.policy]
+        return POLICY_VALUES[self.policy]
 
     def describe(self) -> dict[str, Any]:
         """The policy is recorded: scene labels are a choice, not evidence."""
@@ -206,7 +207,7 @@ class LabelTableLabeler:
     """
 
     def __init__(self, path: PathArg) -> None:
-        self.path = _existing(path, "label table")
+        self.path = existing_file(path, "label table")
         self.labels: dict[str, int] = {}
         for lineno, line in enumerate(self.path.read_text().splitlines(), 1):
             if not line.strip() or line.startswith("#"):
@@ -260,40 +261,3 @@ class CompositeLabeler:
         for source, labeler in self.by_source.items():
             out[source] = None if labeler is None else labeler.describe()
         return out
-
-
-_DEFAULTS: dict[str, Any] = {
-    "wordnet_is_a": None, "unresolved_policy": "exclude", "wordnet_strict": True,
-    "coco_instances": None, "coco_mixed_policy": "living", "scenes_policy": "exclude",
-    "table": None,
-    # release files (labels_release.py): found below release_root unless given
-    "release_root": None, "coco_annotations": None, "imagenet_labels": None,
-}
-
-
-def build_labeler(cfg: Mapping[str, Any]) -> CompositeLabeler:
-    """A CompositeLabeler from a mapping with defaults. ImageNet: ``wordnet_is_a``, else the
-    release's ``imagenet_final_labels.txt``; COCO: ``coco_instances``, else the release's
-    ``coco_final_annotations.pkl``; sources with neither label UNKNOWN."""
-    from bold5000_ae.data import labels_release as rel  # imports this module
-
-    unknown = sorted(set(cfg) - set(_DEFAULTS))
-    if unknown:
-        raise InputError("labels", f"unknown keys {unknown}; valid: {', '.join(_DEFAULTS)}")
-    c = {**_DEFAULTS, **cfg}
-    policy = _check_policy("unresolved_policy", c["unresolved_policy"], _TWO_POLICIES)
-    mixed = _check_policy("coco_mixed_policy", c["coco_mixed_policy"], tuple(_POLICY_VALUES))
-    found = rel.find_release_labels(c["release_root"])
-    pkl, txt = c["coco_annotations"] or found.get("coco"), c["imagenet_labels"] or found.get(
-        "imagenet")
-    imagenet: Labeler | None = None
-    if c["wordnet_is_a"] is not None:
-        imagenet = WordNetLabeler(c["wordnet_is_a"], unresolved_policy=policy,
-                                  strict=bool(c["wordnet_strict"]))
-    elif txt is not None:
-        imagenet = rel.ImagenetReleaseLabeler(txt, unresolved_policy=policy)
-    coco: Labeler = CocoLabeler(c["coco_instances"], mixed_policy=mixed)
-    if c["coco_instances"] is None and pkl is not None:
-        coco = rel.CocoAnnotationsLabeler(pkl, mixed_policy=mixed)
-    table = None if c["table"] is None else LabelTableLabeler(c["table"])
-    return CompositeLabeler(imagenet, coco, ScenesLabeler(c["scenes_policy"]), table)

@@ -1,4 +1,4 @@
-"""The brain generator (``generator: v2``): a brain-shaped BOLD5000, streamed run by run.
+"""The brain generator (``generator: brain``): a brain-shaped BOLD5000, streamed run by run.
 
 Per subject s, run, frame t and in-mask voxel v (notation of tuning.py and noise.py):
 
@@ -8,7 +8,7 @@ Per subject s, run, frame t and in-mask voxel v (notation of tuning.py and noise
 
 Why a twin on disk: the reconstruction ceiling must be measured on what a model sees, so the
 twin goes through the very same ``bold5000-ae-prepare`` (detrend, high-pass, confounds) and the
-ceiling is read on the same test rows (bold5000_ae/data/ceiling.py). Only one run's arrays are
+ceiling is read on the same test rows (bold5000_ae/evaluation/ceiling.py). Only one run's arrays are
 in memory at any time. Beside each subject's brain mask the generator writes its visual ROI
 masks (``derivatives/masks/sub-CSI{n}_mask-{LH,RH}{EarlyVis,LOC,...}.nii.gz`` and their union
 ``mask-visual``); the default preparation (conf/source/synthetic_visual.yaml) keeps those voxels, as
@@ -26,20 +26,20 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from bold5000_ae.data.synthetic import anatomy as anat
-from bold5000_ae.data.synthetic import design
-from bold5000_ae.data.synthetic.easy import SOURCE_FOLDERS, _image_names
-from bold5000_ae.data.synthetic.images import FACTORS, image_factors, render_images
-from bold5000_ae.data.synthetic.noise import RunNoise
-from bold5000_ae.data.synthetic.runs import SubjectRuns, write_subject_runs
-from bold5000_ae.data.synthetic.spec import VISUAL_ROIS, BrainSpec
-from bold5000_ae.data.synthetic.tuning import group_maps, responses, subject_tuning
+from bold5000_ae.synthetic import anatomy as anat
+from bold5000_ae.synthetic import design
+from bold5000_ae.synthetic.bids_files import SOURCE_FOLDERS, image_names, write_stim_lists
+from bold5000_ae.synthetic.images import FACTORS, image_factors, render_images
+from bold5000_ae.synthetic.noise import RunNoise
+from bold5000_ae.synthetic.runs import SubjectRuns, write_subject_runs
+from bold5000_ae.synthetic.spec import VISUAL_ROIS, BrainSpec
+from bold5000_ae.synthetic.tuning import group_maps, responses, subject_tuning
 
 TWIN = "noiseless"
 
 
 def generate_brain(root: Path, spec: BrainSpec, n_jobs: int = 1) -> dict:
-    """Write the v2 dataset (and its noise-free twin under ``root/noiseless``) into ``root``.
+    """Write the dataset (and its noise-free twin under ``root/noiseless``) into ``root``.
     ``n_jobs``: runs written at once when ``spec.seed_per_run`` (runs.py); else one at a time."""
     rng = np.random.default_rng(spec.seed)
     grid = tuple(int(n) for n in spec.grid)
@@ -52,7 +52,7 @@ def generate_brain(root: Path, spec: BrainSpec, n_jobs: int = 1) -> dict:
     sigma_vox = spec.map_smoothness_mm / 2.3548 / float(vox.mean())
     group = group_maps(rng, grid, sigma_vox)
 
-    names, kinds = _image_names(rng, spec)
+    names, kinds = image_names(rng, spec)
     living = rng.random(spec.unique_images) < spec.living_fraction
     images = render_images(rng, living, spec.image_size)
     factors = image_factors(images, living)
@@ -62,7 +62,8 @@ def generate_brain(root: Path, spec: BrainSpec, n_jobs: int = 1) -> dict:
     for bids in trees:
         (bids / "derivatives" / "masks").mkdir(parents=True)
         (bids / "dataset_description.json").write_text(json.dumps(
-            {"Name": "bold5000_ae synthetic BOLD5000 (v2)", "BIDSVersion": "1.8.0"}, indent=2))
+            {"Name": "bold5000_ae synthetic BOLD5000 (brain generator)", "BIDSVersion": "1.8.0"},
+            indent=2))
     n_trials = design.n_trials(spec)
     stim_lists, subjects, saved = {}, [], {}
     for s in range(1, spec.subjects + 1):
@@ -95,16 +96,12 @@ def generate_brain(root: Path, spec: BrainSpec, n_jobs: int = 1) -> dict:
         subjects.append({"subject": s, "shift_mm": shift_mm.round(3).tolist(),
                          "visual_voxels": int(len(tuning.voxels)),
                          "visual_fraction": float(len(tuning.voxels) / mask.sum())})
-    lists_dir = root / "BOLD5000_Stimuli" / "Image_Labels"
-    lists_dir.mkdir(parents=True)
-    for sub, shown in stim_lists.items():
-        (lists_dir / f"{sub.removeprefix('sub-')}_stim_lists.txt").write_text(
-            "\n".join(shown) + "\n")
+    write_stim_lists(root, stim_lists)
     np.savez_compressed(root / "ground_truth.npz", mask=mask, affine=affine,
                         image_factors=factors, factor_names=np.array(FACTORS),
                         image_living=living, image_names=np.array(names),
                         regions=np.array(regions), **saved)
-    truth = {"generator": "v2",
+    truth = {"generator": spec.generator,
              "spec": {k: (list(v) if isinstance(v, tuple) else v)
                       for k, v in asdict(spec).items()},
              "n_samples": int(3 * n_trials * spec.subjects),

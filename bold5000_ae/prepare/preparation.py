@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from rich.progress import Progress
 
-from bold5000_ae.data.assemble import attach_images_and_labels
 from bold5000_ae.data.hdf5_format import (
     PreparedData,
     metadata_bytes,
@@ -26,7 +25,8 @@ from bold5000_ae.data.hdf5_format import (
     summarize,
     write_metadata,
 )
-from bold5000_ae.data.part_store import (
+from bold5000_ae.prepare.assemble import attach_images_and_labels
+from bold5000_ae.prepare.part_store import (
     check_unit,
     fingerprint,
     part_path,
@@ -38,14 +38,14 @@ from bold5000_ae.data.part_store import (
     read_notes,
     read_table,
 )
-from bold5000_ae.data.provenance import (
+from bold5000_ae.prepare.provenance import (
     InputRecorder,
     describe_run,
     merge_inputs,
     recording,
     write_provenance,
 )
-from bold5000_ae.data.sources.base import Source
+from bold5000_ae.prepare.sources.base import Source
 from bold5000_ae.utils.errors import InputError
 
 __all__ = ["check_unit", "prepare_dataset"]

@@ -1,4 +1,4 @@
-"""The built-in synthetic BOLD5000: ``v2`` (default, brain.py) and ``easy`` (easy.py).
+"""The built-in synthetic BOLD5000: ``brain`` (default, brain.py) and ``easy`` (easy.py).
 
 ``generate(out_dir, spec)`` writes either into ``out_dir`` atomically, with a manifest of the
 files it wrote (``manifest.py``: a later overwrite removes only those); the spec's type chooses
@@ -14,24 +14,24 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
-from bold5000_ae.data.synthetic.brain import generate_brain
-from bold5000_ae.data.synthetic.easy import SyntheticSpec, brain_mask, generate_easy
-from bold5000_ae.data.synthetic.manifest import write_manifest
-from bold5000_ae.data.synthetic.spec import BrainSpec
+from bold5000_ae.synthetic.brain import generate_brain
+from bold5000_ae.synthetic.easy import brain_mask, generate_easy
+from bold5000_ae.synthetic.manifest import write_manifest
+from bold5000_ae.synthetic.spec import BrainSpec, EasySpec
 from bold5000_ae.utils.atomic_io import atomic_dir
 from bold5000_ae.utils.errors import InputError
 from bold5000_ae.utils.interrupts import raise_if_interrupted
 
-__all__ = ["BrainSpec", "SyntheticSpec", "brain_mask", "generate", "make_spec"]
-SPECS = {"v2": BrainSpec, "easy": SyntheticSpec}
+__all__ = ["BrainSpec", "EasySpec", "brain_mask", "generate", "make_spec"]
+SPECS = {"brain": BrainSpec, "easy": EasySpec}
 
 
-def generate(out_dir: str | Path, spec: SyntheticSpec | BrainSpec | None = None,
+def generate(out_dir: str | Path, spec: EasySpec | BrainSpec | None = None,
              n_jobs: int = 1) -> dict:
     """Write the dataset under ``out_dir`` (atomically) and return the ground-truth summary.
     No spec: the easy model with its defaults (the fastest to generate, for unit tests).
     ``n_jobs``: brain generator runs at once when the spec has ``seed_per_run`` (runs.py)."""
-    spec = SyntheticSpec() if spec is None else spec
+    spec = EasySpec() if spec is None else spec
     with atomic_dir(Path(out_dir)) as tmp:
         truth = (generate_brain(tmp, spec, n_jobs) if isinstance(spec, BrainSpec)
                  else generate_easy(tmp, spec))
@@ -40,11 +40,11 @@ def generate(out_dir: str | Path, spec: SyntheticSpec | BrainSpec | None = None,
         return truth
 
 
-def make_spec(values: Mapping[str, Any]) -> SyntheticSpec | BrainSpec:
-    """The spec named by ``values['generator']`` (default v2); unknown fields and bad values
+def make_spec(values: Mapping[str, Any]) -> EasySpec | BrainSpec:
+    """The spec named by ``values['generator']`` (default brain); unknown fields and bad values
     are one-line InputErrors naming them."""
     values = dict(values)
-    kind = values.get("generator", "v2")
+    kind = values.get("generator", "brain")
     if kind not in SPECS:
         raise InputError("spec.generator", f"unknown generator {kind!r}; valid: "
                                            f"{', '.join(SPECS)}")

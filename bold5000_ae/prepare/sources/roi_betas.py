@@ -10,8 +10,8 @@ Sessions and runs come from the release's per-run presentation files (or ``runs_
 or BIDS events; see ``trial_layout.subject_layout``). Betas drift in scale between sessions, so
 each voxel is z-scored within its session, and the file records ``normalized_within =
 "session"`` so that training refuses splits that cut a session (held-out rows would otherwise
-lend their statistics to training rows; see ``base.check_split_keeps_groups``). ``zscore=false``
-stores the betas as released. ``.npy`` files are read with ``allow_pickle=False``.
+lend their statistics to training rows; see ``data/splits.py: check_split_keeps_groups``).
+``zscore=false`` stores the betas as released. ``.npy`` files are read with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
-from bold5000_ae.data.sources.base import UnitSamples
-from bold5000_ae.data.sources.release import IMGNAMES, STIM_LISTS
-from bold5000_ae.data.sources.roi import ROI_ORDER
-from bold5000_ae.data.sources.trial_layout import (
+from bold5000_ae.prepare.sources.base import UnitSamples
+from bold5000_ae.prepare.sources.release import IMGNAMES, STIM_LISTS
+from bold5000_ae.prepare.sources.roi import ROI_ORDER
+from bold5000_ae.prepare.sources.trial_layout import (
     TRIALS_PER_RUN,
     UNKNOWN_SESSION,
     check_list_length,
@@ -36,7 +36,7 @@ from bold5000_ae.data.sources.trial_layout import (
     stim_list_path,
     subject_layout,
 )
-from bold5000_ae.data.stimuli import read_stimulus_list
+from bold5000_ae.prepare.stimuli import read_stimulus_list
 from bold5000_ae.utils.errors import InputError
 
 DEFAULT_KIND = "TYPED-FITHRF-GLMDENOISE-RR"

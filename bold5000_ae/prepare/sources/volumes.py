@@ -28,18 +28,18 @@ from nilearn.exceptions import MaskWarning
 from nilearn.image import mean_img
 from nilearn.masking import compute_multi_epi_mask
 
-from bold5000_ae.data.events import read_events
-from bold5000_ae.data.sources.base import UnitSamples
-from bold5000_ae.data.sources.nifti_io import check_finite, header_grid, load_mask, load_nifti
-from bold5000_ae.data.sources.reference_grid import load_reference
-from bold5000_ae.data.sources.release import find_presentation_runs, read_presentation_run
-from bold5000_ae.data.sources.trial_layout import (
+from bold5000_ae.prepare.events import read_events
+from bold5000_ae.prepare.sources.base import UnitSamples
+from bold5000_ae.prepare.sources.nifti_io import check_finite, header_grid, load_mask, load_nifti
+from bold5000_ae.prepare.sources.reference_grid import load_reference
+from bold5000_ae.prepare.sources.release import find_presentation_runs, read_presentation_run
+from bold5000_ae.prepare.sources.trial_layout import (
     TRIALS_PER_RUN,
     find_events,
     layout_table,
     stim_list_path,
 )
-from bold5000_ae.data.stimuli import read_stimulus_list
+from bold5000_ae.prepare.stimuli import read_stimulus_list
 from bold5000_ae.utils.errors import InputError
 
 VOLUME_PATTERN = re.compile(r"^CSI(\d+)_session(\d+)_run(\d+)_volume(\d+)\.nii(\.gz)?$")

@@ -20,8 +20,8 @@ Leakage: a per-session z-score puts every row of a session through statistics of
 session, so a split that puts some runs of a session in training and others in validation would
 carry held-out statistics into training rows. The prepared file therefore records
 ``normalized_within = "session"`` and the data module refuses splits that cut a session
-(``base.check_split_keeps_groups``); ``zscore=false`` stores raw betas, which any split may use
-(the data module normalises with training rows only).
+(``data/splits.py: check_split_keeps_groups``); ``zscore=false`` stores raw betas, which any
+split may use (the data module normalises with training rows only).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import numpy as np
 import pandas as pd
 from sklearn.preprocessing import StandardScaler
 
-from bold5000_ae.data.sources.base import UnitSamples
-from bold5000_ae.data.sources.nifti_io import (
+from bold5000_ae.prepare.sources.base import UnitSamples
+from bold5000_ae.prepare.sources.nifti_io import (
     check_finite,
     grid_difference,
     header_grid,
@@ -45,20 +45,20 @@ from bold5000_ae.data.sources.nifti_io import (
     load_nifti,
     same_grid,
 )
-from bold5000_ae.data.sources.reference_grid import load_reference
-from bold5000_ae.data.sources.release import (
+from bold5000_ae.prepare.sources.reference_grid import load_reference
+from bold5000_ae.prepare.sources.release import (
     IMGNAMES,
     STIM_LISTS,
     find_below,
     find_presentation_runs,
     presentation_layout,
 )
-from bold5000_ae.data.sources.trial_layout import (
+from bold5000_ae.prepare.sources.trial_layout import (
     TRIALS_PER_RUN,
     check_list_length,
     stim_list_path,
 )
-from bold5000_ae.data.stimuli import read_stimulus_list
+from bold5000_ae.prepare.stimuli import read_stimulus_list
 from bold5000_ae.utils.errors import InputError
 
 DEFAULT_KIND = "TYPED-FITHRF-GLMDENOISE-RR"

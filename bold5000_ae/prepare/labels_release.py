@@ -27,17 +27,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bold5000_ae.data.labels import (
-    _POLICY_VALUES,
+from bold5000_ae.prepare.labels import (
     COCO_LIVING_SUPERCATEGORIES,
     LIVING,
     NON_LIVING,
+    POLICY_VALUES,
     UNKNOWN,
     PathArg,
-    _existing,
+    existing_file,
 )
-from bold5000_ae.data.sources.release import find_below
-from bold5000_ae.data.stimuli import ImageRef
+from bold5000_ae.prepare.sources.release import find_below
+from bold5000_ae.prepare.stimuli import ImageRef
 from bold5000_ae.utils.errors import InputError
 
 COCO_PKL = "coco_final_annotations.pkl"
@@ -69,7 +69,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 def safe_load_pickle(path: PathArg) -> Any:
     """Unpickle ``path`` admitting only builtin containers, scalars and numpy arrays."""
-    path = _existing(path, "pickle file")
+    path = existing_file(path, "pickle file")
     try:
         with open(path, "rb") as handle:
             return _RestrictedUnpickler(handle, path).load()
@@ -80,7 +80,7 @@ def safe_load_pickle(path: PathArg) -> Any:
 
 
 def _resource_lines(name: str) -> list[list[str]]:
-    text = resources.files("bold5000_ae.data.resources").joinpath(name).read_text()
+    text = resources.files("bold5000_ae.prepare.resources").joinpath(name).read_text()
     rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
     return rows[1:]  # header
 
@@ -109,7 +109,7 @@ class CocoAnnotationsLabeler:
     """COCO labels from the release's ``coco_final_annotations.pkl`` (rule as ``CocoLabeler``)."""
 
     def __init__(self, path: PathArg, *, mixed_policy: str = "living") -> None:
-        self.path, self.mixed_policy = _existing(path, "COCO annotations file"), mixed_policy
+        self.path, self.mixed_policy = existing_file(path, "COCO annotations file"), mixed_policy
         data = safe_load_pickle(self.path)
         if not isinstance(data, dict) or not data:
             raise InputError(self.path, f"expected a dict image id -> annotations, found "
@@ -134,7 +134,7 @@ class CocoAnnotationsLabeler:
         digits = re.search(r"(\d+)\.\w+$", ref.image_name)
         kinds = self._kinds.get(int(digits.group(1)), set()) if digits else set()
         if len(kinds) == 2:
-            return _POLICY_VALUES[self.mixed_policy]
+            return POLICY_VALUES[self.mixed_policy]
         return UNKNOWN if not kinds else LIVING if True in kinds else NON_LIVING
 
     def describe(self) -> dict[str, Any]:
@@ -151,7 +151,7 @@ class ImagenetReleaseLabeler:
     the wrong file or a truncated one, so it is refused rather than labelled unknown."""
 
     def __init__(self, path: PathArg, *, unresolved_policy: str = "exclude") -> None:
-        self.path, self.unresolved_policy = _existing(path, "ImageNet label file"), \
+        self.path, self.unresolved_policy = existing_file(path, "ImageNet label file"), \
             unresolved_policy
         self.names: dict[str, str] = {}
         for lineno, line in enumerate(self.path.read_text().splitlines(), 1):
@@ -164,7 +164,7 @@ class ImagenetReleaseLabeler:
             self.names[synset] = names.strip()
         self._walk = shipped_imagenet_labels()
         values = {"living": LIVING, "non_living": NON_LIVING,
-                  "unresolved": _POLICY_VALUES[unresolved_policy]}
+                  "unresolved": POLICY_VALUES[unresolved_policy]}
         self._values = values
 
     def label_image(self, ref: ImageRef) -> int:

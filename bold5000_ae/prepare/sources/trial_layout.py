@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bold5000_ae.data.sources.release import (
+from bold5000_ae.prepare.sources.release import (
     IMGNAMES,
     STIM_LISTS,
     check_against_list,

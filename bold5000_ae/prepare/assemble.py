@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bold5000_ae.data.labels import UNKNOWN, build_labeler
-from bold5000_ae.data.stimuli import (
+from bold5000_ae.prepare.labeler_factory import build_labeler
+from bold5000_ae.prepare.labels import UNKNOWN
+from bold5000_ae.prepare.stimuli import (
     ImageRef,
     find_stimulus_image,
     load_image,

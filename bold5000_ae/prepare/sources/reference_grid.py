@@ -32,7 +32,7 @@ import nibabel as nib
 import numpy as np
 from nilearn.image import resample_to_img
 
-from bold5000_ae.data.sources.nifti_io import header_grid, same_grid
+from bold5000_ae.prepare.sources.nifti_io import header_grid, same_grid
 from bold5000_ae.utils.errors import InputError
 
 MNI152 = "mni152"

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 
-from bold5000_ae.data.synthetic.tuning import smooth_field
+from bold5000_ae.synthetic.tuning import smooth_field
 
 CARDIAC_HZ, RESPIRATION_HZ = 1.17, 0.3
 DRIFT_PERIODS_S = (400.0, 250.0, 160.0)

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from bold5000_ae.data.provenance import InputRecorder
-from bold5000_ae.data.sources.base import SAMPLE_COLUMNS, Source, UnitSamples
+from bold5000_ae.prepare.provenance import InputRecorder
+from bold5000_ae.prepare.sources.base import SAMPLE_COLUMNS, Source, UnitSamples
 from bold5000_ae.utils.atomic_io import atomic_path
 from bold5000_ae.utils.errors import InputError
 
