@@ -23,7 +23,7 @@ from tests.helpers.cli import run_train, sweep_dirs
 def test_wandb_run_per_job_grouped_by_sweep_and_tensorboard(prepared_h5: Path,
                                                             tmp_path: Path) -> None:
     done = run_train(["-m", "logger=many", "seed=1,2",
-                      "+callbacks.figures._target_=bold5000_ae.viz.callbacks.ReconstructionFigures",
+                      "+callbacks.figures._target_=bold5000_ae.training.callbacks.reconstruction_figures.ReconstructionFigures",
                       "+callbacks.figures.every_n_epochs=1"], tmp_path, prepared_h5,
                      env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
     assert done.returncode == 0, done.stderr[-3000:]

@@ -16,8 +16,8 @@ import bold5000_ae.training.pipeline as pipeline
 from bold5000_ae.cli.train import train
 from bold5000_ae.data.datamodule import BoldDataModule
 from bold5000_ae.data.splits import GroupHoldoutSplit
+from bold5000_ae.training.callbacks.finite_loss import FiniteLossGuard
 from bold5000_ae.training.checkpoint_io import load_state_dict
-from bold5000_ae.training.finite_loss import FiniteLossGuard
 
 TRANSFER = ["experiment=phase3_transfer", "callbacks=default", "~callbacks.progress_bar",
             "~callbacks.evaluation", "model.pretrain.max_epochs=2", "trainer.max_epochs=1"]

@@ -456,7 +456,7 @@ def test_report_on_a_full_disk_never_leaves_a_cut_report(sweep: Path, tmp_path: 
 @pytest.mark.parametrize("flops,shown", [(0, False), (123_000_000, True)])
 def test_model_summary_shows_flops_only_when_counted(flops: int, shown: bool,
                                                      caplog: pytest.LogCaptureFixture) -> None:
-    from bold5000_ae.training.model_summary import MeasuredFlopsSummary
+    from bold5000_ae.training.callbacks.model_summary import MeasuredFlopsSummary
 
     data = [("Name", ["net"]), ("Params", ["6.9 K"]), ("FLOPs", [str(flops)])]
     with caplog.at_level("INFO"):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from bold5000_ae.cli.job_output import DropAdverts, PrefixedStream
+from bold5000_ae.training.callbacks.reconstruction_figures import ReconstructionFigures
 from bold5000_ae.viz.brain import brain_panels, peak_coords, sample_r2
-from bold5000_ae.viz.callbacks import ReconstructionFigures
 
 AFFINE = np.diag([4.0, 4.0, 4.0, 1.0]) + np.array([[0, 0, 0, -20], [0, 0, 0, -24],
                                                    [0, 0, 0, -16], [0, 0, 0, 0]])

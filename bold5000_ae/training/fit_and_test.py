@@ -21,7 +21,7 @@ from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, wit
 from bold5000_ae.evaluation.ceiling import ceiling_metrics
 from bold5000_ae.evaluation.noise_ceiling import repeat_ceiling_metrics, summary_line
 from bold5000_ae.evaluation.oracle import oracle_scores
-from bold5000_ae.training.optuna_pruning import pruned_epoch
+from bold5000_ae.training.callbacks.optuna_pruning import pruned_epoch
 from bold5000_ae.training.pipeline import build_trainer, model_for_run, scalar_metrics
 from bold5000_ae.training.preemption import preemption_guard
 from bold5000_ae.training.resume_path import resolve_ckpt_path
