@@ -1,4 +1,4 @@
-"""docs/extending.md's three examples, taken from the page itself: each module is put under the
+"""docs/extending.md's four examples, taken from the page itself: each module is put under the
 path the page names, each config into a config folder Hydra searches, and each is built (the
 loss and the network also train), so a change that breaks an example fails here."""
 
@@ -34,7 +34,9 @@ def test_the_page_has_one_module_and_one_config_per_example() -> None:
     assert paths == sorted([
         "bold5000_ae/losses/log_cosh.py", "conf/model/loss/log_cosh.yaml",
         "bold5000_ae/prepare/sources/npz_runs.py", "conf/source/npz_runs.yaml",
-        "bold5000_ae/models/components/linear.py", "conf/model/net/linear.yaml"])
+        "bold5000_ae/models/components/linear.py", "conf/model/net/linear.yaml",
+        "bold5000_ae/training/callbacks/epoch_seconds.py",
+        "conf/callbacks/with_epoch_seconds.yaml"])
 
 
 @pytest.fixture
@@ -53,7 +55,7 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
             monkeypatch.setitem(sys.modules, name, module)
             spec.loader.exec_module(module)
             parent, _, leaf = name.rpartition(".")
-            monkeypatch.setattr(sys.modules[parent], leaf, module, raising=False)
+            monkeypatch.setattr(importlib.import_module(parent), leaf, module, raising=False)
     return [f"hydra.searchpath=[file://{conf}]"]
 
 
@@ -110,3 +112,14 @@ def test_network_example_builds_from_its_declaration_and_trains(installed, prepa
     module = build_model(vae.model, dm)
     mean, logvar = module.posterior(torch.randn(3, int(dm.mask.sum())))
     assert mean.shape == logvar.shape == (3, 64)
+
+
+def test_callback_example_logs_each_epochs_seconds(installed, prepared_h5: Path,
+                                                   tmp_path: Path) -> None:
+    quiet = [o for o in TINY_TRAIN if o != "callbacks=none"]
+    cfg = compose_config("train", [*installed, f"data.path={prepared_h5}", *quiet,
+                                   "callbacks=with_epoch_seconds", "~callbacks.progress_bar",
+                                   "~callbacks.reconstruction_figures"], tmp_path)
+    assert "model_checkpoint" in cfg.callbacks  # the defaults are kept
+    metrics = train(cfg)
+    assert 0 < metrics["time/epoch_s"] < 600
