@@ -196,8 +196,8 @@ docs-screenshots: $(STAMP) ## screenshots of a sweep report and a nilearn brain 
 	$(BIN)/python -m bold5000_ae.report.screenshot $(or $(SHOT_SWEEP),$(SHOT_DIR)) docs/img \
 	  --browser $(CHROMIUM)
 
-# Issue 4: the four research phases and the generalization check, each one experiment config
-# (conf/experiment/); results notes in experiments/<phase>/README.md. Issue 12: each target ends
+# The four research phases and the generalization check, each one experiment config
+# (conf/experiment/); results notes in experiments/<phase>/README.md. Each target ends
 # by printing its README's table from the run it just made (experiments/phase_tables.py: every
 # number beside its baselines, CIs and p); UPDATE_README=1 also writes the table into the
 # README. The run folder is pinned (logs/<task>/runs/make_<time>) so the table reads this run.

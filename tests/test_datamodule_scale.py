@@ -1,4 +1,4 @@
-"""Issue 17's datamodule: a RAM cache bounded by the split's stored size, refused up front when
+"""The datamodule at scale: a RAM cache bounded by the split's stored size, refused up front when
 it does not fit, and datasets made of several prepared files."""
 
 from __future__ import annotations

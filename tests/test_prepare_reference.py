@@ -1,4 +1,4 @@
-"""Issue 17, item 5: a prepare option that resamples every run and the mask onto a reference grid
+"""A prepare option that resamples every run and the mask onto a reference grid
 (MNI152 from nilearn's packaged templates, or a NIfTI), so two subjects on different native grids
 form one multi-file dataset a volume net trains on; without it, one refusal line."""
 

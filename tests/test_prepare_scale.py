@@ -1,4 +1,4 @@
-"""Issue 17's preparation: the cosine high-pass, streaming assembly, joblib and shards."""
+"""Preparation at scale: the cosine high-pass, streaming assembly, joblib and shards."""
 
 from __future__ import annotations
 

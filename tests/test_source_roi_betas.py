@@ -118,7 +118,7 @@ def test_split_guard_keeps_sessions_whole() -> None:
 @pytest.mark.parametrize("zscore", [True, False])
 def test_run_split_refused_only_for_session_zscored_betas(release: Path, tmp_path: Path,
                                                           zscore: bool) -> None:
-    """Issue 12 item 6: the default run split would put one session on two sides."""
+    """The default run split would put one session on two sides."""
     out = tmp_path / f"rb{zscore}.h5"
     prepare_dataset(RoiBetasSource(release, zscore=zscore), out, stimuli_root=None,
                     image_size=8, labels={})

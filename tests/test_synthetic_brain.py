@@ -347,7 +347,7 @@ def test_pca_and_a_trained_model_do_not_exceed_the_ceiling(tmp_path: Path, capsy
 
 @pytest.mark.slow
 def test_default_data_pca_k_stays_below_the_ceiling(tmp_path: Path) -> None:
-    """Issue 11's "done when" on the default data (BrainSpec(), prepared as `make data` does,
+    """What the default data must show (BrainSpec(), prepared as `make data` does,
     the holdout-runs split of `make train`): PCA with the default latent size k reaches at most
     the ceiling minus 0.05, and PCA-8 stays below it too."""
     from omegaconf import OmegaConf
