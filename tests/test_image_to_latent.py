@@ -18,8 +18,8 @@ from bold5000_ae.evaluation.identification import (
     n_way_identification,
     pairwise_identification,
     reference_predictions,
+    similarity_matrix,
 )
-from bold5000_ae.evaluation.metrics import similarity_matrix
 from bold5000_ae.training.checkpoint_io import load_state_dict
 
 TINY_PHASE4 = ["experiment=phase4_image_to_latent", "model.bold_net.channels=[4,8]",

@@ -1,4 +1,6 @@
 """Identification at the level of trials and images, with the baselines that make it readable.
+One definition of 2-way and n-way identification: the reconstruction metrics (``metrics.py``)
+call the same functions with every other sample as an allowed distractor.
 
 Why: a trial's volumes share one image, so an image→latent model gives them one prediction. If a
 same-trial (or same-image) sample may serve as a distractor, the prediction "matches" it as well
@@ -28,8 +30,18 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torchmetrics.functional import pairwise_cosine_similarity
 
-from bold5000_ae.evaluation.metrics import similarity_matrix
+
+def similarity_matrix(pred: torch.Tensor, target: torch.Tensor,
+                      kind: str = "pearson") -> torch.Tensor:
+    """(N, N) similarity of every prediction (rows) to every target (columns)."""
+    if kind == "pearson":
+        pred = pred - pred.mean(dim=1, keepdim=True)
+        target = target - target.mean(dim=1, keepdim=True)
+    elif kind != "cosine":
+        raise ValueError(f"kind must be 'pearson' or 'cosine', got {kind!r}")
+    return pairwise_cosine_similarity(pred.float(), target.float())
 
 
 def distinct_image_pairs(images: torch.Tensor) -> torch.Tensor:

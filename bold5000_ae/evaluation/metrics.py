@@ -22,51 +22,11 @@ from torchmetrics import (
     MetricCollection,
     PearsonCorrCoef,
 )
-from torchmetrics.functional import pairwise_cosine_similarity
 
+from bold5000_ae.evaluation.identification import pairwise_identification, similarity_matrix
 from bold5000_ae.losses.pearson import per_sample_pearson
 from bold5000_ae.losses.ssim import ssim_map
 from bold5000_ae.utils.masking import VolumeMask
-
-
-def similarity_matrix(pred: torch.Tensor, target: torch.Tensor,
-                      kind: str = "pearson") -> torch.Tensor:
-    """(N, N) similarity of every prediction (rows) to every target (columns)."""
-    if kind == "pearson":
-        pred = pred - pred.mean(dim=1, keepdim=True)
-        target = target - target.mean(dim=1, keepdim=True)
-    elif kind != "cosine":
-        raise ValueError(f"kind must be 'pearson' or 'cosine', got {kind!r}")
-    return pairwise_cosine_similarity(pred.float(), target.float())
-
-
-def pairwise_identification(similarity: torch.Tensor) -> torch.Tensor:
-    """Fraction of (i, j ≠ i) pairs where prediction i is more similar to its own target than to
-    target j (2-way identification over all pairs; chance 0.5)."""
-    n = similarity.shape[0]
-    if n < 2:
-        return torch.tensor(float("nan"))
-    own = similarity.diagonal().unsqueeze(1)
-    wins = (own > similarity).float()
-    return (wins.sum() / (n * (n - 1))).float()
-
-
-def n_way_identification(similarity: torch.Tensor, n_way: int, trials: int = 20,
-                         seed: int = 0) -> torch.Tensor:
-    """For each prediction, draw ``n_way − 1`` distractor targets at random (``trials`` times) and
-    score a hit when its own target is the most similar; chance is 1 / n_way."""
-    n = similarity.shape[0]
-    if n < n_way:
-        return torch.tensor(float("nan"))
-    rng = np.random.default_rng(seed)
-    sim = similarity.detach().cpu().numpy()
-    hits = []
-    for i in range(n):
-        others = np.delete(np.arange(n), i)
-        for _ in range(trials):
-            distractors = rng.choice(others, size=n_way - 1, replace=False)
-            hits.append(sim[i, i] > sim[i, distractors].max())
-    return torch.tensor(float(np.mean(hits)))
 
 
 class ReconstructionMetrics(Metric):
