@@ -19,7 +19,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from hydra_plugins.bold5000_ae_optuna._impl import search_space
+from hydra_plugins.bold5000_ae_optuna._search_space import search_space
 from tests.helpers.cli import TINY_CLI, console_script, run_train, sweep_dirs
 
 SEARCH = ["hparams_search=autoencoder_optuna", "test=false"]

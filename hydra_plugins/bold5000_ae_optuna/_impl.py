@@ -1,5 +1,5 @@
-"""The Optuna sweeper's work: the search space from Hydra's sweep syntax, the study, and the
-ask → launch → tell loop, one batch of ``n_jobs`` trials at a time.
+"""The Optuna sweeper's work: the study and the ask → launch → tell loop, one batch of
+``n_jobs`` trials at a time (the search space from Hydra's sweep syntax: ``_search_space.py``).
 
 Hydra imports every public module under ``hydra_plugins`` on each start; this one starts with
 an underscore, so Optuna is imported only when a search runs.
@@ -16,14 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import (
-    ChoiceSweep,
-    IntervalSweep,
-    Override,
-    RangeSweep,
-    Transformer,
-)
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from hydra.types import HydraContext, TaskFunction
@@ -31,14 +23,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.distributions import (
     BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
 )
 from optuna.trial import TrialState
 
 from bold5000_ae.utils.atomic_io import pid_alive
 from bold5000_ae.utils.optuna_storage import family_name, open_storage
+from hydra_plugins.bold5000_ae_optuna._search_space import grid, search_space, suggest
 
 log = logging.getLogger(__name__)
 
@@ -49,77 +39,6 @@ STUDY_ENV = "OPTUNA_STUDY_NAME"
 # user attributes the sweeper and the pruning callback write on a trial
 PRUNED_ATTR = "pruned_at_epoch"
 WORKER_ATTR = "worker"
-
-
-def distribution(override: Override) -> BaseDistribution | str:
-    """An Optuna distribution for a sweep override, or the override's value when it is fixed.
-
-    ``choice(a, b)`` and ``shuffle(range(...))`` → categorical; ``range(start, stop, step)`` →
-    int or float with that step, ``stop`` excluded as in Hydra's basic sweeper;
-    ``interval(low, high)`` → float (Hydra reads its bounds as floats); ``tag(log, interval(...))``
-    → log scale.
-    """
-    if not override.is_sweep_override():
-        return override.get_value_element_as_str()
-    value = override.value()
-    if override.is_choice_sweep() or (isinstance(value, RangeSweep) and value.shuffle):
-        assert isinstance(value, ChoiceSweep | RangeSweep)
-        return CategoricalDistribution(list(override.sweep_iterator(
-            transformer=Transformer.encode)))
-    if isinstance(value, RangeSweep):
-        values = list(override.sweep_iterator())
-        if not values:
-            raise ValueError(f"{override.input_line}: an empty range")
-        if all(isinstance(v, int) for v in values) and isinstance(value.step, int):
-            return IntDistribution(int(values[0]), int(values[-1]), step=int(value.step))
-        return FloatDistribution(float(values[0]), float(values[-1]), step=float(value.step))
-    if isinstance(value, IntervalSweep):
-        log_scale = "log" in value.tags
-        if isinstance(value.start, int) and isinstance(value.end, int):
-            return IntDistribution(value.start, value.end, log=log_scale)
-        return FloatDistribution(float(value.start), float(value.end), log=log_scale)
-    raise ValueError(f"{override.input_line}: not a search space the Optuna sweeper knows")
-
-
-def search_space(overrides: Sequence[str]) -> tuple[dict[str, BaseDistribution], dict[str, str]]:
-    """(distributions, fixed values) from ``key=value`` overrides; a later override of the same
-    key (the command line after ``hydra.sweeper.params``) replaces an earlier one."""
-    distributions: dict[str, BaseDistribution] = {}
-    fixed: dict[str, str] = {}
-    for override in OverridesParser.create().parse_overrides(list(overrides)):
-        key = override.get_key_element()
-        found = distribution(override)
-        distributions.pop(key, None)
-        fixed.pop(key, None)
-        if isinstance(found, BaseDistribution):
-            distributions[key] = found
-        else:
-            fixed[key] = found
-    return distributions, fixed
-
-
-def grid(distributions: Mapping[str, BaseDistribution]) -> dict[str, list[Any]]:
-    """``GridSampler``'s search space: every value of each (discrete) distribution."""
-    points: dict[str, list[Any]] = {}
-    for name, dist in distributions.items():
-        if isinstance(dist, CategoricalDistribution):
-            points[name] = list(dist.choices)
-        elif isinstance(dist, IntDistribution | FloatDistribution) and dist.step is not None:
-            n = int(round((dist.high - dist.low) / dist.step)) + 1
-            points[name] = [dist.low + i * dist.step for i in range(n)]
-        else:
-            raise ValueError(f"the grid sampler needs discrete values: {name} is continuous "
-                             "(use choice(...) or range(...))")
-    return points
-
-
-def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
-    if isinstance(dist, CategoricalDistribution):
-        return trial.suggest_categorical(name, dist.choices)
-    if isinstance(dist, IntDistribution):
-        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
-    assert isinstance(dist, FloatDistribution)
-    return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
 
 
 def directions(direction: Any) -> list[str]:
