@@ -1,4 +1,4 @@
-"""docs/extending.md's four examples, taken from the page itself: each module is put under the
+"""docs/extending.md's five examples, taken from the page itself: each module is put under the
 path the page names, each config into a config folder Hydra searches, and each is built (the
 loss and the network also train), so a change that breaks an example fails here."""
 
@@ -36,7 +36,8 @@ def test_the_page_has_one_module_and_one_config_per_example() -> None:
         "bold5000_ae/prepare/sources/npz_runs.py", "conf/source/npz_runs.yaml",
         "bold5000_ae/models/components/linear.py", "conf/model/net/linear.yaml",
         "bold5000_ae/training/callbacks/epoch_seconds.py",
-        "conf/callbacks/with_epoch_seconds.yaml"])
+        "conf/callbacks/with_epoch_seconds.yaml",
+        "bold5000_ae/evaluation/max_abs_error.py", "conf/model/metrics/max_abs_error.yaml"])
 
 
 @pytest.fixture
@@ -123,3 +124,19 @@ def test_callback_example_logs_each_epochs_seconds(installed, prepared_h5: Path,
     assert "model_checkpoint" in cfg.callbacks  # the defaults are kept
     metrics = train(cfg)
     assert 0 < metrics["time/epoch_s"] < 600
+
+
+def test_metric_example_reports_the_worst_voxel(installed, prepared_h5: Path,
+                                                tmp_path: Path) -> None:
+    from bold5000_ae.evaluation.max_abs_error import MaxAbsoluteError  # the page's module
+
+    metric = MaxAbsoluteError()
+    metric.update(torch.tensor([[0.0, 3.0], [1.0, -1.0]]), torch.zeros(2, 2))
+    metric.update(torch.tensor([[0.5, 0.5]]), torch.zeros(1, 2))
+    assert metric.compute().item() == 3.0
+    cfg = compose_config("train", [*installed, f"data.path={prepared_h5}", *TINY_TRAIN,
+                                   "model/metrics=[max_abs_error,explained_variance]"], tmp_path)
+    metrics = train(cfg)
+    for split in ("val", "test"):  # the worst voxel error is at least the root mean square
+        assert metrics[f"{split}/max_abs_error"] >= math.sqrt(metrics[f"{split}/mse"])
+        assert math.isfinite(metrics[f"{split}/explained_variance"])

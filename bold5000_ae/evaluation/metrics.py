@@ -13,6 +13,8 @@ but 50% identification.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 from torchmetrics import (
@@ -38,13 +40,18 @@ class ReconstructionMetrics(Metric):
     local 3D SSIM over in-mask voxels (torchmetrics' SSIM map) of the first ``ssim_max``
     samples (``None``: all, 0: none). Why a cap: the SSIM map is a 3D Gaussian convolution of
     five volumes per sample, dearer than the autoencoder's own forward pass; on a CPU, SSIM of a
-    whole validation split every epoch made the default ``make train`` 20% slower."""
+    whole validation split every epoch made the default ``make train`` 20% slower.
+
+    ``extra``: more torchmetrics ``Metric``s by name (the plug-in point, ``model/metrics=[...]``,
+    ``conf/model/metrics/``), each updated with the same masked vectors ``(pred, target)`` of
+    shape (B, V) and reported under its name (the mean, where it returns several values)."""
 
     full_state_update = False
 
     def __init__(self, n_voxels: int, reference: torch.Tensor | None = None,
                  identification_max: int = 512, mask: np.ndarray | torch.Tensor | None = None,
-                 ssim_data_range: float = 8.0, ssim_max: int | None = None) -> None:
+                 ssim_data_range: float = 8.0, ssim_max: int | None = None,
+                 extra: Mapping[str, Metric] | None = None) -> None:
         super().__init__()
         self.volume_mask = None if mask is None else VolumeMask(mask)
         self.ssim_data_range, self.ssim_max = ssim_data_range, ssim_max
@@ -57,6 +64,7 @@ class ReconstructionMetrics(Metric):
             "pearson": CatMetric(), "voxel_r": PearsonCorrCoef(num_outputs=n_voxels),
             "ssim": CatMetric(), "kept_pred": CatMetric(), "kept_target": CatMetric()},
             compute_groups=False)
+        self.extra = MetricCollection(dict(extra or {}), compute_groups=False)
         self.register_buffer("reference", reference if reference is not None
                              else torch.zeros(n_voxels))
 
@@ -83,6 +91,8 @@ class ReconstructionMetrics(Metric):
             full = ssim_map(vm.to_volume(pred[:n_ssim]), vm.to_volume(target[:n_ssim]),
                             self.ssim_data_range, 1.0)
             parts["ssim"].update(vm.to_vector(full).mean(dim=1))
+        for metric in self.extra.values():
+            metric.update(pred, target)
         room = self.identification_max - self.n_kept
         if room > 0:
             parts["kept_pred"].update(pred[:room])
@@ -101,11 +111,13 @@ class ReconstructionMetrics(Metric):
             out["identification"] = pairwise_identification(sim)
         if self.n_ssim:
             out["ssim"] = parts["ssim"].compute().mean()
+        out.update({name: metric.compute().float().mean() for name, metric in self.extra.items()})
         return out
 
     def reset(self) -> None:
         super().reset()
         self.parts.reset()
+        self.extra.reset()
 
 
 def _n_rows(metric: CatMetric) -> int:

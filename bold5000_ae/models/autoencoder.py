@@ -9,6 +9,7 @@ changes only how a latent is drawn and which terms join the loss.
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torchmetrics import Metric
 
 from bold5000_ae.evaluation.metrics import ReconstructionMetrics
 from bold5000_ae.losses import bind_mask
@@ -33,7 +35,8 @@ class AutoencoderModule(BoldModule):
                  optimizer: Callable[..., torch.optim.Optimizer],
                  scheduler: Callable[..., Any] | None = None,
                  regularizer: Mapping[str, Regularizer] | None = None,
-                 val_ssim_samples: int | None = 0) -> None:
+                 val_ssim_samples: int | None = 0,
+                 metrics: Mapping[str, Metric] | None = None) -> None:
         super().__init__()
         # No save_hyperparameters: the composed config is saved beside the checkpoint, and
         # checkpoints then hold only tensors and plain values (loadable with weights_only=True).
@@ -44,9 +47,13 @@ class AutoencoderModule(BoldModule):
         self.regularizers = Regularizers(dict(regularizer or {}))
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         # validation SSIM on a fixed subset or none (the val loader does not shuffle); test: all
+        # metrics added by config (model/metrics=[...]): one copy for validation, one for test
+        extra = dict(metrics or {})
         self.val_metrics = ReconstructionMetrics(self.volume_mask.n_voxels, mask=mask,
-                                                 ssim_max=val_ssim_samples)
-        self.test_metrics = ReconstructionMetrics(self.volume_mask.n_voxels, mask=mask)
+                                                 ssim_max=val_ssim_samples,
+                                                 extra=copy.deepcopy(extra))
+        self.test_metrics = ReconstructionMetrics(self.volume_mask.n_voxels, mask=mask,
+                                                  extra=copy.deepcopy(extra))
         self.example: dict[str, torch.Tensor] = {}
 
     def embed(self, bold: torch.Tensor) -> torch.Tensor:

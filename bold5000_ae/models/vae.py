@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torchmetrics import Metric
 
 from bold5000_ae.evaluation.metrics import ActiveUnits
 from bold5000_ae.losses.regularizers import Regularizer
@@ -42,8 +43,10 @@ class VAEModule(AutoencoderModule):
                  scheduler: Callable[..., Any] | None = None,
                  regularizer: Mapping[str, Regularizer] | None = None, beta: float = 1.0,
                  kl_warmup_epochs: float = 0.0, free_bits: float = 0.0,
-                 active_threshold: float = 0.01, val_ssim_samples: int | None = 0) -> None:
-        super().__init__(net, loss, mask, optimizer, scheduler, regularizer, val_ssim_samples)
+                 active_threshold: float = 0.01, val_ssim_samples: int | None = 0,
+                 metrics: Mapping[str, Metric] | None = None) -> None:
+        super().__init__(net, loss, mask, optimizer, scheduler, regularizer, val_ssim_samples,
+                         metrics)
         if getattr(net.encoder, "heads", 1) != 2:
             raise ValueError("a VAE needs an encoder with two heads (model.net.encoder_heads=2)")
         self.beta, self.kl_warmup_epochs, self.free_bits = beta, kl_warmup_epochs, free_bits
