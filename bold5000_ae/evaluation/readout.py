@@ -54,7 +54,7 @@ from bold5000_ae.evaluation.crossval import (
     standardize,
 )
 from bold5000_ae.evaluation.equal_footing import K_GRID, pca_inner_k_map, with_unlabeled
-from bold5000_ae.evaluation.readout_registry import ReadoutInputs, readouts
+from bold5000_ae.evaluation.readout_registry import ReadoutInputs, readouts, selected
 from bold5000_ae.evaluation.stats import bootstrap_ci, trial_units
 from bold5000_ae.utils.errors import InputError
 from bold5000_ae.utils.masking import VolumeMask
@@ -206,7 +206,7 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
         names = np.unique(data["groups"][trained.fold_of == i])
         if len(names) == 1:
             out[f"{prefix}/encoder/fold_auc/{names[0]}"] = auc
-    wanted = set(cfg["baselines"])
+    wanted = selected(cfg["baselines"])
     if "untrained" in wanted and untrained:
         raw_results = [run(f"untrained encoder init {i}", pooled(
             lambda x, e=e: encoder_map(e, x, device, normalize))) for i, e in enumerate(untrained)]

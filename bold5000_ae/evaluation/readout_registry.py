@@ -16,7 +16,8 @@ report and its ranking rows print.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,6 +54,7 @@ class Readout:
 
 
 READOUTS: dict[str, Readout] = {}
+MODULES = "bold5000_ae.evaluation.readouts"  # <name>.py here registers the read-out <name>
 
 
 def register(readout: Readout) -> Readout:
@@ -64,6 +66,24 @@ def register(readout: Readout) -> Readout:
 def readouts() -> list[Readout]:
     """The registered read-outs, in table order."""
     return list(READOUTS.values())
+
+
+def selected(names: Iterable[str]) -> set[str]:
+    """The read-outs ``classification.baselines`` names, each registered by now: a name not yet
+    registered is imported from ``MODULES`` (its module registers it), so a new baseline is one
+    module and its name in the config. A name no module registers is an error, not a silently
+    missing row."""
+    names = set(names)
+    for name in sorted(names - set(READOUTS)):
+        try:
+            importlib.import_module(f"{MODULES}.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{MODULES}.{name}":
+                raise
+        if name not in READOUTS:
+            raise ValueError(f"classification.baselines: no read-out {name!r}; registered: "
+                             f"{', '.join(READOUTS)}")
+    return names
 
 
 register(Readout("encoder", "encoder", "trained encoder latent, nested C", kind="encoder"))
