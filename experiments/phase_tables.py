@@ -34,6 +34,8 @@ from pathlib import Path
 
 import yaml
 
+from bold5000_ae.evaluation.readout_registry import readouts
+
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- phase_tables:begin -->", "<!-- phase_tables:end -->"
 # phase → (task_name of its experiment config, README folder)
@@ -42,14 +44,6 @@ PHASES = {"phase1": ("phase1_autoencoder", "phase1_autoencoder"),
           "phase3": ("phase3_transfer", "phase3_transfer"),
           "phase4": ("phase4_image_to_latent", "phase4_image_to_latent"),
           "generalization": ("generalization", "generalization")}
-READOUTS = [("encoder", "trained encoder latent, nested C"),
-            ("untrained", "untrained encoder, same architecture (mean of inits)"),
-            ("pca_k", "PCA at the encoder's k"),
-            ("pca_best_k", "PCA at the inner-CV k"),
-            ("random_projection", "random Gaussian projection to k dims"),
-            ("raw_voxels", "raw in-mask voxels, nested C"),
-            ("oracle", "linear oracle: the twin's class means, shrunk full covariance")]
-BASELINES = [name for name, _ in READOUTS if name not in ("encoder", "oracle")]
 NA = "–"
 
 
@@ -166,7 +160,8 @@ def readout_table(m: dict[str, float], prefix: str, title: str) -> list[str]:
             f"{fmt(m.get(f'{prefix}/n_unlabeled_fit_rows'), 0)} rows the encoder trained on", "",
             "| read-out (grouped CV) | ROC AUC [95% CI over trials] | fold sd |",
             "| --- | --- | --- |"]
-    for name, label in READOUTS:
+    for readout in readouts():
+        name, label = readout.name, readout.description
         key = f"{prefix}/{name}/auc"
         if key not in m:
             continue
@@ -213,16 +208,16 @@ def above_the_oracle(m: dict[str, float], prefix: str) -> list[str]:
     oracle = m.get(f"{prefix}/oracle/auc")
     if oracle is None:
         return []
-    return [f"{short_label(label)} {fmt(m[f'{prefix}/{name}/auc'])}"
-            for name, label in READOUTS if name != "oracle"
-            and m.get(f"{prefix}/{name}/auc", -1) > oracle]
+    return [f"{short_label(r.description)} {fmt(m[f'{prefix}/{r.name}/auc'])}"
+            for r in readouts() if r.kind != "bound"
+            and m.get(f"{prefix}/{r.name}/auc", -1) > oracle]
 
 
 def verdict(m: dict[str, float], prefix: str) -> str:
     """What the table says about the trained encoder, in words."""
     enc = m[f"{prefix}/encoder/auc"]
-    beaten = [short_label(label) for name, label in READOUTS if name in BASELINES
-              and m.get(f"{prefix}/{name}/auc", -1) >= enc]
+    beaten = [short_label(r.description) for r in readouts() if r.kind == "baseline"
+              and m.get(f"{prefix}/{r.name}/auc", -1) >= enc]
     parts = []
     lo = m.get(f"{prefix}/trained_minus_untrained/auc_ci_low")
     if lo is not None:

@@ -18,6 +18,7 @@ import torch
 from bold5000_ae.cli.prepare import prepare
 from bold5000_ae.cli.train import train
 from bold5000_ae.data.datamodule import BoldDataModule
+from bold5000_ae.utils.errors import InputError
 from tests.helpers.hydra import TINY_TRAIN, compose_config
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
@@ -37,13 +38,18 @@ def test_the_page_has_one_module_and_one_config_per_example() -> None:
         "bold5000_ae/models/components/linear.py", "conf/model/net/linear.yaml",
         "bold5000_ae/training/callbacks/epoch_seconds.py",
         "conf/callbacks/with_epoch_seconds.yaml",
-        "bold5000_ae/evaluation/max_abs_error.py", "conf/model/metrics/max_abs_error.yaml"])
+        "bold5000_ae/evaluation/max_abs_error.py", "conf/model/metrics/max_abs_error.yaml",
+        "bold5000_ae/evaluation/readouts/first_voxels.py"])
 
 
 @pytest.fixture
 def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every example module importable under its documented name; configs on Hydra's search
-    path. Returns the override that adds that search path."""
+    path; read-outs the examples register are forgotten after the test. Returns the override
+    that adds that search path."""
+    from bold5000_ae.evaluation import readout_registry
+
+    monkeypatch.setattr(readout_registry, "READOUTS", dict(readout_registry.READOUTS))
     conf = tmp_path / "conf"
     for rel, text in examples().items():
         path = tmp_path / rel
@@ -140,3 +146,25 @@ def test_metric_example_reports_the_worst_voxel(installed, prepared_h5: Path,
     for split in ("val", "test"):  # the worst voxel error is at least the root mean square
         assert metrics[f"{split}/max_abs_error"] >= math.sqrt(metrics[f"{split}/mse"])
         assert math.isfinite(metrics[f"{split}/explained_variance"])
+
+
+def test_readout_example_is_scored_and_tabled_beside_the_others(installed,
+                                                                prepared_h5: Path) -> None:
+    from bold5000_ae.data.hdf5_format import open_prepared
+    from bold5000_ae.evaluation.readout import classify_file, format_table
+    from bold5000_ae.evaluation.readouts import first_voxels  # the page's module
+
+    assert first_voxels.first_voxels_map  # registered on import, by the fixture
+    with open_prepared(prepared_h5) as h5:
+        mask = h5["mask"][()]
+    cfg = {"n_permutations": 0, "n_boot": 20, "raw_baseline": False, "c_features": [1.0],
+           "baselines": ["pca_k", "first_voxels"]}
+    out = classify_file(lambda x: x[:, :4], [], 4, mask, prepared_h5, cfg, "voxel", "cv",
+                        torch.device("cpu"), progress=lambda _: None)
+    assert 0 <= out["cv/first_voxels/auc"] <= 1 and "cv/pca_k/auc" in out
+    lines = format_table(out).splitlines()
+    assert any(line.split()[:1] == ["first_voxels"] for line in lines)
+    with pytest.raises(InputError, match="no read-out 'first_voxel'"):
+        classify_file(lambda x: x[:, :4], [], 4, mask, prepared_h5,
+                      {**cfg, "baselines": ["first_voxel"]}, "voxel", "cv",
+                      torch.device("cpu"), progress=lambda _: None)

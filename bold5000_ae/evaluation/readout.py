@@ -44,7 +44,7 @@ from nilearn.image import resample_img
 
 from bold5000_ae.data.hdf5_format import open_prepared, read_attrs, read_trials
 from bold5000_ae.data.splits import group_keys
-from bold5000_ae.evaluation.baselines import oracle_map, pca_map, random_projection_map
+from bold5000_ae.evaluation.baselines import oracle_map
 from bold5000_ae.evaluation.ceiling import KEYS, twin_path
 from bold5000_ae.evaluation.crossval import (
     fold_mean_auc,
@@ -54,6 +54,7 @@ from bold5000_ae.evaluation.crossval import (
     standardize,
 )
 from bold5000_ae.evaluation.equal_footing import K_GRID, pca_inner_k_map, with_unlabeled
+from bold5000_ae.evaluation.readout_registry import ReadoutInputs, readouts, selected
 from bold5000_ae.evaluation.stats import bootstrap_ci, trial_units
 from bold5000_ae.utils.errors import InputError
 from bold5000_ae.utils.masking import VolumeMask
@@ -65,7 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "group_by": ["subject", "session", "run"], "n_splits": None, "n_permutations": 100,
     "c_features": C_GRID, "c_raw": [1e-4, 1e-3, 1e-2], "raw_baseline": True, "seed": 0,
     "n_boot": 200, "untrained_inits": 3, "probe_pool": "heldout", "unit": "trial",
-    "baselines": ["untrained", "pca_k", "pca_best_k", "random_projection"],
+    "baselines": [r.name for r in readouts() if r.default],
     "pca_k_grid": list(K_GRID)}
 
 
@@ -205,7 +206,7 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
         names = np.unique(data["groups"][trained.fold_of == i])
         if len(names) == 1:
             out[f"{prefix}/encoder/fold_auc/{names[0]}"] = auc
-    wanted = set(cfg["baselines"])
+    wanted = selected(cfg["baselines"])
     if "untrained" in wanted and untrained:
         raw_results = [run(f"untrained encoder init {i}", pooled(
             lambda x, e=e: encoder_map(e, x, device, normalize))) for i, e in enumerate(untrained)]
@@ -222,9 +223,13 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
         out.update({f"{prefix}/trained_minus_untrained/auc": d,
                     f"{prefix}/trained_minus_untrained/auc_ci_low": lo,
                     f"{prefix}/trained_minus_untrained/auc_ci_high": hi})
+    inputs = ReadoutInputs(latent_dim=latent_dim, seed=int(cfg["seed"]))
+    for readout in readouts():  # every baseline that is one feature map per fold
+        if readout.features is not None and readout.name in wanted:
+            out.update(run(readout.description, pooled(
+                lambda x, build=readout.features: build(x, inputs))).as_metrics(
+                f"{prefix}/{readout.name}"))
     if "pca_k" in wanted:
-        out.update(run("PCA-k", pooled(lambda x: pca_map(x, latent_dim))).as_metrics(
-            f"{prefix}/pca_k"))
         out[f"{prefix}/pca_k/k"] = float(latent_dim)
     if "pca_best_k" in wanted:
         ks: list[int] = []
@@ -237,9 +242,6 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
                              ("", "_ci_low", "_ci_high")], d, strict=True)))
         out[f"{prefix}/pca_best_k/k_median"] = float(np.median(ks))
         out.update({f"{prefix}/pca_best_k/k_fold{i}": float(k) for i, k in enumerate(ks)})
-    if "random_projection" in wanted:
-        out.update(run("random projection", pooled(lambda x: random_projection_map(
-            x, latent_dim, int(cfg["seed"])))).as_metrics(f"{prefix}/random_projection"))
     if cfg["raw_baseline"]:
         raw_c = cfg["c_raw"] if not np.isscalar(cfg["c_raw"]) else [cfg["c_raw"]]
         out.update(run("raw voxels", pooled(raw_voxel_map), c=list(raw_c),
@@ -266,10 +268,6 @@ def classify_file(encode: Encode, untrained: Sequence[Encode], latent_dim: int,
     return out
 
 
-READOUTS = ("encoder", "untrained", "pca_k", "pca_best_k", "random_projection", "raw_voxels",
-            "oracle")
-
-
 def format_table(metrics: dict[str, float]) -> str:
     """Every read-out of every evaluated file with its CI; the encoder's trial-level p."""
     lines = []
@@ -278,10 +276,10 @@ def format_table(metrics: dict[str, float]) -> str:
         lines.append(f"  {p}  ({metrics.get(f'{p}/n_samples', 0):.0f} samples, "
                      f"{metrics.get(f'{p}/n_units', 0):.0f} trials, "
                      f"{metrics.get(f'{p}/n_groups', 0):.0f} groups; AUC [95% CI over trials])")
-        for name in READOUTS:
+        for readout in readouts():
+            name = readout.name
             if f"{p}/{name}/auc" in metrics:
-                shown = "oracle (twin)" if name == "oracle" else name
-                lines.append(f"    {shown:<18} {metrics[f'{p}/{name}/auc']:.3f} "
+                lines.append(f"    {readout.label:<18} {metrics[f'{p}/{name}/auc']:.3f} "
                              f"[{metrics.get(f'{p}/{name}/auc_ci_low', float('nan')):.3f}, "
                              f"{metrics.get(f'{p}/{name}/auc_ci_high', float('nan')):.3f}]")
         if f"{p}/oracle_auc_volume" in metrics:

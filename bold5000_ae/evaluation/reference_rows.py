@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-# label shown in the ranking → the baseline's name in metrics.json
-REFERENCES = {"baseline: PCA-k (same latent size)": "pca_k",
-              "baseline: training mean": "train_mean",
-              "ceiling: noise-free signal": "ceiling"}
+from bold5000_ae.evaluation.readout_registry import RECONSTRUCTION_REFERENCES
 
 
 def reference_runs(runs: pd.DataFrame, metrics: list[str], ok: str = "ok") -> pd.DataFrame:
@@ -25,7 +22,8 @@ def reference_runs(runs: pd.DataFrame, metrics: list[str], ok: str = "ok") -> pd
     report collects them. Metrics with no recorded baseline are left NaN."""
     done = runs[runs["status"] == ok]
     rows = []
-    for label, name in REFERENCES.items():
+    for reference in RECONSTRUCTION_REFERENCES.values():
+        label, name = reference.ranking_label, reference.name
         for _, run in done.iterrows():
             values = {m: run.get(f"baseline/{name}/{m}", float("nan")) for m in metrics}
             if all(pd.isna(v) for v in values.values()):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from bold5000_ae.evaluation.readout_registry import RECONSTRUCTION_REFERENCES
 from bold5000_ae.report.collect import OK
 
 
@@ -63,10 +64,6 @@ def summarise(runs: pd.DataFrame, metrics: Sequence[str], rank_by: str,
     return table.reset_index()
 
 
-# baseline/<name>/... columns that are bounds rather than baselines
-REFERENCE_LABELS = {"ceiling": "ceiling: noise-free twin"}
-
-
 def reference_metric(column: str, metrics: Sequence[str],
                      ceilings: dict[str, str]) -> tuple[str, str] | None:
     """(reference name, compared metric) for a reference column of ``metrics.json``, or None.
@@ -80,7 +77,8 @@ def reference_metric(column: str, metrics: Sequence[str],
             metric = "/".join(parts[cut:])
             if metric in metrics:
                 name = "/".join(parts[1:cut])
-                return REFERENCE_LABELS.get(name, "baseline: " + name), metric
+                known = RECONSTRUCTION_REFERENCES.get(name)
+                return (known.label if known else "baseline: " + name), metric
         return None
     if column in ceilings and ceilings[column] in metrics:
         return "ceiling: " + column.split("/")[-1], ceilings[column]
