@@ -16,6 +16,8 @@ mkdir -p "$OUT"
 wheels=()
 $PY -c "import pandas" 2>/dev/null || wheels+=(.whl/pandas-*.whl .whl/python_dateutil-*.whl .whl/six-*.whl .whl/tzdata-*.whl)
 $PY -c "import nibabel" 2>/dev/null || wheels+=(.whl/nibabel-*.whl)
+# the benchmark builds the model from conf/ the way training does (Hydra's compose API)
+$PY -c "import hydra, omegaconf" 2>/dev/null || wheels+=(.whl/hydra_core-*.whl .whl/omegaconf-*.whl .whl/antlr4_python3_runtime-*.whl)
 if [ ${#wheels[@]} -gt 0 ]; then
   echo "installing from .whl: ${wheels[*]}"
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \

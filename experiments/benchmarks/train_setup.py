@@ -1,26 +1,24 @@
-"""The default 3D autoencoder and its settings, built without Hydra, for the training benchmarks.
+"""The default 3D autoencoder and its fast-path settings, for the training benchmarks.
 
-Why read ``conf/``: the benchmark must time the model ``make train`` trains, so the network and
-optimizer hyperparameters come from ``conf/model/net/conv3d.yaml`` and
-``conf/model/autoencoder.yaml`` (plain YAML, read with PyYAML, which Lightning already needs).
+The benchmark must time the model ``make train`` trains, so the module comes from the same
+place training gets it: ``conf/train.yaml`` composed with Hydra's compose API and built by
+``bold5000_ae.models.build.build_model`` (which also compiles it the way training does). The
+GPU machine lacks Hydra and OmegaConf: ``gpu_check.sh`` installs their carried wheels first.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import yaml
 
 from bold5000_ae.models.autoencoder import AutoencoderModule
-from bold5000_ae.models.components.conv3d import Conv3dAutoencoderNet
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class FastPath:
     """The fast-path switches, each a config value in the framework (README.md here maps them)."""
 
     precision: str = "bf16-mixed"  # trainer.precision
-    compile: bool = True  # model.compile (inner network compiled in place)
+    compile: bool = True  # model.compile (encoder and decoder compiled in place)
     cudnn_benchmark: bool = True  # trainer.benchmark
     channels_last: bool = False  # channels_last_3d: only where measured to help
     fused_adam: bool = True  # model.optimizer.fused (CUDA only)
@@ -36,47 +34,40 @@ class FastPath:
     def autocast_dtype(self) -> torch.dtype | None:
         return {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(self.precision)
 
+    def model_overrides(self, device: torch.device) -> list[str]:
+        """The ``model.*`` overrides of the model-side switches, as a user would type them."""
+        overrides = [f"model.compile={str(self.compile).lower()}"]
+        if self.fused_adam and device.type == "cuda":
+            overrides.append("+model.optimizer.fused=true")
+        return overrides
+
 
 EAGER_FP32 = FastPath(precision="32-true", compile=False, cudnn_benchmark=False,
                       channels_last=False, fused_adam=False)
 
 
-def _yaml(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text()) or {}
+def compose_train_config(overrides: list[str]) -> DictConfig:
+    """``conf/train.yaml`` with ``overrides``, composed as ``bold5000-ae-train`` would."""
+    from hydra import compose, initialize_config_dir
 
+    from bold5000_ae.utils.config import CONFIG_DIR
 
-def default_net_kwargs() -> dict[str, Any]:
-    """``model/net/conv3d.yaml`` minus Hydra keys, restricted to the constructor's parameters."""
-    cfg = _yaml(CONF / "model" / "net" / "conv3d.yaml")
-    params = inspect.signature(Conv3dAutoencoderNet).parameters
-    return {k: v for k, v in cfg.items() if k in params and k != "volume_shape"}
-
-
-def default_optimizer_kwargs() -> dict[str, Any]:
-    cfg = _yaml(CONF / "model" / "autoencoder.yaml").get("optimizer", {})
-    return {k: v for k, v in cfg.items() if not k.startswith("_")}
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="train", overrides=overrides)
 
 
 def build_module(mask: np.ndarray, device: torch.device, fast: FastPath,
                  seed: int = 0) -> AutoencoderModule:
-    """The default AE for ``mask``'s grid on ``device`` with ``fast``'s model-side switches.
-
-    Compiling follows the framework's rule: the inner network is compiled in place
-    (``nn.Module.compile``), so parameter names and checkpoints stay clean."""
-    from bold5000_ae.losses.mse import MaskedMSE
+    """The default AE for ``mask``'s grid on ``device`` with ``fast``'s model-side switches,
+    built by the package's builder from the default config."""
+    from bold5000_ae.models.build import build_model
 
     torch.manual_seed(seed)
-    net = Conv3dAutoencoderNet(tuple(mask.shape), mask=mask, **default_net_kwargs())
-    opt_kwargs = default_optimizer_kwargs()
-    if fast.fused_adam and device.type == "cuda":
-        opt_kwargs["fused"] = True
-    optimizer = functools.partial(torch.optim.AdamW, **opt_kwargs)
-    module = AutoencoderModule(net=net, loss=MaskedMSE(), mask=mask, optimizer=optimizer)
-    module = module.to(device)
+    cfg = compose_train_config(fast.model_overrides(device))
+    data = SimpleNamespace(volume_shape=tuple(mask.shape), mask=mask)
+    module = build_model(cfg.model, data).to(device)
     if fast.channels_last:
         module.net.to(memory_format=torch.channels_last_3d)
-    if fast.compile:
-        module.net.compile()
     return module
 
 
