@@ -12,7 +12,8 @@ Two modes (``mode=``):
 Both print where they wrote ``metrics.json`` / ``evaluation.json``. The read-out code lives in
 ``bold5000_ae.evaluation`` and ``training/callbacks/transfer_readout.py`` (whose callback runs
 the same read-out at the end of ``trainer.test`` in the phase experiments); this module only
-rebuilds the run and wires the parts.
+rebuilds the run and wires the parts. It imports torch and Lightning only once the arguments
+are checked, so ``--help`` and a mistyped mode answer at once.
 """
 
 from __future__ import annotations
@@ -22,14 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 
 from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
-from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, with_verdict
-from bold5000_ae.training.callbacks.transfer_readout import evaluate_trained
-from bold5000_ae.training.checkpoint_io import load_into, load_state_dict
 from bold5000_ae.training.data_identity import check_identity
 from bold5000_ae.training.resume_config import read_saved_config
 from bold5000_ae.utils.atomic_io import atomic_path
@@ -69,6 +66,7 @@ def checkpoint_file(path: Path) -> Path:
 def load_run(checkpoint: str | Path, run_config: str | Path | None) -> tuple[Any, Any, DictConfig]:
     """Rebuild a finished run's datamodule and model from its saved config and checkpoint."""
     from bold5000_ae.models.build import build_model
+    from bold5000_ae.training.checkpoint_io import load_into, load_state_dict
 
     checkpoint = checkpoint_file(Path(checkpoint))
     cfg_path = Path(run_config) if run_config else checkpoint.parent.parent / ".hydra/config.yaml"
@@ -86,12 +84,14 @@ def load_run(checkpoint: str | Path, run_config: str | Path | None) -> tuple[Any
     return datamodule, model, run_cfg
 
 
-def test_metrics(model: L.LightningModule, datamodule: Any, split: str, out_dir: Path,
+def test_metrics(model: Any, datamodule: Any, split: str, out_dir: Path,
                  accelerator: str = "auto") -> dict[str, float]:
     """The checkpoint's test-step metrics on ``split`` (named ``<split>/...``) and, for an
     autoencoder, the reconstruction baselines on the same rows."""
-    if split not in ("test", "val"):
-        raise InputError("split", f"must be 'test' or 'val', got {split!r}")
+    import lightning as L
+
+    from bold5000_ae.evaluation.baselines import model_baselines
+
     trainer = L.Trainer(accelerator=accelerator, devices=1, logger=False,
                         default_root_dir=out_dir, enable_model_summary=False)
     loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
@@ -108,6 +108,10 @@ def test_metrics(model: L.LightningModule, datamodule: Any, split: str, out_dir:
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """``mode=test``: the checkpoint's metrics on ``split``; ``mode=transfer``: the read-out."""
     out = Path(cfg.paths.output_dir)
+    if cfg.mode not in ("test", "transfer"):
+        raise InputError("mode", f"must be 'test' or 'transfer', got {cfg.mode!r}")
+    if cfg.mode == "test" and cfg.split not in ("test", "val"):
+        raise InputError("split", f"must be 'test' or 'val', got {cfg.split!r}")
     checkpoint = (latest_checkpoint(cfg.paths.log_dir, cfg.get("run_task", "train"))
                   if cfg.checkpoint == "latest" else Path(cfg.checkpoint))
     print(f"[eval] rebuilding the run of {checkpoint}")
@@ -119,9 +123,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         print(f"[eval] note: {run_dir} recorded no data identity; {datamodule.path} is taken "
               "on trust as the file it trained on")
     if cfg.mode == "transfer":
+        from bold5000_ae.training.callbacks.transfer_readout import evaluate_trained
+
         return evaluate_trained(model, datamodule, cfg.evaluation, out)
-    if cfg.mode != "test":
-        raise InputError("mode", f"must be 'test' or 'transfer', got {cfg.mode!r}")
+    from bold5000_ae.evaluation.baselines import summary_lines, with_verdict
+
     metrics = with_verdict(test_metrics(model, datamodule, cfg.split, out,
                                         cfg.get("accelerator", "auto")), cfg.split)
     with atomic_path(out / "metrics.json") as tmp:

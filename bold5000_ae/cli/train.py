@@ -19,12 +19,14 @@ from bold5000_ae.cli.job_output import route_lightning_to_root
 from bold5000_ae.cli.reporting import config_errors_exit_2, reports_input_errors
 from bold5000_ae.training.run_dir import claim_run_dir
 from bold5000_ae.utils.config import CONFIG_DIR
+from bold5000_ae.utils.config_checks import check_train_config
 
 
 @reports_input_errors
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test the configured model; return the metrics (also written to metrics.json)."""
     out_dir = Path(cfg.paths.output_dir)
+    check_train_config(cfg)  # values that would fail late or deep inside a library
     if (finished := claim_run_dir(cfg, out_dir)) is not None:  # lock, resume checks, skip done
         return finished
     from bold5000_ae.training.fit_and_test import fit_and_test  # torch and Lightning, now

@@ -149,7 +149,6 @@ def claim_run_dir(cfg: DictConfig, out_dir: str | Path, starting: bool = True
     it. A refused single run leaves no folder behind that it created. ``starting``: the task
     itself (not RunDirGuard's earlier check), which records the config and data identity."""
     out_dir = Path(out_dir)
-    check_train_config(cfg)
     if _rank() != 0:  # DDP children re-run the entry point: rank 0 holds the lock and checked
         return None
     existed = out_dir.exists()
@@ -236,9 +235,9 @@ def writable_folder(folder: Path) -> None:
 
 class RunDirGuard(Callback):
     """Hydra callback: for a single run, before Hydra writes the folder's ``.hydra/`` and log
-    file, the run folder must be creatable (every command) and :func:`claim_run_dir`'s checks
-    pass (training). A resume's own ``.hydra/`` goes to ``.hydra.resumes/<time>/``, so the
-    run's recorded config stays what the run trained with."""
+    file, the run folder must be creatable (every command), and for training the config's
+    values and :func:`claim_run_dir`'s checks pass. A resume's own ``.hydra/`` goes to
+    ``.hydra.resumes/<time>/``, so the run's recorded config stays what the run trained with."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         HydraConfig.instance().set_config(config)
@@ -246,7 +245,8 @@ class RunDirGuard(Callback):
         try:
             writable_folder(out_dir)  # every command: Hydra would otherwise crash creating it
             finished = None
-            if "auto_resume" in config or "ckpt_path" in config:
+            if "auto_resume" in config or "ckpt_path" in config:  # a training run
+                check_train_config(config)
                 finished = claim_run_dir(config, out_dir, starting=False)
                 if finished is None and resumes_here(config, out_dir):
                     with read_write(config.hydra), open_dict(config.hydra):
