@@ -35,6 +35,7 @@ from pathlib import Path
 import yaml
 
 from bold5000_ae.evaluation.readout_registry import readouts
+from bold5000_ae.evaluation.reconstruction_references import reference, references
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- phase_tables:begin -->", "<!-- phase_tables:end -->"
@@ -121,23 +122,25 @@ def provenance(run: Path, phase: str) -> list[str]:
 
 
 def reconstruction_table(m: dict[str, float], model: str) -> list[str]:
-    """Test-run reconstruction beside the training mean, PCA-k and the twin's ceiling."""
-    k = m.get("baseline/pca_k/k")
-    head = (f"| held-out test run | {model} | training mean | PCA-k (k = {fmt(k, 0)}) "
-            "| ceiling (noise-free twin) |")
-    rows = [head, "| --- | --- | --- | --- | --- |"]
+    """Test-run reconstruction beside every reconstruction reference the run recorded (the
+    training mean, PCA-k, ..., and the twin's ceiling)."""
+    fitted = [r for r in references() if r.fit is not None and f"baseline/{r.name}/test/r2" in m]
     ceiling = m.get("baseline/ceiling/test/r2", m.get("ceiling/test/r2"))
-    rows.append(f"| R² vs the training mean | **{fmt(m.get('test/r2'))}** | "
-                f"{fmt(m.get('baseline/train_mean/test/r2'))} | "
-                f"{fmt(m.get('baseline/pca_k/test/r2'))} | {fmt(ceiling)} |")
-    rows.append(f"| MSE per voxel | {fmt(m.get('test/mse'))} | "
-                f"{fmt(m.get('baseline/train_mean/test/mse'))} | "
-                f"{fmt(m.get('baseline/pca_k/test/mse'))} | |")
+    heads = [r.column + (f" (k = {fmt(m[f'baseline/{r.name}/k'], 0)})"
+                         if f"baseline/{r.name}/k" in m else "") for r in fitted]
+    blank = " |" * (len(fitted) + 1)
+    rows = [f"| held-out test run | {model} | {' | '.join(heads)} | "
+            f"{reference('ceiling').column} |", "| --- |" + " --- |" * (len(fitted) + 2)]
+    for metric, label, bound in (("r2", "R² vs the training mean", f" {fmt(ceiling)} |"),
+                                 ("mse", "MSE per voxel", " |")):
+        cells = [fmt(m.get(f"baseline/{r.name}/test/{metric}")) for r in fitted]
+        shown = f"**{fmt(m.get('test/r2'))}**" if metric == "r2" else fmt(m.get("test/mse"))
+        rows.append(f"| {label} | {shown} | {' | '.join(cells)} |{bound}")
     for key, label in (("test/pearson_r", "per-sample r"), ("test/voxel_r", "voxel-wise r"),
                        ("test/identification", "pairwise identification (r)"),
                        ("test/ssim", "3D SSIM in the mask")):
         if key in m:
-            rows.append(f"| {label} | {fmt(m[key])} | | | |")
+            rows.append(f"| {label} | {fmt(m[key])} |{blank}")
     gap = m.get("test/r2_minus_pca_k")
     if gap is not None:
         verdict = "**beats PCA-k**" if gap > 0 else "**loses to PCA-k**"

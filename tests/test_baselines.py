@@ -172,3 +172,32 @@ def test_oracle_on_the_same_folds_finds_the_planted_effect_a_blank_twin_does_not
                       n_permutations=0, c=1.0)
     assert oracle.auc > 0.85 and oracle.ci[0] <= oracle.auc <= oracle.ci[1]
     assert abs(null.auc - 0.5) < 0.15  # a twin with no signal knows nothing
+
+
+def test_a_module_in_the_references_package_is_registered_without_being_named(
+        tmp_path, monkeypatch) -> None:
+    """A new reconstruction baseline is one module: nothing imports it by name."""
+    import sys
+
+    from bold5000_ae.evaluation import reconstruction_references as refs
+
+    package = tmp_path / "extra_references"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "zeros.py").write_text(
+        "import numpy as np\n"
+        "from bold5000_ae.evaluation.reconstruction_references import Fitted, Reference, "
+        "register\n"
+        "register(Reference('zeros', 'zeros', 'baseline: zeros', 'baseline: zeros',\n"
+        "                   lambda train, k: Fitted(np.zeros_like)))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(refs, "REFERENCES", dict(refs.REFERENCES))
+    monkeypatch.setattr(refs, "PLUGINS", "extra_references")
+    monkeypatch.setattr(refs, "_plugins_loaded", False)
+    monkeypatch.delitem(sys.modules, "extra_references", raising=False)
+    rng = np.random.default_rng(1)
+    train, test = rng.standard_normal((30, 6)) + 2.0, rng.standard_normal((10, 6)) + 2.0
+    out = reconstruction_baselines(train, test, k=2)
+    assert [r.name for r in refs.references()][-1] == "zeros"
+    # zeros against data centred near 2: far worse than the training mean (R² 0 by definition)
+    assert out["baseline/zeros/test/r2"] < -1 < out["baseline/train_mean/test/r2"]

@@ -11,7 +11,7 @@ import torch
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from bold5000_ae.evaluation.baselines import fit_pca, oracle_map, pca_map
+from bold5000_ae.evaluation.baselines import oracle_map, pca_map
 from bold5000_ae.evaluation.ceiling import _ideal_image_prediction
 from bold5000_ae.evaluation.crossval import grouped_cv, standardize
 from bold5000_ae.evaluation.equal_footing import pca_inner_k_map, with_unlabeled
@@ -21,6 +21,7 @@ from bold5000_ae.evaluation.identification import (
 )
 from bold5000_ae.evaluation.metrics import ReconstructionMetrics
 from bold5000_ae.evaluation.oracle import diagonal_weights, oracle_scores
+from bold5000_ae.evaluation.pca import fit_pca
 
 CS = [1e-2, 1e-1, 1.0]
 

@@ -1,4 +1,4 @@
-"""docs/extending.md's five examples, taken from the page itself: each module is put under the
+"""docs/extending.md's examples, taken from the page itself: each module is put under the
 path the page names, each config into a config folder Hydra searches, and each is built (the
 loss and the network also train), so a change that breaks an example fails here."""
 
@@ -39,17 +39,21 @@ def test_the_page_has_one_module_and_one_config_per_example() -> None:
         "bold5000_ae/training/callbacks/epoch_seconds.py",
         "conf/callbacks/with_epoch_seconds.yaml",
         "bold5000_ae/evaluation/max_abs_error.py", "conf/model/metrics/max_abs_error.yaml",
-        "bold5000_ae/evaluation/readouts/first_voxels.py"])
+        "bold5000_ae/evaluation/readouts/first_voxels.py",
+        "bold5000_ae/evaluation/references/random_projection_k.py"])
 
 
 @pytest.fixture
 def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every example module importable under its documented name; configs on Hydra's search
-    path; read-outs the examples register are forgotten after the test. Returns the override
-    that adds that search path."""
-    from bold5000_ae.evaluation import readout_registry
+    path; read-outs and references the examples register are forgotten after the test. Returns
+    the override that adds that search path."""
+    from bold5000_ae.evaluation import readout_registry, reconstruction_references
 
     monkeypatch.setattr(readout_registry, "READOUTS", dict(readout_registry.READOUTS))
+    reconstruction_references.references()  # the package's own, before the examples'
+    monkeypatch.setattr(reconstruction_references, "REFERENCES",
+                        dict(reconstruction_references.REFERENCES))
     conf = tmp_path / "conf"
     for rel, text in examples().items():
         path = tmp_path / rel
@@ -168,3 +172,26 @@ def test_readout_example_is_scored_and_tabled_beside_the_others(installed,
         classify_file(lambda x: x[:, :4], [], 4, mask, prepared_h5,
                       {**cfg, "baselines": ["first_voxel"]}, "voxel", "cv",
                       torch.device("cpu"), progress=lambda _: None)
+
+
+def test_reconstruction_baseline_example_is_recorded_printed_and_tabled(installed) -> None:
+    from bold5000_ae.evaluation.baselines import reconstruction_baselines, summary_lines
+    from bold5000_ae.evaluation.references import random_projection_k  # the page's module
+    from experiments.phase_tables import reconstruction_table
+
+    assert random_projection_k.random_projection_k  # registered on import, by the fixture
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((200, 5)) @ rng.standard_normal((5, 40))  # rank 5 + noise
+    rows += 0.3 * rng.standard_normal(rows.shape)
+    train, test = rows[:150], rows[150:]
+    fit = reconstruction_baselines(train, train, k=5, split="fit")
+    # PCA-k is the best rank-k linear fit of the training rows; a random rank-5 projection of
+    # rank-5 data still recovers most of it
+    assert fit["baseline/pca_k/fit/r2"] >= fit["baseline/random_projection_k/fit/r2"] > 0.5
+    out = reconstruction_baselines(train, test, k=5)
+    assert out["baseline/random_projection_k/k"] == 5
+    assert 0.5 < out["baseline/random_projection_k/test/r2"] <= 1
+    lines = summary_lines({**out, "test/r2": 0.5})
+    assert any(line.split()[:3] == ["random", "projection", "R²"] for line in lines)
+    table = reconstruction_table({**out, "test/r2": 0.5, "test/mse": 1.0}, "AE")
+    assert "random projection (k = 5)" in table[0] and "PCA-k (k = 5)" in table[0]

@@ -1,12 +1,8 @@
 """Baselines every number is shown beside (docs/architecture.md, "Rules of the science").
 
-Reconstruction, on the same normalised train/test rows as the model:
-
-- the training mean: R² 0 by construction (R² here is 1 − MSE/MSE(training mean)); computed,
-  not assumed, so a broken normalisation shows up as a nonzero value;
-- PCA with k = the model's latent size, fitted on the training rows (``sklearn.decomposition.PCA``,
-  ``IncrementalPCA`` when the training matrix is large): the linear autoencoder with the same
-  bottleneck, the first thing a nonlinear AE must beat.
+Reconstruction, on the same normalised train/test rows as the model: every reference of
+``reconstruction_references.py`` (the training mean, PCA with k = the model's latent size, and
+any registered in ``references/``), each fitted on the training rows.
 
 Where the file has a noise-free twin, each also gets ``signal_r2``: R² of its reconstruction
 against the twin's rows (``signal_r2``), the fraction of the recoverable signal it holds. R²
@@ -33,23 +29,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA, IncrementalPCA
 
 from bold5000_ae.evaluation.ceiling import ceiling_metrics, normalised_twin
 from bold5000_ae.evaluation.crossval import FeatureMap, standardize
 from bold5000_ae.evaluation.oracle import oracle_scores
+from bold5000_ae.evaluation.pca import fit_pca
+from bold5000_ae.evaluation.reconstruction_references import references
 from bold5000_ae.evaluation.repeat_wiener import denoised_reconstruction
-
-# above this many training values (rows × voxels), PCA is fitted in batches
-INCREMENTAL_ABOVE = 50_000_000
-
-
-def fit_pca(train: np.ndarray, k: int, seed: int = 0) -> PCA | IncrementalPCA:
-    """PCA with ``k`` components on ``train`` (IncrementalPCA when the matrix is large)."""
-    k = int(min(k, train.shape[0], train.shape[1]))
-    if train.size > INCREMENTAL_ABOVE:
-        return IncrementalPCA(n_components=k, batch_size=max(k, 1024)).fit(train)
-    return PCA(n_components=k, svd_solver="full", random_state=seed).fit(train)
 
 
 def _mse_r2(pred: np.ndarray, test: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
@@ -69,23 +55,23 @@ def signal_r2(pred: np.ndarray, twin: np.ndarray, reference: np.ndarray | float 
 def reconstruction_baselines(train: np.ndarray, test: np.ndarray, k: int,
                              ceiling_r2: float | None = None, split: str = "test",
                              twin: np.ndarray | None = None) -> dict[str, float]:
-    """Per-voxel MSE and R² (against the training mean) of the training mean and of PCA-k on
-    ``test``, under ``baseline/<name>/<split>/<metric>``; plus the ceiling when recorded, and
-    each one's ``signal_r2`` when ``twin`` (the noise-free part of ``test``) is given."""
+    """Per-voxel MSE and R² (against the training mean) on ``test`` of every registered
+    reference fitted on ``train`` (``k``: the model's latent size), under
+    ``baseline/<name>/<split>/<metric>``; plus the ceiling when recorded, and each one's
+    ``signal_r2`` when ``twin`` (the noise-free part of ``test``) is given."""
     train, test = np.asarray(train, np.float64), np.asarray(test, np.float64)
     mean = train.mean(0, keepdims=True)
     out: dict[str, float] = {}
-    mse, r2 = _mse_r2(np.broadcast_to(mean, test.shape), test, mean)
-    out[f"baseline/train_mean/{split}/mse"], out[f"baseline/train_mean/{split}/r2"] = mse, r2
-    pca = fit_pca(train, k)
-    recon = pca.inverse_transform(pca.transform(test))
-    mse, r2 = _mse_r2(recon, test, mean)
-    out[f"baseline/pca_k/{split}/mse"], out[f"baseline/pca_k/{split}/r2"] = mse, r2
-    out["baseline/pca_k/k"] = float(pca.n_components_)
-    if twin is not None:
-        out[f"baseline/train_mean/{split}/signal_r2"] = signal_r2(
-            np.broadcast_to(mean, test.shape), twin, mean)
-        out[f"baseline/pca_k/{split}/signal_r2"] = signal_r2(recon, twin, mean)
+    for reference in references():
+        if reference.fit is None:
+            continue
+        fitted = reference.fit(train, k)
+        recon = fitted.reconstruct(test)
+        key = f"baseline/{reference.name}"
+        out[f"{key}/{split}/mse"], out[f"{key}/{split}/r2"] = _mse_r2(recon, test, mean)
+        if twin is not None:
+            out[f"{key}/{split}/signal_r2"] = signal_r2(recon, twin, mean)
+        out.update({f"{key}/{name}": value for name, value in fitted.recorded.items()})
     if ceiling_r2 is not None:
         out[f"baseline/ceiling/{split}/r2"] = float(ceiling_r2)
     return out
@@ -269,12 +255,12 @@ def summary_lines(metrics: dict[str, float], split: str = "test") -> list[str]:
     """The reconstruction baselines beside the model's R², and whether it beats PCA-k; the same
     for R² against the noise-free twin (the signal recovered) where the file has one."""
     lines = []
-    k = metrics.get("baseline/pca_k/k", float("nan"))
-    for name, label in (("train_mean", "training mean R²"), ("pca_k", "PCA-k R²")):
-        key = f"baseline/{name}/{split}/r2"
-        if key in metrics:
-            extra = f" (k={k:.0f}, fitted on the training rows)" if name == "pca_k" else ""
-            lines.append(f"  {label:<16} {metrics[key]:.4f}{extra}")
+    for reference in references():
+        key = f"baseline/{reference.name}/{split}/r2"
+        if reference.fit is not None and key in metrics:
+            k = metrics.get(f"baseline/{reference.name}/k")
+            extra = "" if k is None else f" (k={k:.0f}, fitted on the training rows)"
+            lines.append(f"  {reference.column + ' R²':<16} {metrics[key]:.4f}{extra}")
     gap = metrics.get(f"{split}/r2_minus_pca_k")
     if gap is not None:
         verdict = "beats PCA-k" if gap > 0 else "below PCA-k"

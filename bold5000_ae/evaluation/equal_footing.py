@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from bold5000_ae.evaluation.baselines import fit_pca
 from bold5000_ae.evaluation.crossval import FeatureMap, inner_search, standardize
+from bold5000_ae.evaluation.pca import fit_pca
 
 K_GRID = (2, 4, 8, 16, 32, 64)
 

@@ -9,9 +9,8 @@ raw voxels, the oracle) need more than one feature map per fold (several inits, 
 second C grid, the noise-free twin): ``classify_file`` computes them itself. Every read-out is a
 ROC AUC, so higher is better for all of them.
 
-The reconstruction references every training run records (``baseline/<name>/<split>/<metric>``,
-from ``baselines.reconstruction_baselines``) are listed here too, with the labels the sweep
-report and its ranking rows print.
+The reconstruction references (``baseline/<name>/<split>/<metric>``) have their own registry,
+``reconstruction_references.py``.
 """
 
 from __future__ import annotations
@@ -101,20 +100,3 @@ register(Readout("raw_voxels", "raw_voxels", "raw in-mask voxels, nested C"))
 register(Readout("oracle", "oracle (twin)",
                  "linear oracle: the twin's class means, shrunk full covariance", kind="bound"))
 
-
-@dataclass(frozen=True)
-class Reference:
-    """A reconstruction reference a run records as ``baseline/<name>/<split>/<metric>``.
-    ``label``: its row in the sweep report (``report/table.py``); ``ranking_label``: its
-    pseudo-run in a ranking (``reference_rows.py``); either says ``baseline:`` or ``ceiling:``,
-    which is how the report tells the two kinds apart."""
-
-    name: str
-    label: str
-    ranking_label: str
-
-
-RECONSTRUCTION_REFERENCES: dict[str, Reference] = {r.name: r for r in (
-    Reference("pca_k", "baseline: pca_k", "baseline: PCA-k (same latent size)"),
-    Reference("train_mean", "baseline: train_mean", "baseline: training mean"),
-    Reference("ceiling", "ceiling: noise-free twin", "ceiling: noise-free signal"))}

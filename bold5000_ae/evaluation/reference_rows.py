@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bold5000_ae.evaluation.readout_registry import RECONSTRUCTION_REFERENCES
+from bold5000_ae.evaluation.reconstruction_references import references
 
 
 def reference_runs(runs: pd.DataFrame, metrics: list[str], ok: str = "ok") -> pd.DataFrame:
@@ -22,7 +22,7 @@ def reference_runs(runs: pd.DataFrame, metrics: list[str], ok: str = "ok") -> pd
     report collects them. Metrics with no recorded baseline are left NaN."""
     done = runs[runs["status"] == ok]
     rows = []
-    for reference in RECONSTRUCTION_REFERENCES.values():
+    for reference in references():
         label, name = reference.ranking_label, reference.name
         for _, run in done.iterrows():
             values = {m: run.get(f"baseline/{name}/{m}", float("nan")) for m in metrics}

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from bold5000_ae.evaluation.readout_registry import RECONSTRUCTION_REFERENCES
+from bold5000_ae.evaluation.reconstruction_references import reference
 from bold5000_ae.report.collect import OK
 
 
@@ -77,7 +77,7 @@ def reference_metric(column: str, metrics: Sequence[str],
             metric = "/".join(parts[cut:])
             if metric in metrics:
                 name = "/".join(parts[1:cut])
-                known = RECONSTRUCTION_REFERENCES.get(name)
+                known = reference(name)
                 return (known.label if known else "baseline: " + name), metric
         return None
     if column in ceilings and ceilings[column] in metrics:

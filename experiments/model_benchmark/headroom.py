@@ -33,8 +33,9 @@ from sklearn.linear_model import RidgeCV
 from sklearn.neural_network import MLPRegressor
 
 from bold5000_ae.cli.eval import load_run
-from bold5000_ae.evaluation.baselines import fit_pca, normalised_split
+from bold5000_ae.evaluation.baselines import normalised_split
 from bold5000_ae.evaluation.ceiling import normalised_twin
+from bold5000_ae.evaluation.pca import fit_pca
 from bold5000_ae.evaluation.repeat_wiener import (
     fit_repeat_wiener,
     repeat_noise_cov,

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bold5000_ae.evaluation.baselines import fit_pca, model_codec, normalised_split
+from bold5000_ae.evaluation.baselines import model_codec, normalised_split
 from bold5000_ae.evaluation.ceiling import normalised_twin
+from bold5000_ae.evaluation.pca import fit_pca
 from bold5000_ae.evaluation.repeat_wiener import denoised_reconstruction
 
 
