@@ -2,7 +2,8 @@
 
 Cleaning is nilearn's: ``NiftiMasker`` masks, optionally smooths and resamples, then detrends,
 high-passes and z-scores each run (and regresses confounds when given). We then keep the volumes
-at onset + ``offsets_s`` (default 4, 6, 8 s), each as a sample or their mean per trial.
+at onset + ``offsets_s`` (default 4, 6, 8 s), each as a sample or their mean per trial, or
+(``mode: lss``) fit one least-squares-separate beta per trial on the cleaned run (``lss.py``).
 
 One mask and one grid serve every run, because the HDF5 file stores (N, V) rows of one mask.
 Several subjects (or sessions on different grids) are refused unless they share a grid (e.g.
@@ -32,6 +33,7 @@ from nilearn.masking import compute_multi_epi_mask
 
 from bold5000_ae.prepare.events import read_events, sample_frames
 from bold5000_ae.prepare.sources.base import UnitSamples
+from bold5000_ae.prepare.sources.lss import lss_betas, nuisance_columns
 from bold5000_ae.prepare.sources.nifti_io import (
     check_finite,
     grid_difference,
@@ -54,6 +56,7 @@ RUN_PATTERN = re.compile(r"sub-CSI(\d+)_ses-(\d+)_task-([a-zA-Z0-9]+)_run-(\d+)"
                          r"((?:_[a-zA-Z]+-[a-zA-Z0-9]+)*)_bold\.nii(\.gz)?$")
 EVENTS_NAME = re.compile(r"sub-CSI(\d+)_ses-(\d+)_task-([a-zA-Z0-9]+)_run-(\d+)_events\.tsv$")
 DEFAULT_CONFOUNDS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
+MODES = ("each", "mean", "lss")
 
 
 @dataclass(frozen=True)
@@ -81,16 +84,17 @@ class BidsSource:
                  target_shape: Sequence[int] | None = None,
                  target_voxel_size_mm: Sequence[float] | None = None,
                  offsets_s: Sequence[float] = (4.0, 6.0, 8.0),
-                 mode: Literal["each", "mean"] = "each", tr: float | None = None,
+                 mode: Literal["each", "mean", "lss"] = "each", hrf_model: str = "glover",
+                 tr: float | None = None,
                  events_root: str | Path | None = None, space: str | None = None,
                  reference: str | None = None, reference_resolution_mm: int | None = 2,
                  reference_interpolation: str = "linear") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "BIDS root folder not found")
-        if mode not in ("each", "mean"):
-            raise InputError("mode", f"unknown mode {mode!r}; valid: each, mean")
-        self.task, self.mask_spec, self.mode = task, mask, mode
+        if mode not in MODES:
+            raise InputError("mode", f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+        self.task, self.mask_spec, self.mode, self.hrf_model = task, mask, mode, hrf_model
         self.subjects, self.sessions = subjects, sessions
         self.clean_kwargs = clean_options(smoothing_fwhm, detrend, high_pass, high_pass_filter,
                                           standardize)
@@ -256,18 +260,26 @@ class BidsSource:
         if self.reference is not None:  # the chosen interpolation, before masking and cleaning
             img = self.reference.resample(img)
         events = read_events(run.events)
-        frames = sample_frames(events["onset"].to_numpy(), self.offsets_s, tr, img.shape[3],
-                               run.events)
-        cleaned = clean_run(img, self._mask_img, tr, self._confounds(run, img.shape[3]),
-                            self.clean_kwargs)
-        if self.mode == "mean":
+        onsets = events["onset"].to_numpy()
+        # lss: the onsets must lie in the run; each / mean: every sampled volume must
+        frames = sample_frames(onsets, (0.0,) if self.mode == "lss" else self.offsets_s, tr,
+                               img.shape[3], run.events)
+        durations = self._durations(events, run.events) if self.mode == "lss" else None
+        confounds = self._confounds(run, img.shape[3])
+        cleaned = clean_run(img, self._mask_img, tr, confounds, self.clean_kwargs)
+        rows = np.arange(len(events))
+        offsets = np.full(len(events), np.nan)
+        if self.mode == "lss":
+            bold = lss_betas(cleaned, onsets, durations, tr,
+                             nuisance_columns(len(cleaned), confounds,
+                                              self.clean_kwargs["detrend"]),
+                             self.clean_kwargs["high_pass"], self.hrf_model)
+        elif self.mode == "mean":
             bold = cleaned[frames].mean(axis=1)
-            offsets = np.full(len(events), np.nan)
-            rows = np.arange(len(events))
         else:
             bold = cleaned[frames.reshape(-1)]
             offsets = np.tile(self.offsets_s, len(events))
-            rows = np.repeat(np.arange(len(events)), len(self.offsets_s))
+            rows = np.repeat(rows, len(self.offsets_s))
         samples = pd.DataFrame({
             "subject": run.subject, "session": run.session, "run": run.run,
             "trial": events["Trial"].to_numpy()[rows].astype(int),
@@ -278,9 +290,25 @@ class BidsSource:
         })
         return UnitSamples(bold=bold, samples=samples)
 
+    @staticmethod
+    def _durations(events: pd.DataFrame, path: Path) -> np.ndarray:
+        """Stimulus durations for the trial regressors: numbers, not negative."""
+        durations = pd.to_numeric(events["duration"], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(durations) | (durations < 0))
+        if len(bad):
+            raise InputError(path, f"duration {events['duration'].iloc[bad[0]]!r} of the trial at "
+                                   f"onset {events['onset'].iloc[bad[0]]} s is not a duration "
+                                   "(mode lss builds each trial's regressor from it)")
+        return durations
+
     def describe(self) -> dict[str, Any]:
         return {"source": "bids", "root": str(self.root), "task": self.task,
-                "mask": self.mask_spec, "mode": self.mode, "offsets_s": list(self.offsets_s),
+                "mask": self.mask_spec, "mode": self.mode,
+                "offsets_s": None if self.mode == "lss" else list(self.offsets_s),
+                "lss": ({"hrf_model": self.hrf_model, "noise_model": "ols",
+                         "design": "trial, other trials, confounds, linear trend (detrend), "
+                                   "cosine drift (high_pass), constant"}
+                        if self.mode == "lss" else None),
                 "runs": len(self._runs),
                 **{k: v for k, v in self.clean_kwargs.items() if k != "clean_args"},
                 "high_pass_filter": high_pass_filter_name(self.clean_kwargs),
