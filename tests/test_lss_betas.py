@@ -1,6 +1,6 @@
 """LSS single-trial betas (source.reader.mode=lss): exact on a planted design, linear in the data
 (so the twin's ceiling stays exact), closer to the generator's planted per-trial response than
-the 4-8 s volumes are, and bad input refused in one line."""
+any single 4-8 s volume (and as close as their mean), and bad input refused in one line."""
 
 from __future__ import annotations
 
@@ -82,7 +82,7 @@ def planted_brain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[
     original = synthetic_runs.run_signal
 
     def recording(tuning, resp, onsets, frame_times, gains):  # noqa: ANN001, ANN202
-        full = np.zeros((len(onsets), len(tuning.voxels) and int(tuning.voxels.max()) + 1))
+        full = np.zeros((len(onsets), int(tuning.voxels.max()) + 1))
         full[:, tuning.voxels] = gains[:, None] * resp
         planted.append(full)
         return original(tuning, resp, onsets, frame_times, gains)
@@ -131,7 +131,7 @@ def _planted_on(file_mask: np.ndarray, brain: np.ndarray, planted: list[np.ndarr
     return np.concatenate(rows)
 
 
-def test_betas_track_the_planted_response_better_than_volumes(
+def test_betas_track_the_planted_response_better_than_single_volumes(
         planted_brain: tuple[Path, list[np.ndarray]], tmp_path: Path) -> None:
     """Against the generator's planted per-trial response (gain x the image's response, per
     voxel; median over signal voxels of the across-trial correlation), measured on LSS_BRAIN:

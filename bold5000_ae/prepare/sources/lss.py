@@ -57,9 +57,10 @@ def trial_designs(onsets: np.ndarray, durations: np.ndarray, n_frames: int, tr: 
         kinds[:] = OTHERS
         kinds[i] = TRIAL
         events = pd.DataFrame({"onset": onsets, "duration": durations, "trial_type": kinds})
-        design = make_first_level_design_matrix(
-            frame_times, events, hrf_model=hrf_model,
-            drift_model="cosine" if high_pass else None, high_pass=high_pass or 0.01, **extra)
+        drift = dict(drift_model="cosine", high_pass=high_pass) if high_pass else dict(
+            drift_model=None)
+        design = make_first_level_design_matrix(frame_times, events, hrf_model=hrf_model,
+                                                **drift, **extra)
         yield design.to_numpy(float), design.columns.get_loc(TRIAL)
 
 
