@@ -66,8 +66,11 @@ def train_and_eval(bin_dir: Path, name: str, path: str, out: Path) -> dict[str, 
         _run([str(bin_dir / "bold5000-ae-train"), f"data.path={path}",
               f"hydra.run.dir={train}"], out / name / "train.log")
     if not (evaluation / "evaluation.json").is_file():
-        _run([str(bin_dir / "bold5000-ae-eval"), "mode=transfer",
-              f"checkpoint={train}/checkpoints/last.ckpt", f"hydra.run.dir={evaluation}"],
+        # the best checkpoint, the one training tested (bold5000-ae-eval's own default)
+        found = sorted((train / "checkpoints").glob("epoch_*.ckpt")) or [
+            train / "checkpoints/last.ckpt"]
+        _run([str(bin_dir / "bold5000-ae-eval"), "mode=transfer", f"checkpoint={found[-1]}",
+              f"hydra.run.dir={evaluation}"],
              out / name / "eval.log")
     return {"metrics": json.loads((train / "metrics.json").read_text()),
             "evaluation": json.loads((evaluation / "evaluation.json").read_text()),
