@@ -302,13 +302,13 @@ class BidsSource:
         return durations
 
     def describe(self) -> dict[str, Any]:
+        lss = {"lss": {"hrf_model": self.hrf_model, "noise_model": "ols",
+                       "design": "trial, other trials, confounds, linear trend (detrend), "
+                                 "cosine drift (high_pass), constant"}} if (
+            self.mode == "lss") else {}
         return {"source": "bids", "root": str(self.root), "task": self.task,
                 "mask": self.mask_spec, "mode": self.mode,
-                "offsets_s": None if self.mode == "lss" else list(self.offsets_s),
-                "lss": ({"hrf_model": self.hrf_model, "noise_model": "ols",
-                         "design": "trial, other trials, confounds, linear trend (detrend), "
-                                   "cosine drift (high_pass), constant"}
-                        if self.mode == "lss" else None),
+                "offsets_s": None if self.mode == "lss" else list(self.offsets_s), **lss,
                 "runs": len(self._runs),
                 **{k: v for k, v in self.clean_kwargs.items() if k != "clean_args"},
                 "high_pass_filter": high_pass_filter_name(self.clean_kwargs),
