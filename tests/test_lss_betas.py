@@ -15,12 +15,14 @@ import pandas as pd
 import pytest
 from nilearn.glm.first_level import compute_regressor
 
+from bold5000_ae.cli.prepare import prepare
 from bold5000_ae.prepare.preparation import prepare_dataset
 from bold5000_ae.prepare.sources import lss
 from bold5000_ae.prepare.sources.bids import BidsSource
 from bold5000_ae.synthetic import BrainSpec, generate
 from bold5000_ae.synthetic import runs as synthetic_runs
 from bold5000_ae.utils.errors import InputError
+from tests.helpers.hydra import compose_config
 
 TR, FRAMES = 2.0, 120
 # BOLD5000's timing: a 1 s image every 10 s, so a trial's 4-8 s volumes hold its neighbours' tails
@@ -195,20 +197,27 @@ def test_betas_of_data_are_betas_of_twin_plus_noise(
 
 
 def test_bad_input_is_refused_in_one_line(planted_brain: tuple[Path, list[np.ndarray]],
-                                          tmp_path: Path) -> None:
+                                          tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Through bold5000-ae-prepare's entry point: exit 2, one line naming the events file and
+    the bad duration, and no output file."""
     raw, _ = planted_brain
     with pytest.raises(InputError, match="unknown mode 'betas'; valid: each, mean, lss"):
         BidsSource(raw / "bids", mode="betas")
-    tree = tmp_path / "bids"
-    shutil.copytree(raw / "bids", tree)
-    events = next(tree.rglob("*_run-01_events.tsv"))
+    tree = tmp_path / "raw"
+    shutil.copytree(raw, tree)
+    events = next((tree / "bids").rglob("*_ses-01_*_run-02_events.tsv"))
     table = pd.read_csv(events, sep="\t")
     table["duration"] = table["duration"].astype(object)
     table.loc[3, "duration"] = "n/a"
     table.to_csv(events, sep="\t", index=False)
-    source = BidsSource(tree, mode="lss", mask=str(
-        tree / "derivatives/masks/sub-CSI{subject}_mask-visual.nii.gz"))
-    unit = next(u for u in source.units() if "ses-01_run-01" in u)
-    with pytest.raises(InputError, match=r"run-01_events\.tsv.*duration.*not a duration") as err:
-        source.load(unit)
-    assert "\n" not in str(err.value)
+    output = tmp_path / "out.h5"
+    cfg = compose_config("prepare", [f"source.root={tree}", f"output={output}",
+                                     "source.reader.mode=lss",
+                                     "source.reader.confounds=[trans_x,rot_x]"], tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        prepare(cfg)
+    assert stop.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"error: {events}: the trial at onset "), line
+    assert line.endswith("has duration n/a (empty), not a duration in seconds (1 such rows)")
+    assert not output.exists()

@@ -31,7 +31,7 @@ import pandas as pd
 from nilearn.image import mean_img, resample_to_img
 from nilearn.masking import compute_multi_epi_mask
 
-from bold5000_ae.prepare.events import read_events, sample_frames
+from bold5000_ae.prepare.events import read_events, sample_frames, trial_durations
 from bold5000_ae.prepare.sources.base import UnitSamples
 from bold5000_ae.prepare.sources.lss import lss_betas, nuisance_columns
 from bold5000_ae.prepare.sources.nifti_io import (
@@ -264,7 +264,7 @@ class BidsSource:
         # lss: the onsets must lie in the run; each / mean: every sampled volume must
         frames = sample_frames(onsets, (0.0,) if self.mode == "lss" else self.offsets_s, tr,
                                img.shape[3], run.events)
-        durations = self._durations(events, run.events) if self.mode == "lss" else None
+        durations = trial_durations(events, run.events) if self.mode == "lss" else None
         confounds = self._confounds(run, img.shape[3])
         cleaned = clean_run(img, self._mask_img, tr, confounds, self.clean_kwargs)
         rows = np.arange(len(events))
@@ -289,17 +289,6 @@ class BidsSource:
                          if "ImgType" in events else None),
         })
         return UnitSamples(bold=bold, samples=samples)
-
-    @staticmethod
-    def _durations(events: pd.DataFrame, path: Path) -> np.ndarray:
-        """Stimulus durations for the trial regressors: numbers, not negative."""
-        durations = pd.to_numeric(events["duration"], errors="coerce").to_numpy(dtype=float)
-        bad = np.flatnonzero(~np.isfinite(durations) | (durations < 0))
-        if len(bad):
-            raise InputError(path, f"duration {events['duration'].iloc[bad[0]]!r} of the trial at "
-                                   f"onset {events['onset'].iloc[bad[0]]} s is not a duration "
-                                   "(mode lss builds each trial's regressor from it)")
-        return durations
 
     def describe(self) -> dict[str, Any]:
         lss = {"lss": {"hrf_model": self.hrf_model, "noise_model": "ols",
