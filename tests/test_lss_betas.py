@@ -16,6 +16,8 @@ import pytest
 from nilearn.glm.first_level import compute_regressor
 
 from bold5000_ae.cli.prepare import prepare
+from bold5000_ae.evaluation.ceiling import _ideal_image_prediction
+from bold5000_ae.evaluation.repeat_wiener import repeat_pairs
 from bold5000_ae.prepare.preparation import prepare_dataset
 from bold5000_ae.prepare.sources import lss
 from bold5000_ae.prepare.sources.bids import BidsSource
@@ -221,3 +223,15 @@ def test_bad_input_is_refused_in_one_line(planted_brain: tuple[Path, list[np.nda
     assert line.startswith(f"error: {events}: the trial at onset "), line
     assert line.endswith("has duration n/a (empty), not a duration in seconds (1 such rows)")
     assert not output.exists()
+
+
+def test_one_row_per_trial_files_keep_their_repeat_groups() -> None:
+    """Rows with NaN offset_s (an LSS beta, a window mean) group by image like volumes group by
+    (image, offset): the twin's ideal image prediction and the repeat pairs find them."""
+    trials = pd.DataFrame({"subject": 1, "session": 1, "run": [1, 1, 2, 2], "trial": [1, 2, 1, 2],
+                           "image_index": [7, 8, 7, 9], "offset_s": np.nan})
+    clean = np.array([[1.0, 2.0], [5.0, 5.0], [3.0, 4.0], [6.0, 6.0]])
+    ideal = _ideal_image_prediction(clean, trials)
+    np.testing.assert_array_equal(ideal[[0, 2]], clean[[2, 0]])  # each by the other showing
+    assert np.isnan(ideal[[1, 3]]).all()  # images shown once: nothing to predict from
+    assert repeat_pairs(trials).tolist() == [[0, 2]]
