@@ -60,21 +60,28 @@ def prepare(bin_dir: Path, mode: str, path: str, logs: Path) -> None:
 
 
 def train_and_eval(bin_dir: Path, name: str, path: str, out: Path) -> dict[str, Any]:
+    """Train and read out one input; each step's wall seconds are kept in ``seconds.json``
+    beside its folders, so a resumed invocation still reports them."""
     train, evaluation = out / name / "train", out / name / "eval"
-    started = time.time()
+    timing = out / name / "seconds.json"
+    seconds = json.loads(timing.read_text()) if timing.is_file() else {}
     if not (train / "metrics.json").is_file():
+        started = time.time()
         _run([str(bin_dir / "bold5000-ae-train"), f"data.path={path}",
               f"hydra.run.dir={train}"], out / name / "train.log")
+        seconds["train"] = round(time.time() - started)
     if not (evaluation / "evaluation.json").is_file():
         # the best checkpoint, the one training tested (bold5000-ae-eval's own default)
         found = sorted((train / "checkpoints").glob("epoch_*.ckpt")) or [
             train / "checkpoints/last.ckpt"]
+        started = time.time()
         _run([str(bin_dir / "bold5000-ae-eval"), "mode=transfer", f"checkpoint={found[-1]}",
-              f"hydra.run.dir={evaluation}"],
-             out / name / "eval.log")
+              f"hydra.run.dir={evaluation}"], out / name / "eval.log")
+        seconds["eval"] = round(time.time() - started)
+    timing.write_text(json.dumps(seconds))
     return {"metrics": json.loads((train / "metrics.json").read_text()),
             "evaluation": json.loads((evaluation / "evaluation.json").read_text()),
-            "seconds": round(time.time() - started)}
+            "seconds": seconds}
 
 
 def _auc(e: dict[str, float], name: str) -> str:
@@ -119,8 +126,9 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         (f"{me[n]['noise_ceiling/repeats/n_images']:.0f} × "
          f"{me[n]['noise_ceiling/repeats/n_repeats']:.0f}")
         if "noise_ceiling/repeats/n_images" in me[n] else "–" for n in names) + " |")
-    rows.append("| wall time of train + eval (s) | " + " | ".join(
-        str(results[n]["seconds"]) for n in names) + " |")
+    rows.append("| wall time: train / read-out (s) | " + " | ".join(
+        f"{results[n]['seconds'].get('train', '?')} / {results[n]['seconds'].get('eval', '?')}"
+        for n in names) + " |")
     return head + "\n" + "\n".join(rows)
 
 
