@@ -22,8 +22,8 @@ from bold5000_ae.prepare.preparation import prepare_dataset
 from bold5000_ae.prepare.sources import lss
 from bold5000_ae.prepare.sources.bids import BidsSource
 from bold5000_ae.synthetic import BrainSpec, generate
-from bold5000_ae.synthetic import runs as synthetic_runs
 from bold5000_ae.utils.errors import InputError
+from experiments.betas_vs_volumes.planted import fidelity, planted_on, record_planted
 from tests.helpers.hydra import compose_config
 
 TR, FRAMES = 2.0, 120
@@ -82,20 +82,8 @@ def planted_brain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[
     """The default generator on LSS_BRAIN, and per run the planted (trials, visual voxels)
     response gain_i * resp(image_i), recorded where the generator computes each run's signal."""
     root = tmp_path_factory.mktemp("lss") / "raw"
-    planted = []
-    original = synthetic_runs.run_signal
-
-    def recording(tuning, resp, onsets, frame_times, gains):  # noqa: ANN001, ANN202
-        full = np.zeros((len(onsets), int(tuning.voxels.max()) + 1))
-        full[:, tuning.voxels] = gains[:, None] * resp
-        planted.append(full)
-        return original(tuning, resp, onsets, frame_times, gains)
-
-    synthetic_runs.run_signal = recording
-    try:
+    with record_planted() as planted:
         generate(root, LSS_BRAIN)
-    finally:
-        synthetic_runs.run_signal = original
     return root, planted
 
 
@@ -114,27 +102,6 @@ def _prepare(raw: Path, output: Path, mode: str) -> Path:
     return output
 
 
-def _fidelity(estimate: np.ndarray, truth: np.ndarray) -> float:
-    """Median over signal voxels of the across-trial correlation with the planted response."""
-    signal = truth.std(axis=0) > 0
-    e = estimate[:, signal] - estimate[:, signal].mean(0)
-    t = truth[:, signal] - truth[:, signal].mean(0)
-    r = (e * t).sum(0) / np.sqrt((e ** 2).sum(0) * (t ** 2).sum(0))
-    return float(np.median(r))
-
-
-def _planted_on(file_mask: np.ndarray, brain: np.ndarray, planted: list[np.ndarray]) -> np.ndarray:
-    """The recorded responses (brain-mask voxel order) on a prepared file's voxels."""
-    rows = []
-    for run in planted:
-        inside = np.zeros((len(run), int(brain.sum())))
-        inside[:, :run.shape[1]] = run
-        grid = np.zeros((len(run), *brain.shape))
-        grid[:, brain] = inside
-        rows.append(grid[:, file_mask])
-    return np.concatenate(rows)
-
-
 def test_betas_track_the_planted_response_better_than_single_volumes(
         planted_brain: tuple[Path, list[np.ndarray]], tmp_path: Path) -> None:
     """Against the generator's planted per-trial response (gain x the image's response, per
@@ -143,26 +110,27 @@ def test_betas_track_the_planted_response_better_than_single_volumes(
     (The default data, spec=brain with 6 runs of 37 trials: lss 0.574, mean 0.577, volumes
     0.337 / 0.459 / 0.268; its noise-free twin: 0.915, 0.916, 0.906 / 0.944 / 0.859.)
     So a beta beats every single volume by about 0.10 but only matches the window mean. Why,
-    measured with a least-squares-all fit (every trial its own regressor, one GLM; not
-    committed): noise-free it reaches 0.986 here (0.988 on the default data), so the Glover
-    HRF fits the planted ones and LSS's shortfall is its one regressor for all the other
-    trials, whose varying responses overlap a trial 10 s away; with noise it falls to 0.503
-    (0.540): the data are noise-limited, and there the three estimators are alike."""
+    measured with a least-squares-all fit (every trial its own regressor, one GLM;
+    experiments/betas_vs_volumes/planted.py): noise-free it reaches 0.986 here (0.988 on the
+    default data), so the Glover HRF fits the planted ones and LSS's shortfall is its one
+    regressor for all the other trials, whose varying responses overlap a trial 10 s away;
+    with noise it falls to 0.503 (0.540): the data are noise-limited, and there the three
+    estimators are alike."""
     raw, planted = planted_brain
     brain = np.load(raw / "ground_truth.npz")["mask"]
     scores = {}
     for mode in ("lss", "mean", "each"):
         with h5py.File(_prepare(raw, tmp_path / f"{mode}.h5", mode)) as h5:
             bold, offsets = h5["bold"][()], h5["trials/offset_s"][()]
-            truth = _planted_on(h5["mask"][()], brain, planted)
+            truth = planted_on(h5["mask"][()], brain, planted)
             assert h5.attrs["sample_mode"] == mode
             assert json.loads(h5.attrs["source"])["mode"] == mode
         if mode == "each":
             for offset in (4.0, 6.0, 8.0):
-                scores[offset] = _fidelity(bold[offsets == offset], truth)
+                scores[offset] = fidelity(bold[offsets == offset], truth)
         else:
             assert len(bold) == len(truth) and np.isnan(offsets).all()  # one row per trial
-            scores[mode] = _fidelity(bold, truth)
+            scores[mode] = fidelity(bold, truth)
     assert scores["lss"] > max(scores[o] for o in (4.0, 6.0, 8.0)) + 0.05  # measured + 0.10
     assert scores["lss"] > scores["mean"] - 0.03  # measured - 0.005: no better, no worse
     assert scores["lss"] > 0.4  # the planted signal is found at all
