@@ -26,6 +26,9 @@ from bold5000_ae.utils.errors import InputError
 from experiments.betas_vs_volumes.planted import fidelity, planted_on, record_planted
 from tests.helpers.hydra import compose_config
 
+# one xdist worker runs this module: its module-scoped planted_brain is built once
+pytestmark = pytest.mark.xdist_group("lss_betas")
+
 TR, FRAMES = 2.0, 120
 # BOLD5000's timing: a 1 s image every 10 s, so a trial's 4-8 s volumes hold its neighbours' tails
 ONSETS = 6.0 + 10.0 * np.arange(10)
