@@ -2,8 +2,8 @@
 
 Cleaning is nilearn's: ``NiftiMasker`` masks, optionally smooths and resamples, then detrends,
 high-passes and z-scores each run (and regresses confounds when given). We then keep the volumes
-at onset + ``offsets_s`` (default 4, 6, 8 s), each as a sample or their mean per trial, or
-(``mode: lss``) fit one least-squares-separate beta per trial on the cleaned run (``lss.py``).
+at onset + ``offsets_s`` (default 4, 6, 8 s), each as a sample or their mean per trial, or fit
+one least-squares-separate beta per trial on the cleaned run (``mode: lss``, ``lss.py``).
 
 One mask and one grid serve every run, because the HDF5 file stores (N, V) rows of one mask.
 Several subjects (or sessions on different grids) are refused unless they share a grid (e.g.
@@ -33,7 +33,7 @@ from nilearn.masking import compute_multi_epi_mask
 
 from bold5000_ae.prepare.events import read_events, sample_frames, trial_durations
 from bold5000_ae.prepare.sources.base import UnitSamples
-from bold5000_ae.prepare.sources.lss import lss_betas, nuisance_columns
+from bold5000_ae.prepare.sources.lss import cleaned_run_betas, describe_lss
 from bold5000_ae.prepare.sources.nifti_io import (
     check_finite,
     grid_difference,
@@ -56,7 +56,6 @@ RUN_PATTERN = re.compile(r"sub-CSI(\d+)_ses-(\d+)_task-([a-zA-Z0-9]+)_run-(\d+)"
                          r"((?:_[a-zA-Z]+-[a-zA-Z0-9]+)*)_bold\.nii(\.gz)?$")
 EVENTS_NAME = re.compile(r"sub-CSI(\d+)_ses-(\d+)_task-([a-zA-Z0-9]+)_run-(\d+)_events\.tsv$")
 DEFAULT_CONFOUNDS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
-MODES = ("each", "mean", "lss")
 
 
 @dataclass(frozen=True)
@@ -92,8 +91,8 @@ class BidsSource:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "BIDS root folder not found")
-        if mode not in MODES:
-            raise InputError("mode", f"unknown mode {mode!r}; valid: {', '.join(MODES)}")
+        if mode not in ("each", "mean", "lss"):
+            raise InputError("mode", f"unknown mode {mode!r}; valid: each, mean, lss")
         self.task, self.mask_spec, self.mode, self.hrf_model = task, mask, mode, hrf_model
         self.subjects, self.sessions = subjects, sessions
         self.clean_kwargs = clean_options(smoothing_fwhm, detrend, high_pass, high_pass_filter,
@@ -260,20 +259,16 @@ class BidsSource:
         if self.reference is not None:  # the chosen interpolation, before masking and cleaning
             img = self.reference.resample(img)
         events = read_events(run.events)
-        onsets = events["onset"].to_numpy()
-        # lss: the onsets must lie in the run; each / mean: every sampled volume must
-        frames = sample_frames(onsets, (0.0,) if self.mode == "lss" else self.offsets_s, tr,
-                               img.shape[3], run.events)
-        durations = trial_durations(events, run.events) if self.mode == "lss" else None
+        onsets, lss = events["onset"].to_numpy(), self.mode == "lss"
+        frames = sample_frames(onsets, (0.0,) if lss else self.offsets_s, tr, img.shape[3],
+                               run.events)  # lss: each onset within the run; else each volume
+        durations = trial_durations(events, run.events) if lss else None
         confounds = self._confounds(run, img.shape[3])
         cleaned = clean_run(img, self._mask_img, tr, confounds, self.clean_kwargs)
-        rows = np.arange(len(events))
-        offsets = np.full(len(events), np.nan)
-        if self.mode == "lss":
-            bold = lss_betas(cleaned, onsets, durations, tr,
-                             nuisance_columns(len(cleaned), confounds,
-                                              self.clean_kwargs["detrend"]),
-                             self.clean_kwargs["high_pass"], self.hrf_model)
+        rows, offsets = np.arange(len(events)), np.full(len(events), np.nan)
+        if lss:
+            bold = cleaned_run_betas(cleaned, onsets, durations, tr, confounds,
+                                     self.clean_kwargs, self.hrf_model)
         elif self.mode == "mean":
             bold = cleaned[frames].mean(axis=1)
         else:
@@ -291,10 +286,7 @@ class BidsSource:
         return UnitSamples(bold=bold, samples=samples)
 
     def describe(self) -> dict[str, Any]:
-        lss = {"lss": {"hrf_model": self.hrf_model, "noise_model": "ols",
-                       "design": "trial, other trials, confounds, linear trend (detrend), "
-                                 "cosine drift (high_pass), constant"}} if (
-            self.mode == "lss") else {}
+        lss = {"lss": describe_lss(self.hrf_model)} if self.mode == "lss" else {}
         return {"source": "bids", "root": str(self.root), "task": self.task,
                 "mask": self.mask_spec, "mode": self.mode,
                 "offsets_s": None if self.mode == "lss" else list(self.offsets_s), **lss,

@@ -23,6 +23,7 @@ run.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,3 +77,20 @@ def lss_betas(cleaned: np.ndarray, onsets: np.ndarray, durations: np.ndarray, tr
         labels, results = run_glm(data, design, noise_model="ols")
         betas[i] = results[labels[0]].theta[column]
     return betas
+
+
+def cleaned_run_betas(cleaned: np.ndarray, onsets: np.ndarray, durations: np.ndarray, tr: float,
+                      confounds: pd.DataFrame | None, clean_kwargs: dict[str, Any],
+                      hrf_model: str = "glover") -> np.ndarray:
+    """LSS betas of rows cleaned with ``clean_kwargs`` (``run_cleaning.clean_options``): the
+    design carries what that cleaning removed (confounds, linear trend, cosine drift)."""
+    nuisance = nuisance_columns(len(cleaned), confounds, clean_kwargs["detrend"])
+    return lss_betas(cleaned, onsets, durations, tr, nuisance, clean_kwargs["high_pass"],
+                     hrf_model)
+
+
+def describe_lss(hrf_model: str) -> dict[str, Any]:
+    """What the prepared file's ``source`` attribute records of the fit."""
+    return {"hrf_model": hrf_model, "noise_model": "ols",
+            "design": "trial, other trials, confounds, linear trend (detrend), cosine drift "
+                      "(high_pass), constant"}
