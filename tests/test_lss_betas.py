@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from nilearn.glm.first_level import compute_regressor
 
+from bold5000_ae.cli.info import describe_file
 from bold5000_ae.cli.prepare import prepare
 from bold5000_ae.evaluation.ceiling import _ideal_image_prediction
 from bold5000_ae.evaluation.repeat_wiener import repeat_pairs
@@ -128,6 +129,7 @@ def test_betas_track_the_planted_response_better_than_single_volumes(
             truth = planted_on(h5["mask"][()], brain, planted)
             assert h5.attrs["sample_mode"] == mode
             assert json.loads(h5.attrs["source"])["mode"] == mode
+        assert describe_file(tmp_path / f"{mode}.h5")["sample_mode"] == mode  # bold5000-ae-info
         if mode == "each":
             for offset in (4.0, 6.0, 8.0):
                 scores[offset] = fidelity(bold[offsets == offset], truth)
