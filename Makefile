@@ -80,6 +80,17 @@ $(PREPARED): $(SYNTH_DIR)/ground_truth.json
 
 data: $(PREPARED) ## generate the synthetic BOLD5000 and prepare it into HDF5
 
+# The same data as single-trial betas (source.reader.mode=lss: one least-squares-separate GLM per
+# trial on the cleaned run, docs/real_bold5000.md) and its twin prepared the same way: betas are
+# linear in the data, so the twin still gives the exact ceiling.
+LSS_PREPARED := data/processed/synthetic_lss.h5
+LSS_NOISELESS := data/processed/synthetic_lss_noiseless.h5
+$(LSS_PREPARED): $(SYNTH_DIR)/ground_truth.json
+	$(call prepare_with_twin,$(SYNTH_DIR),$(LSS_PREPARED),$(LSS_NOISELESS),source.reader.mode=lss)
+
+.PHONY: data-lss
+data-lss: $(LSS_PREPARED) ## the synthetic data as LSS single-trial betas, one row per trial, and its twin
+
 # One subject at BOLD5000's size (conf/spec/bold5000.yaml: 142 runs, 5,254 trials, 4,916 images,
 # 113 repeated), prepared like $(PREPARED) with its twin; BOLD5000_JOBS runs at once in synth and
 # in prepare. Wall time and peak memory on 2 cores: docs/synthetic.md.

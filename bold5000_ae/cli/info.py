@@ -45,6 +45,7 @@ def describe_file(path: str | Path) -> dict[str, Any]:
         "package_version": attrs.get("package_version"),
         "bold_shape": shape, "bold_dtype": dtype, "samples": shape[0], "voxels": shape[1],
         "grid": grid, "grid_kind": attrs.get("grid_kind", "volume"),
+        "sample_mode": attrs.get("sample_mode"),
         "source": (attrs.get("source") or {}).get("source")
         if isinstance(attrs.get("source"), dict) else attrs.get("source"),
         "subjects": sorted(int(s) for s in trials.subject.unique()),
@@ -58,6 +59,11 @@ def describe_file(path: str | Path) -> dict[str, Any]:
         "images": n_images, "images_present": present,
         "provenance": made,
     }
+
+
+# what one row of /bold is, by the file's sample_mode
+SAMPLE_KINDS = {"each": "one volume", "mean": "a trial's mean volume",
+                "lss": "a trial's LSS beta"}
 
 
 def _repeats(counts: dict[str, int]) -> str:
@@ -75,7 +81,8 @@ def _print(info: dict[str, Any], all_inputs: bool) -> None:
     table.add_column("value")
     rows = [
         ("bold", f"{info['bold_shape'][0]:,} samples x {info['voxels']:,} voxels "
-                 f"({info['bold_dtype']})"),
+                 f"({info['bold_dtype']})" + (f", a sample: {SAMPLE_KINDS[info['sample_mode']]}"
+                                              if info["sample_mode"] in SAMPLE_KINDS else "")),
         ("grid", f"{' x '.join(map(str, info['grid']))} ({info['grid_kind']})"),
         ("source", str(info["source"])),
         ("subjects", ", ".join(f"CSI{s}" for s in info["subjects"])),

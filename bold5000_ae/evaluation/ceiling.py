@@ -133,11 +133,12 @@ def ceiling_metrics(datamodule: Any, twin: str | Path | None = None,
 def _ideal_image_prediction(clean: np.ndarray, trials: pd.DataFrame) -> np.ndarray:
     """Each row predicted by the twin's mean over the other trials showing its image at its
     offset (leave its own trial out); NaN where the image has no other presentation."""
-    key = trials[["subject", "image_index", "offset_s"]].astype(str).agg("-".join, axis=1)
-    trial = trials[["subject", "session", "run", "trial", "offset_s"]].astype(str).agg(
-        "-".join, axis=1)
-    codes, _ = pd.factorize(key)
-    own, _ = pd.factorize(trial)  # a row's own trial at its offset (several rows if averaged)
+    # group codes, NaN offsets (a window mean, an LSS beta) forming a group like any other
+    codes = trials.groupby(["subject", "image_index", "offset_s"], dropna=False,
+                           sort=False).ngroup().to_numpy()
+    # a row's own trial at its offset (several rows if averaged)
+    own = trials.groupby(["subject", "session", "run", "trial", "offset_s"], dropna=False,
+                         sort=False).ngroup().to_numpy()
     sums = np.zeros((codes.max() + 1, clean.shape[1]))
     np.add.at(sums, codes, clean)
     own_sums = np.zeros((own.max() + 1, clean.shape[1]))

@@ -133,7 +133,8 @@ def repeat_ceiling_metrics(source: Any, rows: np.ndarray | None = None,
         rows = np.arange(len(trials)) if rows is None else np.sort(np.asarray(rows))
         table = trials.iloc[rows]
         condition = (table["subject"].astype(str) + "/"
-                     + table["offset_s"].astype(float).round(3).astype(str)).to_numpy()
+                     # map(str): "nan" for a window mean or a beta (astype(str) keeps NaN)
+                     + table["offset_s"].astype(float).round(3).map(str)).to_numpy()
         groups = repeat_groups(table["image_index"].to_numpy(), condition)
         if not (groups >= 0).any():
             return {}

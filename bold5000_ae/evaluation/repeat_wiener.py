@@ -24,7 +24,8 @@ from sklearn.covariance import LedoitWolf
 def repeat_pairs(trials: pd.DataFrame) -> np.ndarray:
     """(n, 2) positions in ``trials`` of every pair of presentations of one image at one offset
     from onset (the same part of the haemodynamic response)."""
-    groups = trials.groupby(["image_index", "offset_s"]).indices.values()
+    groups = trials.groupby(["image_index", "offset_s"],  # NaN: a window mean or a beta
+                            dropna=False).indices.values()
     pairs = [pair for group in groups for pair in combinations(sorted(group), 2)]
     return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
 

@@ -83,6 +83,19 @@ def check_onsets(events: pd.DataFrame, path: Path) -> None:
     events["onset"] = onsets
 
 
+def trial_durations(events: pd.DataFrame, path: str | Path) -> np.ndarray:
+    """Stimulus durations in seconds, checked: a regressor per trial (``mode: lss``) is the
+    HRF convolved with a box of this length, so each must be a number, not negative. Only the
+    GLM needs them, so only it checks them."""
+    durations = pd.to_numeric(events["duration"], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(durations) | (durations < 0))
+    if len(bad):
+        raise InputError(path, f"the trial at onset {float(events['onset'].iloc[bad[0]])} s has "
+                               f"duration {_plain(events['duration'].iloc[bad[0]])}, not a "
+                               f"duration in seconds ({len(bad)} such rows)")
+    return durations
+
+
 def sample_frames(onsets: np.ndarray, offsets_s: Sequence[float], tr: float,
                   n_frames: int, source: str | Path) -> np.ndarray:
     """Frame index of each (onset, offset): the volume acquired nearest to onset + offset.

@@ -180,6 +180,8 @@ def _prepare(source: Source, output: Path, *, stimuli_root: str | Path | None, i
         attrs["reference"] = description["reference"]
     if "high_pass_filter" in description:
         attrs["high_pass_filter"] = description["high_pass_filter"]
+    if description.get("mode"):  # what a row is: a volume (each), a window mean, an LSS beta
+        attrs["sample_mode"] = description["mode"]
     summary = _assemble(source, units, parts, output, mask=mask, affine=affine,
                         stimuli_root=stimuli_root, image_size=image_size, labels=labels,
                         drop_unlabeled=drop_unlabeled, bold_dtype=bold_dtype, attrs=attrs,

@@ -2,7 +2,8 @@
 
 Cleaning is nilearn's: ``NiftiMasker`` masks, optionally smooths and resamples, then detrends,
 high-passes and z-scores each run (and regresses confounds when given). We then keep the volumes
-at onset + ``offsets_s`` (default 4, 6, 8 s), each as a sample or their mean per trial.
+at onset + ``offsets_s`` (default 4, 6, 8 s), each as a sample or their mean per trial, or fit
+one least-squares-separate beta per trial on the cleaned run (``mode: lss``, ``lss.py``).
 
 One mask and one grid serve every run, because the HDF5 file stores (N, V) rows of one mask.
 Several subjects (or sessions on different grids) are refused unless they share a grid (e.g.
@@ -30,8 +31,9 @@ import pandas as pd
 from nilearn.image import mean_img, resample_to_img
 from nilearn.masking import compute_multi_epi_mask
 
-from bold5000_ae.prepare.events import read_events, sample_frames
+from bold5000_ae.prepare.events import read_events, sample_frames, trial_durations
 from bold5000_ae.prepare.sources.base import UnitSamples
+from bold5000_ae.prepare.sources.lss import cleaned_run_betas, describe_lss
 from bold5000_ae.prepare.sources.nifti_io import (
     check_finite,
     grid_difference,
@@ -81,16 +83,17 @@ class BidsSource:
                  target_shape: Sequence[int] | None = None,
                  target_voxel_size_mm: Sequence[float] | None = None,
                  offsets_s: Sequence[float] = (4.0, 6.0, 8.0),
-                 mode: Literal["each", "mean"] = "each", tr: float | None = None,
+                 mode: Literal["each", "mean", "lss"] = "each", hrf_model: str = "glover",
+                 tr: float | None = None,
                  events_root: str | Path | None = None, space: str | None = None,
                  reference: str | None = None, reference_resolution_mm: int | None = 2,
                  reference_interpolation: str = "linear") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "BIDS root folder not found")
-        if mode not in ("each", "mean"):
-            raise InputError("mode", f"unknown mode {mode!r}; valid: each, mean")
-        self.task, self.mask_spec, self.mode = task, mask, mode
+        if mode not in ("each", "mean", "lss"):
+            raise InputError("mode", f"unknown mode {mode!r}; valid: each, mean, lss")
+        self.task, self.mask_spec, self.mode, self.hrf_model = task, mask, mode, hrf_model
         self.subjects, self.sessions = subjects, sessions
         self.clean_kwargs = clean_options(smoothing_fwhm, detrend, high_pass, high_pass_filter,
                                           standardize)
@@ -256,18 +259,22 @@ class BidsSource:
         if self.reference is not None:  # the chosen interpolation, before masking and cleaning
             img = self.reference.resample(img)
         events = read_events(run.events)
-        frames = sample_frames(events["onset"].to_numpy(), self.offsets_s, tr, img.shape[3],
-                               run.events)
-        cleaned = clean_run(img, self._mask_img, tr, self._confounds(run, img.shape[3]),
-                            self.clean_kwargs)
-        if self.mode == "mean":
+        onsets, lss = events["onset"].to_numpy(), self.mode == "lss"
+        frames = sample_frames(onsets, (0.0,) if lss else self.offsets_s, tr, img.shape[3],
+                               run.events)  # lss: each onset within the run; else each volume
+        durations = trial_durations(events, run.events) if lss else None
+        confounds = self._confounds(run, img.shape[3])
+        cleaned = clean_run(img, self._mask_img, tr, confounds, self.clean_kwargs)
+        rows, offsets = np.arange(len(events)), np.full(len(events), np.nan)
+        if lss:
+            bold = cleaned_run_betas(cleaned, onsets, durations, tr, confounds,
+                                     self.clean_kwargs, self.hrf_model)
+        elif self.mode == "mean":
             bold = cleaned[frames].mean(axis=1)
-            offsets = np.full(len(events), np.nan)
-            rows = np.arange(len(events))
         else:
             bold = cleaned[frames.reshape(-1)]
             offsets = np.tile(self.offsets_s, len(events))
-            rows = np.repeat(np.arange(len(events)), len(self.offsets_s))
+            rows = np.repeat(rows, len(self.offsets_s))
         samples = pd.DataFrame({
             "subject": run.subject, "session": run.session, "run": run.run,
             "trial": events["Trial"].to_numpy()[rows].astype(int),
@@ -279,8 +286,10 @@ class BidsSource:
         return UnitSamples(bold=bold, samples=samples)
 
     def describe(self) -> dict[str, Any]:
+        lss = {"lss": describe_lss(self.hrf_model)} if self.mode == "lss" else {}
         return {"source": "bids", "root": str(self.root), "task": self.task,
-                "mask": self.mask_spec, "mode": self.mode, "offsets_s": list(self.offsets_s),
+                "mask": self.mask_spec, "mode": self.mode,
+                "offsets_s": None if self.mode == "lss" else list(self.offsets_s), **lss,
                 "runs": len(self._runs),
                 **{k: v for k, v in self.clean_kwargs.items() if k != "clean_args"},
                 "high_pass_filter": high_pass_filter_name(self.clean_kwargs),
