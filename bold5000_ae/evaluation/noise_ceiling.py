@@ -170,11 +170,12 @@ def _variance(files: PreparedSet, rows: np.ndarray) -> np.ndarray:
 
 def summary_line(metrics: dict[str, float]) -> str | None:
     """The line ``make train`` prints (with the test R² as a share of NC when both exist), or
-    None when the data have no repeats."""
+    None when the data have no repeats. A sample is a row of the file: a volume, a trial's mean
+    volume or its LSS beta (``sample_mode``)."""
     key = f"{PREFIX}/nc_percent_mean"
     if key not in metrics:
         return None
-    line = (f"  {'repeat NC%':<16} {metrics[key]:.1f} (noise ceiling of one volume from "
+    line = (f"  {'repeat NC%':<16} {metrics[key]:.1f} (noise ceiling of one sample from "
             f"{int(metrics[f'{PREFIX}/n_images'])} repeated images x up to "
             f"{int(metrics[f'{PREFIX}/n_repeats'])}, all rows")
     if "test/r2" in metrics and metrics[key] > 0:
