@@ -49,6 +49,7 @@ class SubjectData:
     assignment: np.ndarray
     mean: np.ndarray
     std: np.ndarray
+    image_names: list[str] = field(default_factory=list)  # what trials.image_index indexes
     bold: dict[str, np.ndarray] = field(default_factory=dict)  # split -> (n, V) float32
 
     @property
@@ -96,7 +97,7 @@ def load_subject(path: Path, split: Split, train_sessions: int | None,
         std = train.std(0) if normalize == "voxel" else np.ones(data.shape[1])
         std = np.where(std > 1e-6, std, 1.0)
     out = SubjectData(subjects[0], path, trials, files.mask, assignment,
-                      mean.astype(np.float32), std.astype(np.float32))
+                      mean.astype(np.float32), std.astype(np.float32), files.image_names)
     for name in SPLIT_NAMES:
         out.bold[name] = ((data[assignment == name] - mean) / std).astype(np.float32)
     return out
