@@ -98,6 +98,14 @@ $(MULTI_PREPARED)/sub-4.h5: $(MULTI_SYNTH)/ground_truth.json
 
 data-multi-subject: $(MULTI_PREPARED)/sub-4.h5 ## four synthetic subjects, one prepared file (and twin) each (docs/shared_latent.md)
 
+# Few-shot adaptation of the shared latent to subject 4 on 1, 2 and 4 of its sessions, beside the
+# same net alone, the shared response model and PCA-k; writes experiments/few_shot/results.csv
+# and the table in its README. FEW_SHOT_ARGS adds or replaces options (--seeds, --sessions, ...).
+FEW_SHOT_ARGS ?=
+.PHONY: few-shot
+few-shot: $(STAMP) $(MULTI_PREPARED)/sub-4.h5 ## a new subject's adapter on 1, 2, 4 sessions beside baselines (experiments/few_shot/)
+	$(BIN)/python -m experiments.few_shot.run $(FEW_SHOT_ARGS)
+
 # One subject at BOLD5000's size (conf/spec/bold5000.yaml: 142 runs, 5,254 trials, 4,916 images,
 # 113 repeated), prepared like $(PREPARED) with its twin; BOLD5000_JOBS runs at once in synth and
 # in prepare. Wall time and peak memory on 2 cores: docs/synthetic.md.
