@@ -44,12 +44,14 @@ class Fitted:
     reconstruct: Callable[[Array], Array]
 
 
-def fit_trainer(module: L.LightningModule, data: MultiSubjectDataModule, steps: int,
-                seed: int) -> None:
-    """About ``steps`` optimizer steps (whole epochs), no validation, no logs, on the CPU."""
+def fit_trainer(module: L.LightningModule, data: MultiSubjectDataModule, seed: int,
+                steps: int | None = None, epochs: int | None = None) -> None:
+    """``epochs``, or about ``steps`` optimizer steps (whole epochs); no validation, no logs,
+    on the CPU."""
     L.seed_everything(seed, workers=True)
     data.setup()
-    epochs = max(1, math.ceil(steps / max(len(data.train_dataloader()), 1)))
+    if epochs is None:
+        epochs = max(1, math.ceil((steps or 1) / max(len(data.train_dataloader()), 1)))
     L.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
               enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
               limit_val_batches=0, num_sanity_val_steps=0).fit(module, data)
@@ -71,24 +73,24 @@ def pretrain_shared(model_cfg: DictConfig, pool: MultiSubjectDataModule, steps: 
     torch.manual_seed(seed)
     pool.setup()
     module = build_model(model_cfg, pool)
-    fit_trainer(module, pool, steps, seed)
+    fit_trainer(module, pool, seed, steps=steps)
     return {k: v.clone() for k, v in module.state_dict().items()}
 
 
 def shared(model_cfg: DictConfig, pool: MultiSubjectDataModule, weights: dict[str, torch.Tensor],
-           new: MultiSubjectDataModule, subject: int, steps: int, seed: int) -> Fitted:
+           new: MultiSubjectDataModule, subject: int, epochs: int, seed: int) -> Fitted:
     module = build_model(model_cfg, pool)
     module.load_state_dict(weights)
     module.adapt_to(subject, new.n_voxels[subject])
-    fit_trainer(module, new, steps, seed)
+    fit_trainer(module, new, seed, epochs=epochs)
     return _torch_fitted(module, subject)
 
 
-def alone(model_cfg: DictConfig, new: MultiSubjectDataModule, subject: int, steps: int,
+def alone(model_cfg: DictConfig, new: MultiSubjectDataModule, subject: int, epochs: int,
           seed: int) -> Fitted:
     torch.manual_seed(seed)
     module = build_model(model_cfg, new)
-    fit_trainer(module, new, steps, seed)
+    fit_trainer(module, new, seed, epochs=epochs)
     return _torch_fitted(module, subject)
 
 
