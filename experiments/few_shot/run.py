@@ -129,7 +129,9 @@ def main() -> None:
                         help="Hydra overrides of bold5000-ae-train's config, e.g. model.width=128")
     args = parser.parse_args()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base=None):
+        # no validation session: sessions 1-4 train (the pool's, and the new subject's budget)
         cfg = compose("train", overrides=["data=multi_subject", "model=shared_latent",
+                                          "data.split.val=[]",
                                           f"paths.data_dir={Path(args.data_dir).resolve()}",
                                           *args.overrides])
     from hydra.utils import instantiate
