@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ from omegaconf import DictConfig
 from bold5000_ae.data.multi_subject import MultiSubjectDataModule, SubjectData
 from bold5000_ae.data.prepared_set import PreparedSet
 from bold5000_ae.evaluation.ceiling import twin_path
-from bold5000_ae.evaluation.crossval import grouped_cv
+from bold5000_ae.evaluation.crossval import CVResult, grouped_cv, paired_difference_ci
 from bold5000_ae.evaluation.stats import bootstrap_ci, trial_units
 from bold5000_ae.utils.config import CONFIG_DIR
 from bold5000_ae.utils.errors import InputError
@@ -65,29 +66,62 @@ def test_twin(sub: SubjectData) -> np.ndarray:
     return out
 
 
-def score(fitted: methods.Fitted, sub: SubjectData, clean: np.ndarray,
-          n_boot: int, seed: int) -> dict[str, float]:
-    x = sub.bold["test"].astype(np.float64)
+@dataclass
+class Scored:
+    """A method's numbers on the test rows, and what the paired differences need."""
+
+    metrics: dict[str, float]
+    recon: np.ndarray
+    cv: CVResult
+
+
+def test_rows(sub: SubjectData) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
     trials = sub.trials.iloc[sub.rows("test")].reset_index(drop=True)
-    units = trial_units(trials)
+    return sub.bold["test"].astype(np.float64), trials, trial_units(trials)
+
+
+def score(fitted: methods.Fitted, sub: SubjectData, clean: np.ndarray,
+          n_boot: int, seed: int) -> Scored:
+    x, trials, units = test_rows(sub)
     recon = np.asarray(fitted.reconstruct(x), np.float64)
     out: dict[str, float] = {}
     for name, target in (("recon_r2", x), ("signal_r2", clean)):
         out[name] = r2(recon, target)
         out[f"{name}_low"], out[f"{name}_high"] = bootstrap_ci(
             lambda rows, t=target: r2(recon[rows], t[rows]), units, n_boot, seed)
-    out.update(transfer_auc(np.asarray(fitted.encode(x)), trials, units, n_boot, seed))
-    return out
+    cv = transfer_auc(np.asarray(fitted.encode(x)), trials, units, n_boot, seed)
+    out.update({"auc": cv.auc, "auc_low": cv.ci[0], "auc_high": cv.ci[1]})
+    return Scored(out, recon, cv)
+
+
+def labeled(trials: pd.DataFrame) -> np.ndarray:
+    return trials.label.to_numpy() >= 0
 
 
 def transfer_auc(latent: np.ndarray, trials: pd.DataFrame, units: np.ndarray,
-                 n_boot: int, seed: int) -> dict[str, float]:
-    labels = trials.label.to_numpy()
-    keep = labels >= 0
+                 n_boot: int, seed: int) -> CVResult:
+    keep = labeled(trials)
     runs = (trials.session.astype(str) + "/" + trials.run.astype(str)).to_numpy()
-    cv = grouped_cv(lambda _train: latent[keep], labels[keep], runs[keep], n_permutations=0,
-                    c=1.0, seed=seed, units=units[keep], n_boot=n_boot)
-    return {"auc": cv.auc, "auc_low": cv.ci[0], "auc_high": cv.ci[1]}
+    return grouped_cv(lambda _train: latent[keep], trials.label.to_numpy()[keep], runs[keep],
+                      n_permutations=0, c=1.0, seed=seed, units=units[keep], n_boot=n_boot)
+
+
+def difference(a: Scored, b: Scored, sub: SubjectData, clean: np.ndarray, n_boot: int,
+               seed: int) -> dict[str, float]:
+    """a − b on every metric, with a paired bootstrap CI over test trials (the same resampled
+    trials for both, so what makes a trial hard for both cancels)."""
+    x, trials, units = test_rows(sub)
+    out: dict[str, float] = {}
+    for name, target in (("recon_r2", x), ("signal_r2", clean)):
+        def gap(rows: np.ndarray, t: np.ndarray = target) -> float:
+            return r2(a.recon[rows], t[rows]) - r2(b.recon[rows], t[rows])
+
+        out[name] = gap(np.arange(len(x)))
+        out[f"{name}_low"], out[f"{name}_high"] = bootstrap_ci(gap, units, n_boot, seed)
+    keep = labeled(trials)
+    out["auc"], out["auc_low"], out["auc_high"] = paired_difference_ci(
+        trials.label.to_numpy()[keep].astype(int), a.cv, [b.cv], units[keep], n_boot, seed)
+    return out
 
 
 def ceiling_row(sub: SubjectData, clean: np.ndarray, n_boot: int, seed: int) -> dict:
@@ -158,8 +192,10 @@ def main() -> None:
             base = {"seed": seed, "sessions": n, "train_rows": len(sub.bold["train"]),
                     "test_rows": len(sub.bold["test"])}
             start = time.time()
+            scored: dict[str, Scored] = {}
             for name, fitted in fitted_methods(cfg, args, pool, weights, new, k, seed):
-                row = {**base, "method": name, **score(fitted, sub, clean, args.n_boot, seed)}
+                scored[name] = score(fitted, sub, clean, args.n_boot, seed)
+                row = {**base, "method": name, **scored[name].metrics}
                 rows.append(row)
                 print(f"  {n} session(s) {name}: recon {row['recon_r2']:.3f} signal "
                       f"{row['signal_r2']:.3f} auc {row['auc']:.3f} "
@@ -167,6 +203,11 @@ def main() -> None:
                 start = time.time()
             rows.append({**base, "method": "ceiling (noise-free twin)",
                          **ceiling_row(sub, clean, args.n_boot, seed)})
+            first, *others = scored
+            for other in others:
+                rows.append({**base, "method": f"{first} − {other}",
+                             **difference(scored[first], scored[other], sub, clean,
+                                          args.n_boot, seed)})
     table = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "results.csv", index=False, float_format="%.4f")
