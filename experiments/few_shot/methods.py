@@ -95,7 +95,9 @@ def alone(model_cfg: DictConfig, new: MultiSubjectDataModule, subject: int, epoc
 
 
 def pca(train: Array, k: int) -> Fitted:
-    model = PCA(n_components=min(k, *train.shape)).fit(train)
+    """Exact (full SVD): sklearn's automatic choice is a randomized solver at these sizes,
+    whose unseeded draws moved R² in the third decimal from run to run."""
+    model = PCA(n_components=min(k, *train.shape), svd_solver="full").fit(train)
     return Fitted(model.transform, lambda x: model.inverse_transform(model.transform(x)))
 
 
@@ -109,7 +111,7 @@ def _by_pair(sub: SubjectData, rows: Array, x: Array) -> pd.DataFrame:
 def _reduced(sub: SubjectData, d: int) -> tuple[PCA, pd.DataFrame]:
     """The subject's own PCA-d (its training rows), and its training rows in it, per pair."""
     train = sub.bold["train"]
-    reduce = PCA(n_components=min(d, *train.shape)).fit(train)
+    reduce = PCA(n_components=min(d, *train.shape), svd_solver="full").fit(train)
     return reduce, _by_pair(sub, sub.rows("train"), reduce.transform(train))
 
 

@@ -34,7 +34,7 @@ def write_readme(table: pd.DataFrame, readme: Path, settings: dict[str, Any]) ->
     text = readme.read_text() if readme.is_file() else f"# Few-shot\n\n{BEGIN}\n{END}\n"
     if BEGIN not in text or END not in text:
         text += f"\n{BEGIN}\n{END}\n"
-    shown = {k: (str(v) if isinstance(v, Path) else v) for k, v in settings.items()}
+    shown = {k: v for k, v in settings.items() if k != "out"}  # where it wrote: not a setting
     block = (f"{BEGIN}\nSettings: `{shown}`; test rows: "
              f"{int(table['test_rows'].iloc[0])} (sessions 5 and 6 of the new subject).\n\n"
              f"{format_table(table)}\n{END}")
