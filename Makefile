@@ -91,6 +91,32 @@ $(LSS_PREPARED): $(SYNTH_DIR)/ground_truth.json
 .PHONY: data-lss
 data-lss: $(LSS_PREPARED) ## the synthetic data as LSS single-trial betas, one row per trial, and its twin
 
+# Four subjects for the shared-latent model (conf/spec/multi_subject.yaml: 6 sessions of 2 runs
+# each), one prepared file per subject on that subject's own visual mask (voxel counts differ)
+# and its noise-free twin beside it: $(MULTI_PREPARED)/sub-<n>.h5, sub-<n>_noiseless.h5.
+# About 2 minutes on 2 shared cores (docs/shared_latent.md).
+MULTI_SYNTH := data/multi_subject
+MULTI_PREPARED := data/processed/multi_subject
+MULTI_SUBJECTS := 1 2 3 4
+.PHONY: data-multi-subject
+$(MULTI_SYNTH)/ground_truth.json: | $(STAMP)
+	$(BIN)/bold5000-ae-synth spec=multi_subject output_dir=$(MULTI_SYNTH) overwrite=true
+
+$(MULTI_PREPARED)/sub-4.h5: $(MULTI_SYNTH)/ground_truth.json
+	for s in $(MULTI_SUBJECTS); do \
+	  $(call prepare_with_twin,$(MULTI_SYNTH),$(MULTI_PREPARED)/sub-$$s.h5,$(MULTI_PREPARED)/sub-$${s}_noiseless.h5,\"++source.reader.subjects=[$$s]\") \
+	  || exit 1; done
+
+data-multi-subject: $(MULTI_PREPARED)/sub-4.h5 ## four synthetic subjects, one prepared file (and twin) each (docs/shared_latent.md)
+
+# Few-shot adaptation of the shared latent to subject 4 on 1, 2 and 4 of its sessions, beside the
+# same net alone, the shared response model and PCA-k; writes experiments/few_shot/results.csv
+# and the table in its README. FEW_SHOT_ARGS adds or replaces options (--seeds, --sessions, ...).
+FEW_SHOT_ARGS ?=
+.PHONY: few-shot
+few-shot: $(STAMP) $(MULTI_PREPARED)/sub-4.h5 ## a new subject's adapter on 1, 2, 4 sessions beside baselines (experiments/few_shot/)
+	$(BIN)/python -m experiments.few_shot.run $(FEW_SHOT_ARGS)
+
 # One subject at BOLD5000's size (conf/spec/bold5000.yaml: 142 runs, 5,254 trials, 4,916 images,
 # 113 repeated), prepared like $(PREPARED) with its twin; BOLD5000_JOBS runs at once in synth and
 # in prepare. Wall time and peak memory on 2 cores: docs/synthetic.md.

@@ -122,14 +122,17 @@ class GroupHoldoutSplit:
 
 class ExplicitHoldoutSplit:
     """Named sessions (``by=session``) or runs (``by=run``, ``[session, run]`` pairs) of one
-    subject go to val and test; the rest of that subject trains, other subjects are excluded."""
+    subject go to val and test; the rest of that subject trains, other subjects are excluded.
+    ``subject=None``: the same sessions or runs of every subject (the multi-subject datamodule
+    holds out the same sessions of each subject)."""
 
-    def __init__(self, subject: int, by: str = "session",
+    def __init__(self, subject: int | None, by: str = "session",
                  val: Sequence[Any] = (), test: Sequence[Any] = (),
                  image_disjoint: bool = False) -> None:
         if by not in ("session", "run"):
             raise InputError("split.by", f"unknown {by!r}; valid: session, run")
-        self.subject, self.by, self.image_disjoint = int(subject), by, image_disjoint
+        self.subject = None if subject is None else int(subject)
+        self.by, self.image_disjoint = by, image_disjoint
         self.val, self.test = self._keys(val), self._keys(test)
         if not self.test:
             raise InputError("split.test", "name at least one held-out session or run")
@@ -148,11 +151,15 @@ class ExplicitHoldoutSplit:
     def assign(self, trials: pd.DataFrame) -> np.ndarray:
         cols = ["session"] if self.by == "session" else ["session", "run"]
         keys = list(map(tuple, trials[cols].astype(int).to_numpy()))
-        mine = trials.subject.to_numpy() == self.subject
-        present = set(k for k, m in zip(keys, mine) if m)
-        missing = [k for k in self.val + self.test if k not in present]
-        if missing:
-            raise InputError("split", f"subject {self.subject} has no {self.by}(s) {missing}")
+        subjects = trials.subject.to_numpy()
+        mine = (np.ones(len(trials), bool) if self.subject is None
+                else subjects == self.subject)
+        for subject in ([self.subject] if self.subject is not None
+                        else sorted(set(subjects.tolist()))):
+            present = set(k for k, s in zip(keys, subjects) if s == subject)
+            missing = [k for k in self.val + self.test if k not in present]
+            if missing:
+                raise InputError("split", f"subject {subject} has no {self.by}(s) {missing}")
         out = np.where(mine, "train", "excluded").astype(object)
         for side, chosen in (("val", self.val), ("test", self.test)):
             out[mine & np.array([k in set(chosen) for k in keys])] = side

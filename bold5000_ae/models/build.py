@@ -3,7 +3,8 @@
 What only the data knows comes from what each network declares it ``consumes`` (see
 ``components/base.py``): a "volume" net gets ``volume_shape`` (and the brain mask when its
 constructor asks for one), a "vector" net ``n_voxels``, an "image" net nothing; a module that
-asks for ``mask`` gets the brain mask. Keys handled here
+asks for ``mask`` gets the brain mask, one that asks for ``subject_voxels`` each subject's voxel
+count (``data/multi_subject.py``). Keys handled here
 rather than by a constructor:
 
 - ``compile``: ``torch.compile`` the inner encoder and decoder in place
@@ -65,8 +66,11 @@ def build_model(model_cfg: DictConfig, datamodule: Any) -> LightningModule:
     for key in BUILD_ONLY_KEYS:
         cfg.pop(key, None)
     kwargs: dict[str, Any] = {}
-    if "mask" in inspect.signature(get_class(cfg._target_)).parameters:
+    params = inspect.signature(get_class(cfg._target_)).parameters
+    if "mask" in params:
         kwargs["mask"] = datamodule.mask
+    if "subject_voxels" in params:  # per-subject adapters (models/shared_latent.py)
+        kwargs["subject_voxels"] = datamodule.n_voxels
     for key in NET_KEYS:
         if key in cfg:
             kwargs[key] = build_net(cfg[key], datamodule)

@@ -17,6 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from bold5000_ae.data.datamodule import BoldDataModule
 from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, with_verdict
 from bold5000_ae.evaluation.ceiling import ceiling_metrics
 from bold5000_ae.evaluation.noise_ceiling import repeat_ceiling_metrics, summary_line
@@ -58,7 +59,9 @@ def fit_and_test(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update(scalar_metrics(trainer.callback_metrics))
-        if trainer.is_global_zero:  # training mean, PCA-k, the ceiling, on the same test rows
+        # training mean, PCA-k, the ceiling, on the same test rows: of one voxel set (the
+        # multi-subject data's baselines are in experiments/few_shot/)
+        if trainer.is_global_zero and isinstance(datamodule, BoldDataModule):
             metrics.update(ceiling_metrics(datamodule, oracle=oracle_scores))  # the twin
             metrics.update(repeat_ceiling_metrics(datamodule))  # repeated images, no twin needed
             metrics.update(with_verdict({**metrics, **model_baselines(model, datamodule)}))
@@ -75,7 +78,8 @@ def fit_and_test(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
                                out_dir / "figures" / "reconstruction.png",
                                sample="test sample 0 (first of the test split)")
             log_figure(trainer.loggers, "test/reconstruction", fig, trainer.global_step)
-    metrics.update({f"ground_truth/{k}": v for k, v in datamodule.ground_truth.items()
+    truth = getattr(datamodule, "ground_truth", {})
+    metrics.update({f"ground_truth/{k}": v for k, v in truth.items()
                     if isinstance(v, int | float)})
     metrics.update(run_status(trainer))  # max_epochs=0: "status": "untrained"
     if pruned_at is not None:
