@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
+from bold5000_ae.cli.train import train
 from bold5000_ae.data.hdf5_format import PreparedData, write_prepared
 from bold5000_ae.data.multi_subject import MultiSubjectDataModule
 from bold5000_ae.data.splits import ExplicitHoldoutSplit
@@ -24,6 +25,7 @@ from bold5000_ae.losses.mse import MaskedMSE
 from bold5000_ae.models.components.mlp import MLPAutoencoderNet
 from bold5000_ae.models.shared_latent import SharedLatentModule
 from bold5000_ae.utils.errors import InputError
+from tests.helpers.hydra import compose_config
 
 VOXELS = {1: 30, 2: 40, 3: 50, 4: 35}
 SESSIONS, RUNS, TRIALS, CODE, IMAGES = 4, 2, 20, 3, 80
@@ -175,3 +177,23 @@ def test_srm_baseline_aligns_subjects_by_image_across_voxel_counts(
     assert srm.encode(x).shape == (len(x), CODE)
     assert r2(srm) > 0.6  # of the 0.8 bound
     assert r2(methods.pca(new.bold["train"], CODE)) > 0.6
+
+
+def test_training_reports_pca_k_per_subject_and_pooled_beside_the_model(
+        subject_files: list[Path], tmp_path: Path) -> None:
+    """A multi-subject run stands beside the same references as any run: each fitted on one
+    subject's own training rows and voxels, scored on its test session, pooled like the
+    model's own R²."""
+    paths = ",".join(str(p) for p in subject_files)
+    cfg = compose_config("train", [
+        "experiment=shared_latent", f"data.path=[{paths}]", "data.split.val=[3]",
+        "data.split.test=[4]", "trainer=cpu", "trainer.max_epochs=2", "logger=csv",
+        "callbacks=none", "trainer.enable_progress_bar=false"], tmp_path)
+    metrics = train(cfg)
+    per_subject = [metrics[f"baseline/pca_k/test/r2_subject_{s}"] for s in VOXELS]
+    # planted rank-CODE data: PCA with the shared latent's 32 components explains most of it
+    assert min(per_subject) > 0.5
+    assert min(per_subject) <= metrics["baseline/pca_k/test/r2"] <= max(per_subject)
+    assert abs(metrics["baseline/train_mean/test/r2"]) < 0.05  # ~0 up to train/test drift
+    assert metrics["test/r2_minus_pca_k"] == pytest.approx(
+        metrics["test/r2"] - metrics["baseline/pca_k/test/r2"])

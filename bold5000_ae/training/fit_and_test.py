@@ -18,10 +18,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from bold5000_ae.data.datamodule import BoldDataModule
+from bold5000_ae.data.multi_subject import MultiSubjectDataModule
 from bold5000_ae.evaluation.baselines import model_baselines, summary_lines, with_verdict
 from bold5000_ae.evaluation.ceiling import ceiling_metrics
 from bold5000_ae.evaluation.noise_ceiling import repeat_ceiling_metrics, summary_line
 from bold5000_ae.evaluation.oracle import oracle_scores
+from bold5000_ae.evaluation.subject_baselines import per_subject_baselines
 from bold5000_ae.training.callbacks.optuna_pruning import pruned_epoch
 from bold5000_ae.training.pipeline import build_trainer, model_for_run, scalar_metrics
 from bold5000_ae.training.preemption import preemption_guard
@@ -59,9 +61,12 @@ def fit_and_test(cfg: DictConfig, out_dir: Path) -> dict[str, float]:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update(scalar_metrics(trainer.callback_metrics))
-        # training mean, PCA-k, the ceiling, on the same test rows: of one voxel set (the
-        # multi-subject data's baselines are in experiments/few_shot/)
-        if trainer.is_global_zero and isinstance(datamodule, BoldDataModule):
+        # training mean, PCA-k, the ceiling, on the same test rows; for several subjects,
+        # each reference per subject on its own voxels, pooled (the twins: experiments/few_shot/)
+        if trainer.is_global_zero and isinstance(datamodule, MultiSubjectDataModule):
+            metrics.update(with_verdict({**metrics, **per_subject_baselines(
+                datamodule, int(model.core.latent_dim))}))
+        elif trainer.is_global_zero and isinstance(datamodule, BoldDataModule):
             metrics.update(ceiling_metrics(datamodule, oracle=oracle_scores))  # the twin
             metrics.update(repeat_ceiling_metrics(datamodule))  # repeated images, no twin needed
             metrics.update(with_verdict({**metrics, **model_baselines(model, datamodule)}))
