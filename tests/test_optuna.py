@@ -16,6 +16,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+import sqlalchemy.exc
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
@@ -102,7 +103,8 @@ def test_a_killed_search_resumes_on_the_same_study(prepared_h5: Path, tmp_path: 
             time.sleep(0.2)
             try:
                 trials = load(tmp_path).trials
-            except (FileNotFoundError, KeyError):  # no database, or no study in it yet
+            # no database, no study in it yet, or the sweeper creating its tables this moment
+            except (FileNotFoundError, KeyError, sqlalchemy.exc.OperationalError):
                 continue
             if search.poll() is None:
                 running = [t for t in trials if t.state == TrialState.RUNNING]

@@ -19,8 +19,8 @@ from __future__ import annotations
 import errno
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,6 +105,13 @@ def _prepare_parent(path: Path) -> None:
     clean_orphans(path)
 
 
+def _temporary_sibling(path: Path) -> Path:
+    """A fresh hidden ``.<name>.<pid>.<random>.tmp`` name beside ``path``. The caller creates it
+    inside its ``try``: a Ctrl-C between creating it and entering the ``try`` (as
+    ``tempfile.mkstemp`` followed by ``try`` allows) would leave it behind."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
 @contextmanager
 def atomic_path(path: str | Path, expected_bytes: int | None = None) -> Iterator[Path]:
     """Yield a temporary sibling path; on success fsync it and rename it over ``path``.
@@ -116,11 +123,9 @@ def atomic_path(path: str | Path, expected_bytes: int | None = None) -> Iterator
     _prepare_parent(path)
     if expected_bytes:
         require_free_space(path, expected_bytes)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
-                                    dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _temporary_sibling(path)
     try:
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -144,9 +149,9 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     if path.exists():
         raise FileExistsError(f"{path}: already exists; remove it or choose another output")
     _prepare_parent(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
-                                dir=path.parent))
+    tmp = _temporary_sibling(path)
     try:
+        tmp.mkdir(mode=0o700)
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())
         os.replace(tmp, path)
