@@ -10,7 +10,6 @@ changes only how a latent is drawn and which terms join the loss.
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +23,7 @@ from bold5000_ae.losses import bind_mask
 from bold5000_ae.losses.regularizers import Regularizer, Regularizers
 from bold5000_ae.models.components.base import BoldModule
 from bold5000_ae.models.components.masked import MaskedNet
+from bold5000_ae.models.schedules import optimizer_and_schedule
 from bold5000_ae.utils.masking import VolumeMask
 
 
@@ -136,18 +136,6 @@ class AutoencoderModule(BoldModule):
                             gradient_clip_algorithm=gradient_clip_algorithm)
 
     def configure_optimizers(self) -> Any:
-        """The optimizer and, when configured, its schedule. A schedule that takes
-        ``total_steps`` (``schedules.warmup_cosine``) is stepped every batch over the whole
-        run's optimizer steps; any other is stepped once per epoch on ``val/loss``."""
-        optimizer = self.optimizer_factory(params=self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        if "total_steps" in inspect.signature(self.scheduler_factory).parameters:
-            total = max(int(self.trainer.estimated_stepping_batches), 1)
-            schedule = {"scheduler": self.scheduler_factory(optimizer=optimizer,
-                                                            total_steps=total),
-                        "interval": "step"}
-        else:
-            schedule = {"scheduler": self.scheduler_factory(optimizer=optimizer),
-                        "monitor": "val/loss", "interval": "epoch"}
-        return {"optimizer": optimizer, "lr_scheduler": schedule}
+        """The optimizer and, when configured, its schedule (``schedules.py``)."""
+        return optimizer_and_schedule(self.optimizer_factory, self.scheduler_factory,
+                                      self.parameters(), self.trainer)

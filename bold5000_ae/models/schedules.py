@@ -10,7 +10,10 @@ rate holds at its final value.
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
@@ -32,3 +35,22 @@ def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int,
         return final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return LambdaLR(optimizer, factor)
+
+
+def optimizer_and_schedule(optimizer_factory: Callable[..., torch.optim.Optimizer],
+                           scheduler_factory: Callable[..., Any] | None,
+                           params: Iterable[torch.nn.Parameter], trainer: Any) -> Any:
+    """What ``configure_optimizers`` returns: the optimizer over ``params`` and, when configured,
+    its schedule. A schedule that takes ``total_steps`` (``warmup_cosine``) is stepped every
+    batch over the whole run's optimizer steps; any other once per epoch on ``val/loss``."""
+    optimizer = optimizer_factory(params=params)
+    if scheduler_factory is None:
+        return optimizer
+    if "total_steps" in inspect.signature(scheduler_factory).parameters:
+        total = max(int(trainer.estimated_stepping_batches), 1)
+        schedule = {"scheduler": scheduler_factory(optimizer=optimizer, total_steps=total),
+                    "interval": "step"}
+    else:
+        schedule = {"scheduler": scheduler_factory(optimizer=optimizer), "monitor": "val/loss",
+                    "interval": "epoch"}
+    return {"optimizer": optimizer, "lr_scheduler": schedule}

@@ -14,7 +14,6 @@ fitted. ``experiments/few_shot/`` measures what that buys on 1, 2 and 4 sessions
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,6 +22,7 @@ from torch import nn
 
 from bold5000_ae.models.components.base import BoldModule
 from bold5000_ae.models.components.subject_adapters import SubjectAdapters
+from bold5000_ae.models.schedules import optimizer_and_schedule
 
 
 class SharedLatentModule(BoldModule):
@@ -113,16 +113,7 @@ class SharedLatentModule(BoldModule):
 
     def configure_optimizers(self) -> Any:
         """The optimizer over the trainable parameters (the new adapters when adapting), and the
-        schedule as ``AutoencoderModule`` steps it."""
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params=params)
-        if self.scheduler_factory is None:
-            return optimizer
-        if "total_steps" in inspect.signature(self.scheduler_factory).parameters:
-            total = max(int(self.trainer.estimated_stepping_batches), 1)
-            return {"optimizer": optimizer, "lr_scheduler": {
-                "scheduler": self.scheduler_factory(optimizer=optimizer, total_steps=total),
-                "interval": "step"}}
-        return {"optimizer": optimizer, "lr_scheduler": {
-            "scheduler": self.scheduler_factory(optimizer=optimizer), "monitor": "val/loss",
-            "interval": "epoch"}}
+        schedule as ``AutoencoderModule`` steps it (``schedules.py``)."""
+        return optimizer_and_schedule(self.optimizer_factory, self.scheduler_factory,
+                                      [p for p in self.parameters() if p.requires_grad],
+                                      self.trainer)
