@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").glob("*.md")),
@@ -168,6 +169,10 @@ def test_documented_family_comparison(project: Path) -> None:
     for net in ("conv3d", "mlp"):
         study = optuna.load_study(study_name=f"families.{net}", storage=storage)
         assert len(study.trials) == 2  # the same budget for each family
+        # the first trial of each family is the configured defaults (conf/model/autoencoder.yaml)
+        defaults = yaml.safe_load((REPO / "conf/model/autoencoder.yaml").read_text())
+        assert study.trials[0].params == {
+            f"model.optimizer.{k}": defaults["optimizer"][k] for k in ("lr", "weight_decay")}
         best[net] = study.best_trial.params
     [sweep] = sorted((project / "logs" / "train" / "multiruns").iterdir())
     summary = pd.read_csv(sweep / "retrain" / "report" / "summary.csv")

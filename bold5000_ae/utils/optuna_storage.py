@@ -13,6 +13,7 @@ another worker or ``bold5000-ae-report`` opens the same study from it.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,5 +66,9 @@ def trials_in_study(url: str | None, study_name: str | None) -> int:
 
 def family_name(overrides: str) -> str:
     """A family of an equal-budget comparison, named by its overrides' values:
-    ``model/net=mlp model.net.latent_dim=32`` → ``mlp-32`` (its study: ``<study>.mlp-32``)."""
-    return "-".join(o.partition("=")[2] or o for o in overrides.split())
+    ``model/net=mlp model.net.latent_dim=32`` → ``mlp-32`` (its study: ``<study>.mlp-32``).
+    Only letters, digits, ``_`` and ``.`` are kept of each value (the name is also a Hydra
+    override value, ``+family=<name>``): ``model/regularizer=[input_noise]`` →
+    ``input_noise``; a value left empty (``model.net.hidden=[]``) is left out."""
+    values = (re.sub(r"[^\w.]", "", o.partition("=")[2] or o) for o in overrides.split())
+    return "-".join(v for v in values if v)

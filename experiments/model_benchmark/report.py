@@ -9,7 +9,8 @@ import numpy as np
 
 from experiments.model_benchmark.signal import r2, seed_mean_difference
 
-START, END = "<!-- benchmark table: start -->", "<!-- benchmark table: end -->"
+# the README block each run writes: the families at the defaults, or each at its tuned best
+BLOCKS = {False: "benchmark table", True: "tuned benchmark table"}
 
 
 def _auc(transfer: dict[str, float], readout: str) -> tuple[float, float, float] | None:
@@ -93,12 +94,15 @@ def _auc_cell(row: dict[str, Any]) -> str:
 def table(results: dict[str, Any]) -> str:
     pca, ceil = results["pca_k"], results["ceiling"]
     n_seeds = len(results["seeds"])
-    lines = [f"`{results['command']}`: {n_seeds} seed{'s' * (n_seeds != 1)}, {results['epochs']} "
-             f"epochs, {results['n_test_trials']} test trials; CIs: 95% bootstrap over test "
-             "trials of the seed-mean difference from PCA-k (**>**: above PCA-k, CI excludes 0; "
-             "<: below); + repeat Wiener: the code denoised by the Wiener filter of the "
-             "training rows' repeated images, then decoded, against plain PCA-k; transfer AUC "
-             "with its 95% CI over trials, beside PCA-k's on the same folds", "",
+    tuning = (f"each family at its best of {results['tune']} Optuna trials (equal budget, the "
+              "first the defaults; best by val/r2), " if results.get("tune") else "")
+    lines = [f"`{results['command']}`: {tuning}{n_seeds} seed{'s' * (n_seeds != 1)}, "
+             f"{results['epochs']} epochs, {results['n_test_trials']} test trials; CIs: 95% "
+             "bootstrap over test trials of the seed-mean difference from PCA-k (**>**: "
+             "above PCA-k, CI excludes 0; <: below); + repeat Wiener: the code denoised by the "
+             "Wiener filter of the training rows' repeated images, then decoded, against plain "
+             "PCA-k; transfer AUC with its 95% CI over trials, beside PCA-k's on the same folds",
+             "",
              "| model | signal R² | − PCA-k | + repeat Wiener | − PCA-k | R² (input) | − PCA-k "
              "| fit R² | transfer AUC |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -123,11 +127,25 @@ def table(results: dict[str, Any]) -> str:
                  f"raw {_fmt(raw[0])}, oracle {_fmt(oracle[0])} |")
     if ceil.get("repeat_nc_percent") is not None:
         lines += ["", f"Repeat noise ceiling of one volume: NC {ceil['repeat_nc_percent']:.1f}%."]
+    if results.get("tuned"):
+        lines += ["", "| family | trials (pruned) | best trial | best val/r2 | parameters |",
+                  "| --- | --- | --- | --- | --- |"]
+        for name, tuned in results["tuned"].items():
+            params = ", ".join(f"{k.rsplit('.', 1)[-1]} {v:.3g}" if isinstance(v, float)
+                               else f"{k.rsplit('.', 1)[-1]} {v}"
+                               for k, v in tuned["params"].items())
+            lines.append(f"| {name} | {tuned['trials']} ({tuned['pruned']}) | "
+                         f"{tuned['best_trial']} | {tuned['best_val_r2']:.4f} | {params} |")
     return "\n".join(lines)
 
 
 def write_readme(results: dict[str, Any], readme: Path) -> None:
+    """Replace the README block of this kind of run (``BLOCKS``) with its table."""
+    block = BLOCKS[bool(results.get("tune"))]
+    start, end = f"<!-- {block}: start -->", f"<!-- {block}: end -->"
     text = readme.read_text()
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{START}\n{table(results)}\n{END}{tail}")
+    if start not in text or end not in text:
+        raise SystemExit(f"error: {readme}: no {start} ... {end} block to write the table into")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{table(results)}\n{end}{tail}")

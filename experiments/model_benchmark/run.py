@@ -2,7 +2,7 @@
 
     python -m experiments.model_benchmark.run --data data/processed/synthetic_bold5000.h5 \
         --out logs/model_benchmark/bold5000 [--families conv3d_ae mlp_ae] [--seeds 0 1 2] \
-        [--epochs 10] [--write-readme]
+        [--epochs 10] [--tune 8] [--write-readme]
 
 For every family of ``families.yaml`` and seed: ``bold5000-ae-train`` (the console script, as a
 user runs it) on ``data/split=holdout_sessions`` (``--split``) into
@@ -30,6 +30,7 @@ import yaml
 from bold5000_ae.cli.eval import load_run
 from experiments.model_benchmark.report import summarise, write_readme
 from experiments.model_benchmark.signal import load_errors, save_errors, split_errors
+from experiments.model_benchmark.tune import search_family, tuned_overrides
 
 HERE = Path(__file__).resolve().parent
 # each run's test errors as trained, and with its code denoised by the repeat Wiener filter
@@ -93,6 +94,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--overrides", nargs="*", default=[],
                         help="bold5000-ae-train overrides for every family (e.g. "
                              "data.batch_size=256)")
+    parser.add_argument("--tune", type=int, default=0, metavar="N",
+                        help="an equal tuning budget: N Optuna trials per family (its first: "
+                             "the defaults), each family then trained at its best; 0: the "
+                             "defaults, untuned")
     parser.add_argument("--no-transfer", action="store_true",
                         help="report recorded transfer read-outs only; compute no new ones")
     parser.add_argument("--write-readme", action="store_true",
@@ -102,15 +107,24 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"{args.data}: not found (make data-bold5000 makes the BOLD5000-sized file)")
     args.out.mkdir(parents=True, exist_ok=True)
     record = {"data": str(args.data), "epochs": args.epochs, "seeds": args.seeds,
-              "split": args.split, "overrides": args.overrides,
+              "split": args.split, "overrides": args.overrides, "tune": args.tune,
               "command": "python -m experiments.model_benchmark.run " + " ".join(sys.argv[1:]),
               "families": {}}
     pca_paths = {wiener: args.out / f"pca_k_errors{SUFFIX[wiener]}.npz" for wiener in SUFFIX}
+    if args.tune:
+        record["tuned"] = {}
     for name in args.families:
+        overrides = list(families[name])
+        if args.tune:
+            tuned = search_family(BIN, name, overrides, args.data, args.out, args.tune, [
+                f"data/split={args.split}", *COMMON, f"trainer.max_epochs={args.epochs}",
+                *args.overrides])
+            record["tuned"][name] = tuned
+            overrides += tuned_overrides(tuned)
         runs = []
         for seed in args.seeds:
             run_dir = args.out / "runs" / name / f"seed{seed}"
-            wall = train_family(run_dir, args.data, families[name], seed, args.epochs,
+            wall = train_family(run_dir, args.data, overrides, seed, args.epochs,
                                 args.split, args.overrides)
             paths = {wiener: run_dir / f"errors{SUFFIX[wiener]}.npz" for wiener in SUFFIX}
             if not all(p.is_file() for p in [*paths.values(), *pca_paths.values()]):

@@ -87,7 +87,8 @@ class OptunaSweeperImpl:
                  storage: str | None, study_name: str | None, n_trials: int, n_jobs: int,
                  max_failure_rate: float, params: DictConfig | None,
                  families: Sequence[str] | None = None, retrain_seeds: Sequence[int] = (),
-                 retrain_folds: Sequence[int] = ()) -> None:
+                 retrain_folds: Sequence[int] = (),
+                 first_trials: Sequence[Mapping[str, Any]] = ()) -> None:
         if not 0.0 <= float(max_failure_rate) <= 1.0:
             raise ValueError(f"max_failure_rate must lie in [0, 1], not {max_failure_rate}")
         self.sampler_cfg = sampler
@@ -104,6 +105,11 @@ class OptunaSweeperImpl:
         self.families = {family_name(str(f)): str(f).split() for f in families or ()}
         self.retrain_seeds = [int(x) for x in retrain_seeds or ()]
         self.retrain_folds = [int(x) for x in retrain_folds or ()]
+        # parameter sets every study tries first (e.g. the defaults, so that a small budget
+        # cannot end below them); they count towards n_trials
+        self.first_trials = [
+            OmegaConf.to_container(t, resolve=True) if isinstance(t, DictConfig) else dict(t)
+            for t in first_trials or ()]
         if self.families and len(self.directions) > 1:
             raise ValueError("families: one objective only (each family's best is retrained)")
         self.job_idx = 0
@@ -133,6 +139,14 @@ class OptunaSweeperImpl:
     def sweep(self, arguments: list[str]) -> None:
         params = [f"{k}={v}" for k, v in (self.params or {}).items()]
         distributions, fixed = search_space([*params, *arguments])
+        unknown = sorted({k for first in self.first_trials for k in first}
+                         - set(distributions) - set(fixed))
+        if unknown:
+            raise ValueError(f"first_trials: {unknown} are not searched parameters "
+                             f"(searched: {sorted(distributions)})")
+        # a parameter the command line fixed is not searched: first trials give it no value
+        self.first_trials = [{k: v for k, v in first.items() if k in distributions}
+                             for first in self.first_trials]
         log.info("search space: %s; fixed: %s", distributions, fixed)
         if not self.families:
             self.save_results(self.search(self.study_name, distributions, fixed))
@@ -165,6 +179,8 @@ class OptunaSweeperImpl:
         log.info("Optuna study %r in %s: %d trials so far; %s, %s, directions %s",
                  study.study_name, self.storage or "memory", len(study.trials),
                  type(study.sampler).__name__, type(study.pruner).__name__, self.directions)
+        for params in filter(None, self.first_trials):  # not again on a rerun of the study
+            study.enqueue_trial(params, skip_if_exists=True)
         is_grid = isinstance(study.sampler, optuna.samplers.GridSampler)
         to_go, first = self.n_trials, True
         while to_go > 0:

@@ -25,6 +25,9 @@ class OptunaSweeper(Sweeper):
     (``<study_name>.<values>``, e.g. ``families.mlp``); then each family's best is
     retrained once per seed of ``retrain_seeds`` (and fold of ``retrain_folds``), tested, and
     ranked with a confidence interval in ``<sweep dir>/retrain/report``.
+
+    ``first_trials`` (a list of ``{parameter: value}``): tried first in every study, before
+    the sampler draws, e.g. the defaults.
     """
 
     def __init__(self, sampler: DictConfig | None = None, pruner: DictConfig | None = None,
@@ -32,12 +35,12 @@ class OptunaSweeper(Sweeper):
                  study_name: str | None = None, n_trials: int = 20, n_jobs: int = 1,
                  max_failure_rate: float = 1.0, params: DictConfig | None = None,
                  families: Any = None, retrain_seeds: Any = (),
-                 retrain_folds: Any = ()) -> None:
+                 retrain_folds: Any = (), first_trials: Any = ()) -> None:
         from ._impl import OptunaSweeperImpl
 
         self.sweeper = OptunaSweeperImpl(sampler, pruner, direction, storage, study_name,
                                          n_trials, n_jobs, max_failure_rate, params, families,
-                                         retrain_seeds, retrain_folds)
+                                         retrain_seeds, retrain_folds, first_trials)
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
