@@ -148,6 +148,12 @@ benchmark-models: $(STAMP) $(BOLD5000_PREPARED) ## model families beside PCA-k a
 	$(BIN)/python -m experiments.model_benchmark.headroom --out logs/model_benchmark/bold5000 \
 	  --write-readme
 
+.PHONY: benchmark-models-tuned
+benchmark-models-tuned: $(STAMP) $(BOLD5000_PREPARED) ## every family at its best of the same Optuna budget (8 trials each), 3 seeds (experiments/model_benchmark/)
+	$(BIN)/python -m experiments.model_benchmark.run --data $(BOLD5000_PREPARED) \
+	  --out logs/model_benchmark/tuned --write-readme --tune 8 --seeds 0 1 2 --epochs 5 \
+	  --overrides data.batch_size=256 $(BENCH_ARGS)
+
 .PHONY: synthetic-figure
 synthetic-figure: $(STAMP) $(PREPARED) ## real-vs-synthetic noise table and figure -> docs/figures/ (docs/synthetic.md)
 	$(BIN)/python -m experiments.synthetic_brain.figure --synthetic $(SYNTH_DIR) \

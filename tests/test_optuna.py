@@ -53,6 +53,16 @@ def test_search_space_syntax() -> None:
     assert fixed == {"seed": "7", "hidden": "32"}
 
 
+def test_a_first_trial_of_a_parameter_not_searched_is_refused() -> None:
+    from hydra_plugins.bold5000_ae_optuna._impl import OptunaSweeperImpl
+
+    typo = {"model.optimizer.lr": 0.01, "model.optimiser.wd": 1}
+    sweeper = OptunaSweeperImpl(None, None, "maximize", None, None, 2, 1, 1.0, None,
+                                first_trials=[typo])
+    with pytest.raises(ValueError, match=r"\['model.optimiser.wd'\] are not searched"):
+        sweeper.sweep(["model.optimizer.lr=tag(log, interval(0.001, 0.03))"])
+
+
 @pytest.mark.subprocess
 def test_pruned_trials_stop_early_and_the_report_shows_them(prepared_h5: Path,
                                                              tmp_path: Path) -> None:
