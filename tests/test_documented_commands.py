@@ -166,13 +166,13 @@ def test_documented_family_comparison(project: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     storage = open_storage(f"sqlite:///{project / 'logs/optuna/families.db'}", create=False)
     best = {}
+    # the first trial of each family is the configured defaults (conf/model/autoencoder.yaml)
+    optimizer = yaml.safe_load((REPO / "conf/model/autoencoder.yaml").read_text())["optimizer"]
+    defaults = {f"model.optimizer.{k}": optimizer[k] for k in ("lr", "weight_decay")}
     for net in ("conv3d", "mlp"):
         study = optuna.load_study(study_name=f"families.{net}", storage=storage)
         assert len(study.trials) == 2  # the same budget for each family
-        # the first trial of each family is the configured defaults (conf/model/autoencoder.yaml)
-        defaults = yaml.safe_load((REPO / "conf/model/autoencoder.yaml").read_text())
-        assert study.trials[0].params == {
-            f"model.optimizer.{k}": defaults["optimizer"][k] for k in ("lr", "weight_decay")}
+        assert study.trials[0].params == defaults
         best[net] = study.best_trial.params
     [sweep] = sorted((project / "logs" / "train" / "multiruns").iterdir())
     summary = pd.read_csv(sweep / "retrain" / "report" / "summary.csv")

@@ -131,9 +131,9 @@ def table(results: dict[str, Any]) -> str:
         lines += ["", "| family | trials (pruned) | best trial | best val/r2 | parameters |",
                   "| --- | --- | --- | --- | --- |"]
         for name, tuned in results["tuned"].items():
-            params = ", ".join(f"{k.rsplit('.', 1)[-1]} {v:.3g}" if isinstance(v, float)
-                               else f"{k.rsplit('.', 1)[-1]} {v}"
-                               for k, v in tuned["params"].items())
+            params = ", ".join(
+                f"{k.rsplit('.', 1)[-1]} {format(v, '.3g') if isinstance(v, float) else v}"
+                for k, v in tuned["params"].items())
             lines.append(f"| {name} | {tuned['trials']} ({tuned['pruned']}) | "
                          f"{tuned['best_trial']} | {tuned['best_val_r2']:.4f} | {params} |")
     return "\n".join(lines)
